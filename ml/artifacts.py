@@ -1,0 +1,111 @@
+"""Versioned model folders: files + metadata.json with checksums and library versions.
+
+A folder is written next to its final place and renamed into it, so a crash mid-save
+never leaves a half-written model where the site would load it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+ARTIFACT_FORMAT = 1
+METADATA_FILE = "metadata.json"
+
+
+class ArtifactError(RuntimeError):
+    """A model folder that is missing, corrupt, or built for other library versions."""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions(*names: str) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def save_artifact(folder: Path, writers: dict[str, Callable[[Path], None]], metadata: dict) -> Path:
+    """Write each file with its writer, add checksums to ``metadata``, then swap into place."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp", dir=folder.parent))
+    try:
+        for name, write in writers.items():
+            write(staging / name)
+        metadata = dict(metadata, artifact_format=ARTIFACT_FORMAT)
+        metadata["files"] = {name: file_sha256(staging / name) for name in writers}
+        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+        old = None
+        if folder.exists():
+            old = folder.with_name(folder.name + ".tmp-old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(folder, old)
+        os.replace(staging, folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def load_metadata(folder: Path, rebuild_hint: str = "") -> dict:
+    folder = Path(folder)
+    hint = f" Rebuild it with: {rebuild_hint}" if rebuild_hint else ""
+    path = folder / METADATA_FILE
+    if not path.is_file():
+        raise ArtifactError(f"No model at {folder} ({METADATA_FILE} is missing).{hint}")
+    try:
+        metadata = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ArtifactError(f"{path} is corrupt ({error}).{hint}") from error
+    if metadata.get("artifact_format") != ARTIFACT_FORMAT:
+        raise ArtifactError(
+            f"{folder} has artifact format {metadata.get('artifact_format')!r}; "
+            f"this code reads format {ARTIFACT_FORMAT}.{hint}"
+        )
+    return metadata
+
+
+def verify_artifact(folder: Path, metadata: dict, required_versions: dict[str, str], rebuild_hint: str = "") -> None:
+    """Fail clearly on a missing/corrupt file or a library version other than the builder's."""
+    folder = Path(folder)
+    hint = f" Rebuild it with: {rebuild_hint}" if rebuild_hint else ""
+    built_with = metadata.get("library_versions", {})
+    for name, installed in required_versions.items():
+        if built_with.get(name) != installed:
+            raise ArtifactError(
+                f"{folder} was built with {name} {built_with.get(name, 'unknown')}, "
+                f"but {name} {installed} is installed; its files cannot be trusted to load.{hint}"
+            )
+    for name, expected in metadata.get("files", {}).items():
+        path = folder / name
+        if not path.is_file():
+            raise ArtifactError(f"{path} is missing.{hint}")
+        if file_sha256(path) != expected:
+            raise ArtifactError(f"{path} is corrupt (checksum mismatch).{hint}")
+
