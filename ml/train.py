@@ -1,0 +1,132 @@
+"""From a data file to a saved, evaluated model: read, select labels, split, fit, tune, test."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+from .data.labels import select_labels
+from .data.readers import read_questions
+from .data.records import Question, ReadReport
+from .data.split import Split, data_hash, label_matrix, make_or_load_split
+from .evaluate import evaluate
+from .predictor import DEFAULT_TOP_K, Predictor, decide
+from .text import question_text
+from .thresholds import tune_thresholds
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = PROJECT_ROOT / "data" / "so_titles_100tags.csv"
+MODELS_DIR = PROJECT_ROOT / "models"
+SPLITS_DIR = PROJECT_ROOT / "data" / "splits"
+
+
+@dataclass
+class Dataset:
+    questions: list[Question]
+    labels: list[str]
+    split: Split
+    report: ReadReport
+    selection: dict
+    source: str
+
+    def texts(self, part: str | None = None, code: str = "separate") -> list[str]:
+        indices = range(len(self.questions)) if part is None else getattr(self.split, part)
+        return [question_text(self.questions[i].title, self.questions[i].body, code=code) for i in indices]
+
+    def targets(self, part: str):
+        y, _ = label_matrix([self.questions[i].tags for i in getattr(self.split, part)], self.labels)
+        return y
+
+    def describe(self) -> dict:
+        return {
+            "source": self.source,
+            "data_hash": self.split.data_hash,
+            "read": self.report.to_dict(),
+            "selection": self.selection,
+            "split": {part: int(len(getattr(self.split, part))) for part in ("train", "validation", "test")},
+            "split_seed": self.split.seed,
+        }
+
+
+def load_dataset(
+    path: Path | str = DEFAULT_DATA,
+    fmt: str = "auto",
+    top_n: int | None = None,
+    min_count: int = 1,
+    top_combinations: int | None = None,
+    seed: int = 0,
+    splits_dir: Path | None = SPLITS_DIR,
+) -> Dataset:
+    path = Path(path)
+    report = ReadReport(source=display_path(path))
+    questions = list(read_questions(path, fmt=fmt, report=report))
+    selection = select_labels(questions, top_n=top_n, min_count=min_count, top_combinations=top_combinations)
+    if len(selection.questions) < 3 or not selection.labels:
+        raise ValueError(f"{path}: only {len(selection.questions)} usable questions after label selection")
+    digest = data_hash(selection.questions)
+    split_path = None
+    if splits_dir is not None:
+        split_path = Path(splits_dir) / f"{path.stem}-{digest[:12]}-seed{seed}.json"
+    split = make_or_load_split(selection.questions, path=split_path, seed=seed)
+    return Dataset(selection.questions, selection.labels, split, report, selection.stats, display_path(path))
+
+
+def display_path(path: Path) -> str:
+    """Paths inside the project are recorded relative to it, so metadata reads the same on every clone."""
+    try:
+        return str(Path(path).resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def balanced_f1(y_true, y_pred) -> float:
+    """The threshold-tuning objective: micro-F1 rewards frequent tags, macro-F1 rare ones."""
+    micro = f1_score(y_true, y_pred, average="micro", zero_division=0)
+    macro = f1_score(y_true, y_pred, average="macro", zero_division=0)
+    return (micro + macro) / 2
+
+
+def serving_rule(top_k: int = DEFAULT_TOP_K):
+    return lambda scores, thresholds: decide(scores, thresholds, top_k=top_k)
+
+
+def tune_on_validation(model: Predictor, dataset: Dataset, seed: int = 0) -> dict:
+    scores = model.predict_scores(dataset.texts("validation"))
+    tuned = tune_thresholds(dataset.targets("validation"), scores, serving_rule(), balanced_f1, seed=seed)
+    model.thresholds = tuned["per_tag"]
+    return {
+        "global": tuned["global"],
+        "shrinkage": tuned["shrinkage"],
+        "cv_objective": tuned["cv_objective"],
+        "validation": evaluate_scores(dataset.targets("validation"), scores, model.thresholds, model.labels),
+    }
+
+
+def evaluate_scores(
+    y_true, scores: np.ndarray, thresholds, labels: Sequence[str], unknown_gold_tags: int = 0, top_k: int = DEFAULT_TOP_K
+) -> dict:
+    """Metrics of the serving rule (thresholds, top-k cap, top-1 fallback) on these scores."""
+    predicted = decide(scores, thresholds, top_k=top_k)
+    return evaluate(y_true, predicted, scores=scores, labels=list(labels), unknown_gold_tags=unknown_gold_tags)
+
+
+def fit_and_evaluate(model: Predictor, dataset: Dataset, seed: int = 0) -> tuple[Predictor, dict]:
+    """Fit on train, tune thresholds on validation, score once on test. Returns the
+    metadata the artifact records (timings, thresholds, metrics)."""
+    started = time.perf_counter()
+    model.fit(dataset.texts("train"), dataset.targets("train"), dataset.labels)
+    fit_seconds = time.perf_counter() - started
+    tuning = tune_on_validation(model, dataset, seed=seed)
+    test_metrics = evaluate_scores(dataset.targets("test"), model.predict_scores(dataset.texts("test")), model.thresholds, model.labels)
+    metadata = {
+        "dataset": dataset.describe(),
+        "train_seconds": round(fit_seconds, 2),
+        "thresholds": {"global": tuning["global"], "shrinkage": tuning["shrinkage"], "cv_objective": tuning["cv_objective"]},
+        "metrics": {"validation": tuning["validation"], "test": test_metrics},
+    }
+    return model, metadata
