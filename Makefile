@@ -1,0 +1,37 @@
+# `make run` and `make test` are the two commands of the README: each builds what it needs.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+BASELINE := models/baseline/metadata.json
+
+.PHONY: run dev test baseline clean-venv
+
+run: $(VENV)/.runtime $(BASELINE)
+	@echo "tagsmith: serving on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
+	$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers 2 --access-logfile - "webapp:create_app()"
+
+dev: $(VENV)/.runtime $(BASELINE)
+	$(VENV)/bin/flask --app webapp run --debug --port $(PORT)
+
+test: $(VENV)/.dev
+	$(PY) -m pytest
+
+# The baseline trains in about a minute on 2 cores, so it is built on demand, never committed.
+baseline $(BASELINE): | $(VENV)/.runtime
+	$(PY) -m ml train --model baseline
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+clean-venv:
+	rm -rf $(VENV)
