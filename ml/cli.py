@@ -163,7 +163,7 @@ def _baseline_for(args, n_train: int) -> TfidfBaseline:
 
 
 def _load_dataset(args):
-    return load_dataset(args.data, fmt=args.format, top_n=args.top_n, min_count=args.min_count, top_combinations=args.top_combinations, seed=args.seed, splits_dir=args.splits_dir)
+    return load_dataset(args.data, fmt=args.format, top_n=args.top_n, min_count=args.min_count, top_combinations=args.top_combinations, seed=args.seed, splits_dir=args.splits_dir, progress=not args.quiet)
 
 
 def _summary_line(metrics: dict) -> str:

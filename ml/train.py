@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 from sklearn.metrics import f1_score
+from tqdm.auto import tqdm
 
 from .data.labels import select_labels
 from .data.readers import read_questions
@@ -61,10 +62,12 @@ def load_dataset(
     top_combinations: int | None = None,
     seed: int = 0,
     splits_dir: Path | None = SPLITS_DIR,
+    progress: bool = False,
 ) -> Dataset:
     path = Path(path)
     report = ReadReport(source=display_path(path))
-    questions = list(read_questions(path, fmt=fmt, report=report))
+    rows = read_questions(path, fmt=fmt, report=report)
+    questions = list(tqdm(rows, desc=f"reading {path.name}", unit=" questions", disable=not progress, mininterval=1))
     selection = select_labels(questions, top_n=top_n, min_count=min_count, top_combinations=top_combinations)
     if len(selection.questions) < 3 or not selection.labels:
         raise ValueError(f"{path}: only {len(selection.questions)} usable questions after label selection")

@@ -92,7 +92,8 @@ def test_missing_model_and_bad_data_are_one_line_errors(tmp_path, capsys):
     (tmp_path / "bad.csv").write_text("name,score\nx,1\n")
     assert main(["train", "--model", "baseline", "--data", str(tmp_path / "bad.csv"), "--splits-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error:") and "title" in err and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error:") and "lacks title, tags" in last and "Traceback" not in err
 
 
 @pytest.mark.parametrize("argv, message", [
