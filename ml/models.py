@@ -29,4 +29,8 @@ def load_predictor(name: str, models_dir: Path | str | None = None) -> Predictor
         if not (folder / "metadata.json").is_file():
             raise ModelUnavailable(f"The baseline model is not trained yet ({folder} is empty). Train it with: {REBUILD}")
         return TfidfBaseline.load(folder)
-    raise ModelUnavailable(f"The {name} model is not available yet ({folder} holds no artifact).")
+    from .transformer import REBUILD as TRANSFORMER_REBUILD, OnnxTagger
+
+    if not (folder / "metadata.json").is_file():
+        raise ModelUnavailable(f"The transformer model is not available ({folder} holds no artifact). Build it with: {TRANSFORMER_REBUILD}")
+    return OnnxTagger.load(folder)
