@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BASELINE := models/baseline/metadata.json
 
-.PHONY: run dev test baseline clean-venv
+.PHONY: run dev test baseline train-transformer clean-venv
 
 run: $(VENV)/.runtime $(BASELINE)
 	@echo "tagsmith: serving on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
@@ -22,13 +22,22 @@ test: $(VENV)/.dev
 baseline $(BASELINE): | $(VENV)/.runtime
 	$(PY) -m ml train --model baseline
 
+# Fine-tuning takes ~45 min on 2 cores, so its artifact is committed; this rebuilds it.
+# It resumes from runs/transformer/ when interrupted.
+train-transformer: $(VENV)/.train
+	$(PY) -m ml train --model transformer
+
+$(VENV)/.train: requirements-train.txt requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-train.txt
+	touch $@ $(VENV)/.runtime
+
 $(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-$(VENV)/.dev: requirements-dev.txt requirements.txt | $(VENV)/bin/python
+$(VENV)/.dev: requirements-dev.txt requirements-train.txt requirements.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $@ $(VENV)/.runtime
+	touch $@ $(VENV)/.train $(VENV)/.runtime
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument("--max-features", type=_positive_int, help="cap on features per vectorizer")
     options.add_argument("--jobs", type=_positive_int, default=2, help="parallel threads (default: %(default)s)")
     tuning = train.add_argument_group("transformer options (defaults chosen on the validation split)")
-    tuning.add_argument("--epochs", type=_positive_int, help="passes over the training split (default: 4)")
+    tuning.add_argument("--epochs", type=_positive_int, help="passes over the training split (default: 3)")
     tuning.add_argument("--batch-size", type=_positive_int, help="questions per step (default: 32)")
     tuning.add_argument("--lr", type=float, help="encoder learning rate (default: 1e-4; the head uses 20x)")
     tuning.add_argument("--max-length", type=_positive_int, help="tokens per training question (default: 48; serving reads 128)")

@@ -47,7 +47,7 @@ def pretrained_dir() -> Path:
 class FineTuneConfig:
     """Defaults chosen on the validation split (see docs/transformer.md)."""
 
-    epochs: int = 4
+    epochs: int = 3
     batch_size: int = 32
     lr: float = 1e-4  # encoder
     head_lr: float = 2e-3  # the new classification layer starts from scratch
