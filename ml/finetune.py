@@ -283,6 +283,16 @@ def config_dict(config: FineTuneConfig) -> dict:
     return json.loads(json.dumps(data))
 
 
+def validation_objective(y, scores: np.ndarray) -> float:
+    """What picks the best epoch: balanced F1 at the best global threshold (cheap enough
+    to run after every epoch, unlike the full per-tag tuning)."""
+    from .thresholds import fit_thresholds
+    from .train import balanced_f1, serving_rule
+
+    global_t, _ = fit_thresholds(y, scores, shrinkage=float("inf"))
+    return balanced_f1(y.toarray().astype(bool), serving_rule()(scores, global_t))
+
+
 def build_transformer(dataset, config: FineTuneConfig, output: Path, checkpoint_dir: Path, device: str = "cpu", progress: bool = True, command: str = "") -> dict:
     """Fine-tune, export, quantize, tune thresholds on validation, score on test, save.
 
@@ -290,13 +300,9 @@ def build_transformer(dataset, config: FineTuneConfig, output: Path, checkpoint_
     int8-vs-fp32 difference is what quantization costs a user, nothing else.
     """
     from .artifacts import library_versions, save_artifact, utc_now
-    from .thresholds import fit_thresholds, tune_thresholds
+    from .thresholds import tune_thresholds
     from .train import balanced_f1, evaluate_scores, serving_rule
     from .transformer import OnnxTagger, new_session
-
-    def validation_objective(y, scores):
-        global_t, _ = fit_thresholds(y, scores, shrinkage=float("inf"))
-        return balanced_f1(y.toarray().astype(bool), serving_rule()(scores, global_t))
 
     checkpoint_dir = Path(checkpoint_dir)
     tuner = FineTuner(config, checkpoint_dir, device=device, progress=progress)

@@ -1,0 +1,50 @@
+"""Pilot runs that chose the transformer's learning rate, on the validation split only.
+
+Each setting fine-tunes MiniLM for one epoch on the first --limit training questions and
+reports the validation objective (mean of micro- and macro-F1 at the best global
+threshold) -- the same objective the full run uses to pick its best epoch. The test split
+is not touched.
+
+    .venv/bin/python bench/transformer_sweep.py --lrs 5e-5,1e-4,2e-4 --limit 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ml.evaluate import format_table  # noqa: E402
+from ml.finetune import FineTuneConfig, FineTuner, validation_objective  # noqa: E402
+from ml.train import load_dataset  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lrs", default="5e-5,1e-4,2e-4")
+    parser.add_argument("--max-lengths", default="48")
+    parser.add_argument("--limit", type=int, default=10_000)
+    parser.add_argument("--epochs", type=int, default=1)
+    args = parser.parse_args()
+    dataset = load_dataset()
+    train_texts, train_y = dataset.texts("train")[: args.limit], dataset.targets("train")[: args.limit]
+    rows = []
+    for max_length in (int(x) for x in args.max_lengths.split(",")):
+        for lr in (float(x) for x in args.lrs.split(",")):
+            config = FineTuneConfig(lr=lr, max_length=max_length, epochs=args.epochs, limit=args.limit)
+            started = time.perf_counter()
+            with tempfile.TemporaryDirectory() as checkpoints:
+                _, result = FineTuner(config, Path(checkpoints)).fit(
+                    train_texts, train_y, dataset.texts("validation"), dataset.targets("validation"), dataset.labels, validation_objective
+                )
+            best = max(result["history"], key=lambda h: h["validation_objective"])
+            rows.append({"lr": lr, "max_length": max_length, "train_questions": len(train_texts), "epochs": args.epochs, "validation_objective": best["validation_objective"], "minutes": round((time.perf_counter() - started) / 60, 1)})
+            print(rows[-1], flush=True)
+    print(format_table(rows, list(rows[0])))
+
+
+if __name__ == "__main__":
+    main()
