@@ -135,7 +135,9 @@ class TfidfBaseline(Predictor):
         return LogisticRegression(C=self.C, solver="liblinear", dual=True, max_iter=1000)
 
     def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
-        logits = self.transform(list(texts)) @ self.weights_ + self.intercepts_
+        # float32 on both sides: a float64 matrix would make scipy upcast all the weights
+        # (100 tags x 116k features) on every call, 27 ms of a 32 ms prediction.
+        logits = self.transform(list(texts)).astype(np.float32) @ self.weights_ + self.intercepts_
         return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
 
     # -- artifact -----------------------------------------------------------------------

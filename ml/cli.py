@@ -95,9 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ml", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"tagsmith ml {__version__}")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    # --quiet also works after the command; SUPPRESS keeps a subcommand from resetting it.
+    quiet = argparse.ArgumentParser(add_help=False)
+    quiet.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = commands.add_parser("train", help="train a model and save it with its metrics", description="Train on the train split, tune thresholds on the validation split, report test metrics, save the model folder.")
+    train = commands.add_parser("train", parents=[quiet], help="train a model and save it with its metrics", description="Train on the train split, tune thresholds on the validation split, report test metrics, save the model folder.")
     train.add_argument("--model", required=True, choices=MODEL_NAMES, help="which model to train; the transformer needs requirements-train.txt (make train-transformer)")
     train.add_argument("--output", type=Path, help="model folder to write (default: models/<model>)")
     train.add_argument("--metrics-file", type=Path, help="also write the test metrics as JSON here")
@@ -121,25 +124,25 @@ def build_parser() -> argparse.ArgumentParser:
     tuning.add_argument("--checkpoint-dir", type=Path, default=Path("runs/transformer"), help="checkpoints; a rerun with the same settings resumes from here (default: %(default)s)")
     tuning.add_argument("--fresh", action="store_true", help="ignore existing checkpoints and start over")
 
-    suggest = commands.add_parser("suggest", help="suggest tags for questions in a JSONL file", description='Each input line {"title": ..., "body": ...} (body optional) gives one output line {"tags": [{"tag": ..., "score": ...}, ...]} in the same order. A line that cannot be read gives {"error": ...} in its place.')
+    suggest = commands.add_parser("suggest", parents=[quiet], help="suggest tags for questions in a JSONL file", description='Each input line {"title": ..., "body": ...} (body optional) gives one output line {"tags": [{"tag": ..., "score": ...}, ...]} in the same order. A line that cannot be read gives {"error": ...} in its place.')
     _add_model_options(suggest)
     suggest.add_argument("--input", required=True, help="JSONL file of questions, or - for standard input")
     suggest.add_argument("--output", required=True, help="JSONL file to write, or - for standard output")
     _add_decision_options(suggest)
 
-    evaluate = commands.add_parser("eval", help="score a model against gold tags", description='Gold lines are {"title": ..., "body": ..., "tags": [...]}; any format train reads works with --format. Gold tags outside the model\'s vocabulary are ignored for scoring and counted in the report.')
+    evaluate = commands.add_parser("eval", parents=[quiet], help="score a model against gold tags", description='Gold lines are {"title": ..., "body": ..., "tags": [...]}; any format train reads works with --format. Gold tags outside the model\'s vocabulary are ignored for scoring and counted in the report.')
     _add_model_options(evaluate)
     evaluate.add_argument("--input", required=True, type=Path, help="gold file (JSONL by default)")
     evaluate.add_argument("--format", default="auto", choices=FORMATS, help="gold file format (default: %(default)s)")
     evaluate.add_argument("--metrics-file", type=Path, help="write the metrics as JSON here")
     _add_decision_options(evaluate)
 
-    optimize = commands.add_parser("optimize", help="search threshold and top-k on the validation split", description="Scores every (threshold, top-k) pair on the validation split of the model's training data and prints the best; the test split is never used.")
+    optimize = commands.add_parser("optimize", parents=[quiet], help="search threshold and top-k on the validation split", description="Scores every (threshold, top-k) pair on the validation split of the model's training data and prints the best; the test split is never used.")
     _add_model_options(optimize)
     _add_data_options(optimize)
     optimize.add_argument("--metrics-file", type=Path, help="write the grid as JSON here")
 
-    experiment = commands.add_parser("experiment", help="train the baseline for several label-set sizes", description="For each N, keep the top-N tags, split, train, and report questions, tags, test metrics and training time in one table (the shape of the StackSample study's table).")
+    experiment = commands.add_parser("experiment", parents=[quiet], help="train the baseline for several label-set sizes", description="For each N, keep the top-N tags, split, train, and report questions, tags, test metrics and training time in one table (the shape of the StackSample study's table).")
     _add_data_options(experiment)
     experiment.add_argument("--sizes", default="10,20,50,100", help="comma-separated tag counts (default: %(default)s)")
     experiment.add_argument("--metrics-file", type=Path, help="write the table as JSON here")

@@ -108,6 +108,15 @@ def test_bad_options_are_rejected_by_the_parser(argv, message, capsys):
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
+def test_quiet_works_before_or_after_the_command():
+    from ml.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["--quiet", "eval", "--model", "baseline", "--input", "x"]).quiet
+    assert parser.parse_args(["eval", "--model", "baseline", "--input", "x", "--quiet"]).quiet
+    assert not parser.parse_args(["eval", "--model", "baseline", "--input", "x"]).quiet
+
+
 def test_help_explains_every_command():
     result = subprocess.run([sys.executable, "-m", "ml", "--help"], capture_output=True, text=True, check=True)
     for command in ("train", "suggest", "eval", "optimize", "experiment"):
