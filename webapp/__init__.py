@@ -1,33 +1,49 @@
-"""tagsmith's website. For now a placeholder page and a health check; the full site
-(ask form, history, review, JSON API) is the website issue's work."""
+"""tagsmith's website: ask form, both models side by side, history, review, JSON API.
+
+``create_app(config)`` builds the app: settings from the environment (see ``config``),
+then ``config`` on top. Each gunicorn worker calls it once, so each loads the models once.
+"""
 
 from __future__ import annotations
 
-import os
+import logging
 
-from flask import Flask, jsonify, render_template
+from flask import Flask, abort, request
+
+from . import api, config as settings, database, errors, history, pages, registry, templating
+from .extensions import csrf
+from .inputs import undecodable_form_fields
 
 
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder="../templates", static_folder="../static", instance_relative_config=True)
-    app.config.from_mapping(SECRET_KEY=os.environ.get("SECRET_KEY", "dev"), MODELS_DIR=os.environ.get("TAGSMITH_MODELS_DIR"))
+    app.config.from_mapping(settings.from_environment())
     if config:
         app.config.update(config)
+    settings.finish(app)
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
 
-    @app.get("/")
-    def index():
-        from ml.models import MODEL_NAMES, ModelUnavailable, load_predictor
+    database.init_app(app)
+    # Before CSRFProtect's hook: it parses the form, after which the raw bytes are gone.
+    app.before_request(refuse_undecodable_forms)
+    csrf.init_app(app)
+    registry.init_app(app)
+    errors.init_app(app)
+    templating.init_app(app)
 
-        models = {}
-        for name in MODEL_NAMES:
-            try:
-                models[name] = load_predictor(name, app.config["MODELS_DIR"]).metadata
-            except ModelUnavailable as error:
-                models[name] = {"unavailable": str(error)}
-        return render_template("placeholder.html", models=models)
-
-    @app.get("/healthz")
-    def healthz():
-        return jsonify(status="ok")
-
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(history.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(api.health)
+    # The API authenticates nothing and sets no cookies: there is no session to forge.
+    csrf.exempt(api.bp)
+    csrf.exempt(api.health)
     return app
+
+
+def refuse_undecodable_forms():
+    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+        fields = undecodable_form_fields(request.get_data(cache=True))
+        if fields:
+            abort(422, description=f"The form's {', '.join(fields)} is not valid UTF-8 text; check the encoding of what you pasted.")

@@ -1,0 +1,206 @@
+"""The JSON API (``/api/v1``) and the health check. Same checks and storage as the pages;
+errors are JSON with a message and the status code that fits."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, current_app, jsonify, request, url_for
+from sqlalchemy import text
+
+from ml.models import MODEL_NAMES
+
+from .errors import ApiError
+from .extensions import db
+from .inputs import InputError, Limits, clean_models, clean_question, clean_threshold, clean_top_k, parse_tag_list
+from .queries import MAX_PER_PAGE, Filters, page_of
+from .registry import models
+from .review import save_review
+from .serialize import model_dict, prediction_dict
+from .suggest import NoModelAvailable, suggest_and_store
+from .tables import Prediction
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+health = Blueprint("health", __name__)
+
+SUGGEST_KEYS = {"title", "body", "questions", "models", "top_k", "threshold"}
+FEEDBACK_KEYS = {"accepted", "rejected", "added"}
+
+
+def json_object(allowed: set[str]) -> dict:
+    """The request's JSON object, or the precise reason it is not one."""
+    if not request.is_json:
+        raise ApiError(415, "Send JSON with the header Content-Type: application/json.")
+    raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH this raises 413
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        raise ApiError(400, "The request body is not valid UTF-8.") from None
+    except (json.JSONDecodeError, ValueError) as error:
+        detail = f"{error.msg} at line {error.lineno}, column {error.colno}" if isinstance(error, json.JSONDecodeError) else str(error)
+        raise ApiError(400, f"Malformed JSON: {detail}.") from None
+    if not isinstance(data, dict):
+        raise ApiError(422, "The JSON body must be an object, e.g. {\"title\": \"...\"}.")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ApiError(422, "Unknown field.", {name: f"unknown field; expected one of {', '.join(sorted(allowed))}" for name in unknown})
+    return data
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def invalid(error: InputError) -> ApiError:
+    return ApiError(422, "The request has invalid fields.", error.fields)
+
+
+def _questions(data: dict, limits: Limits) -> tuple[list[tuple[str, str]], bool]:
+    """(questions, batch?) from either {"title", "body"} or {"questions": [...]}."""
+    if "questions" not in data:
+        try:
+            return [clean_question(data.get("title"), data.get("body"), limits)], False
+        except InputError as error:
+            raise invalid(error) from None
+    if "title" in data or "body" in data:
+        raise ApiError(422, "Send either one question (title, body) or a batch (questions), not both.")
+    batch = data["questions"]
+    if not isinstance(batch, list) or not batch:
+        raise ApiError(422, "The request has invalid fields.", {"questions": "questions must be a non-empty list of {\"title\", \"body\"} objects."})
+    if len(batch) > limits.batch_max:
+        raise ApiError(422, "The request has invalid fields.", {"questions": f"at most {limits.batch_max} questions per request (got {len(batch)})."})
+    questions, errors = [], {}
+    for index, item in enumerate(batch):
+        if not isinstance(item, dict):
+            errors[f"questions[{index}]"] = "each question must be an object with a title and an optional body."
+            continue
+        extra = sorted(set(item) - {"title", "body"})
+        if extra:
+            errors[f"questions[{index}].{extra[0]}"] = "unknown field; expected title and body."
+            continue
+        try:
+            questions.append(clean_question(item.get("title"), item.get("body"), limits))
+        except InputError as error:
+            errors.update({f"questions[{index}].{name}": message for name, message in error.fields.items()})
+    if errors:
+        raise ApiError(422, "The request has invalid fields.", errors)
+    return questions, True
+
+
+@bp.post("/suggest")
+def suggest():
+    data = json_object(SUGGEST_KEYS)
+    limits = Limits.from_app()
+    questions, batch = _questions(data, limits)
+    errors = {}
+    settings = {}
+    for key, check in (("models", clean_models), ("top_k", clean_top_k), ("threshold", clean_threshold)):
+        try:
+            settings[key] = check(data.get(key))
+        except InputError as error:
+            errors.update(error.fields)
+    if errors:
+        raise ApiError(422, "The request has invalid fields.", errors)
+    try:
+        outcome = suggest_and_store(
+            models(), settings["models"], questions, settings["top_k"], settings["threshold"], source="api"
+        )
+    except NoModelAvailable as error:
+        raise ApiError(503, "None of the requested models is available.", error.reasons) from None
+    items = [prediction_dict(prediction) for prediction in outcome.predictions]
+    if batch:
+        return jsonify(predictions=items, unavailable=outcome.unavailable), 201
+    response = jsonify(items[0] | {"unavailable": outcome.unavailable})
+    response.status_code = 201
+    response.headers["Location"] = items[0]["url"]
+    return response
+
+
+@bp.get("/predictions")
+def predictions():
+    page = _positive_int_arg("page", 1)
+    per_page = _positive_int_arg("per_page", current_app.config["PAGE_SIZE"])
+    if per_page > MAX_PER_PAGE:
+        raise ApiError(422, "The request has invalid fields.", {"per_page": f"at most {MAX_PER_PAGE}."})
+    model = request.args.get("model")
+    if model and model not in MODEL_NAMES:
+        raise ApiError(422, "The request has invalid fields.", {"model": f"choose from {', '.join(MODEL_NAMES)}."})
+    filters = Filters.from_args(request.args)
+    pagination = page_of(filters, page, per_page)
+
+    def link(number):
+        return url_for("api.predictions", page=number, per_page=per_page, **filters.as_args())
+
+    return jsonify(
+        items=[prediction_dict(prediction) for prediction in pagination.items],
+        page=page,
+        per_page=per_page,
+        total=pagination.total,
+        pages=pagination.pages,
+        next=link(page + 1) if page < pagination.pages else None,
+        prev=link(page - 1) if page > 1 else None,
+    )
+
+
+def _positive_int_arg(name: str, default: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ApiError(422, "The request has invalid fields.", {name: f"{name} must be a whole number of at least 1."})
+    return value
+
+
+def _prediction_or_404(prediction_id: int) -> Prediction:
+    prediction = db.session.get(Prediction, prediction_id)
+    if prediction is None:
+        raise ApiError(404, f"There is no prediction {prediction_id}.")
+    return prediction
+
+
+@bp.get("/predictions/<int:prediction_id>")
+def prediction(prediction_id: int):
+    return jsonify(prediction_dict(_prediction_or_404(prediction_id)))
+
+
+@bp.post("/predictions/<int:prediction_id>/feedback")
+def feedback(prediction_id: int):
+    prediction = _prediction_or_404(prediction_id)
+    data = json_object(FEEDBACK_KEYS)
+    if "accepted" not in data:
+        raise ApiError(422, "The request has invalid fields.", {"accepted": "list the suggested tags that are right (may be empty)."})
+    try:
+        accepted = parse_tag_list(data["accepted"], "accepted")
+        rejected = parse_tag_list(data["rejected"], "rejected") if data.get("rejected") is not None else None
+        added = parse_tag_list(data.get("added"), "added")
+        save_review(prediction, accepted, rejected, added)
+    except InputError as error:
+        raise invalid(error) from None
+    return jsonify(prediction_dict(prediction))
+
+
+@bp.get("/models")
+def model_list():
+    return jsonify(models=[model_dict(state) for state in models().states()])
+
+
+@health.get("/healthz")
+def healthz():
+    """For load balancers: 200 while the site can serve; "degraded" when no model loads."""
+    try:
+        db.session.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception as error:  # the check must answer, whatever the database does
+        database = f"error: {type(error).__name__}"
+    loaded = {state.name: "loaded" if state.available else "unavailable" for state in models().states()}
+    if database != "ok":
+        status, code = "error", 503
+    elif "loaded" not in loaded.values():
+        status, code = "degraded", 200
+    else:
+        status, code = "ok", 200
+    return jsonify(status=status, database=database, models=loaded), code

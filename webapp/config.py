@@ -1,0 +1,100 @@
+"""Settings: environment variables first, then whatever ``create_app(config)`` passes.
+
+Every limit a deployment may want to change has a ``TAGSMITH_*`` variable; the defaults
+suit one small server with two gunicorn workers.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+
+from flask import Flask
+
+DATABASE_FILE = "tagsmith.sqlite3"
+SECRET_KEY_FILE = "secret_key"
+
+# name in app.config -> (environment variable, default)
+LIMITS = {
+    "TITLE_MIN_CHARS": ("TAGSMITH_TITLE_MIN_CHARS", 3),
+    "TITLE_MAX_CHARS": ("TAGSMITH_TITLE_MAX_CHARS", 300),
+    "BODY_MAX_CHARS": ("TAGSMITH_BODY_MAX_CHARS", 50_000),
+    # A batch of 32 questions with bodies at the limit is ~1.6 MB of JSON.
+    "MAX_CONTENT_LENGTH": ("TAGSMITH_MAX_REQUEST_BYTES", 2 * 1024 * 1024),
+    "BATCH_MAX_QUESTIONS": ("TAGSMITH_BATCH_MAX", 32),
+    "PAGE_SIZE": ("TAGSMITH_PAGE_SIZE", 20),
+}
+
+
+class ConfigError(RuntimeError):
+    """A setting that cannot work; raised at start-up, not on the first request."""
+
+
+def from_environment(environ=os.environ) -> dict:
+    settings = {
+        "SECRET_KEY": environ.get("SECRET_KEY") or None,
+        "SQLALCHEMY_DATABASE_URI": database_url(environ.get("DATABASE_URL")),
+        "MODELS_DIR": environ.get("TAGSMITH_MODELS_DIR") or None,
+        "PRELOAD_MODELS": environ.get("TAGSMITH_PRELOAD_MODELS", "1") not in ("0", "false", "no"),
+        # A question page left open over lunch should still submit.
+        "WTF_CSRF_TIME_LIMIT": None,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+    }
+    for key, (variable, default) in LIMITS.items():
+        raw = environ.get(variable)
+        if raw is None or raw == "":
+            settings[key] = default
+            continue
+        try:
+            settings[key] = int(raw)
+        except ValueError:
+            raise ConfigError(f"{variable} must be a whole number, got {raw!r}") from None
+    return settings
+
+
+def database_url(url: str | None) -> str | None:
+    # Some hosts still hand out the scheme SQLAlchemy 1.4 stopped accepting.
+    if url and url.startswith("postgres://"):
+        return "postgresql://" + url[len("postgres://"):]
+    return url or None
+
+
+def finish(app: Flask) -> None:
+    """Fill in what depends on the instance folder, and check the limits make sense."""
+    config = app.config
+    if not config.get("SQLALCHEMY_DATABASE_URI"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(Path(app.instance_path) / DATABASE_FILE)
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+    # Werkzeug caps each form field at 500 kB by default, below a 50,000-character body
+    # once it is percent-encoded; the whole-request cap is the limit that matters.
+    config["MAX_FORM_MEMORY_SIZE"] = config["MAX_CONTENT_LENGTH"]
+    for key in LIMITS:
+        if not isinstance(config[key], int) or config[key] < 1:
+            raise ConfigError(f"{key} must be a positive whole number, got {config[key]!r}")
+    if config["TITLE_MIN_CHARS"] > config["TITLE_MAX_CHARS"]:
+        raise ConfigError("TITLE_MIN_CHARS is larger than TITLE_MAX_CHARS")
+
+
+def _instance_secret(folder: Path) -> str:
+    """A key kept in the instance folder: every gunicorn worker and every restart must sign
+    sessions (and so CSRF tokens) with the same key, which a per-process random key breaks."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / SECRET_KEY_FILE
+    try:
+        # O_EXCL: when two workers start at once, exactly one writes the key.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    for _ in range(50):  # the other worker may be between creating and writing the file
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.02)
+    raise ConfigError(f"{path} is empty; delete it or set SECRET_KEY")

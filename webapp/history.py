@@ -1,0 +1,140 @@
+"""History: the list of submitted questions, one question's page with its review, and the
+export of reviewed questions for ``python -m ml``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, stream_with_context, url_for
+from sqlalchemy.exc import IntegrityError
+
+from ml.models import MODEL_NAMES
+
+from .extensions import db
+from .inputs import InputError, parse_tag_list
+from .queries import Filters, exportable_count, page_of, reviewed_for_export
+from .registry import models
+from .review import save_review
+from .suggest import NoModelAvailable, add_answer
+from .tables import Prediction
+
+bp = Blueprint("history", __name__, url_prefix="/history")
+
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+
+
+def get_prediction(prediction_id: int) -> Prediction:
+    prediction = db.session.get(Prediction, prediction_id)
+    if prediction is None:
+        abort(404, description=f"There is no question #{prediction_id} in the history.")
+    return prediction
+
+
+@bp.get("/")
+def index():
+    filters = Filters.from_args(request.args)
+    page = request.args.get("page", 1, type=int)
+    pagination = page_of(filters, max(page, 1), current_app.config["PAGE_SIZE"])
+    exportable = exportable_count()
+    return render_template("history.html", pagination=pagination, filters=filters, exportable=exportable, model_names=MODEL_NAMES)
+
+
+@bp.get("/<int:prediction_id>")
+def detail(prediction_id: int):
+    prediction = get_prediction(prediction_id)
+    return _detail_page(prediction)
+
+
+def _detail_page(prediction: Prediction, review_errors: dict | None = None, draft: dict | None = None, status: int = 200):
+    states = {state.name: state for state in models().states()}
+    return (
+        render_template(
+            "detail.html",
+            prediction=prediction,
+            states=states,
+            model_names=MODEL_NAMES,
+            review_errors=review_errors or {},
+            draft=draft,
+            just_asked=request.args.get("asked") == "1",
+            just_reviewed=request.args.get("reviewed") == "1",
+        ),
+        status,
+    )
+
+
+@bp.post("/<int:prediction_id>/review")
+def review(prediction_id: int):
+    prediction = get_prediction(prediction_id)
+    suggested = prediction.suggested_tags()
+    # Verdicts are read only for the tags this question has: a forged field name is ignored.
+    verdicts = {tag: request.form.get(f"verdict:{tag}", "") for tag in suggested}
+    draft = {"verdicts": verdicts, "added": request.form.get("added", "")}
+    undecided = [tag for tag, verdict in verdicts.items() if verdict not in ("accept", "reject")]
+    errors = {}
+    if undecided:
+        errors["verdicts"] = f"Accept or reject every suggested tag (undecided: {', '.join(undecided)})."
+    try:
+        added = parse_tag_list(draft["added"], "added")
+    except InputError as error:
+        errors.update(error.fields)
+    if not errors:
+        accepted = [tag for tag, verdict in verdicts.items() if verdict == "accept"]
+        rejected = [tag for tag, verdict in verdicts.items() if verdict == "reject"]
+        try:
+            save_review(prediction, accepted, rejected, added)
+        except InputError as error:
+            errors.update(error.fields)
+    if errors:
+        return _detail_page(prediction, errors, draft, 422)
+    return redirect(url_for("history.detail", prediction_id=prediction.id, reviewed=1, _anchor="review"), code=303)
+
+
+@bp.post("/<int:prediction_id>/run/<model>")
+def run_model(prediction_id: int, model: str):
+    """Ask another model about a stored question, so both can be compared."""
+    if model not in MODEL_NAMES:
+        abort(404, description=f"There is no model called {model!r}.")
+    prediction = get_prediction(prediction_id)
+    if prediction.answer(model) is None:
+        try:
+            add_answer(models(), prediction, model)
+        except NoModelAvailable as error:
+            abort(503, description=str(error))
+        except IntegrityError:
+            pass  # a double click: the other request stored the answer first
+    return redirect(url_for("history.detail", prediction_id=prediction.id, view=model), code=303)
+
+
+@bp.get("/export.<kind>")
+def export(kind: str):
+    if kind not in EXPORT_TYPES:
+        abort(404, description="Export as export.csv or export.jsonl.")
+    rows = _csv_lines() if kind == "csv" else _jsonl_lines()
+    headers = {"Content-Disposition": f'attachment; filename="tagsmith-reviewed.{kind}"'}
+    return Response(stream_with_context(rows), mimetype=EXPORT_TYPES[kind], headers=headers)
+
+
+def _csv_lines():
+    """``id,title,body,tags`` with space-separated tags: ``python -m ml train --data`` reads it."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["id", "title", "body", "tags"])
+    for prediction, tags in reviewed_for_export():
+        writer.writerow([prediction.id, prediction.title, prediction.body, " ".join(tags)])
+        yield _drain(buffer)
+    yield _drain(buffer)
+
+
+def _jsonl_lines():
+    for prediction, tags in reviewed_for_export():
+        record = {"id": prediction.id, "title": prediction.title, "body": prediction.body, "tags": tags}
+        yield json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text

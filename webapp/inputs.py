@@ -1,0 +1,165 @@
+"""Checking what users send, shared by the HTML forms and the JSON API so both behave alike.
+
+Every check raises ``InputError`` with a message per field, written for the person who
+typed the input; the caller turns it into a 422 (or an inline form error).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote, unquote_to_bytes
+from dataclasses import dataclass
+
+from flask import current_app
+
+from ml.models import MODEL_NAMES
+from ml.predictor import DEFAULT_TOP_K, MAX_TOP_K
+
+BOTH = "both"
+MODEL_CHOICES = (BOTH, *MODEL_NAMES)
+# Stack Overflow's tag alphabet and length limit.
+TAG_RE = re.compile(r"^[a-z0-9+#.\-]{1,35}$")
+MAX_ADDED_TAGS = 10
+# Control characters (Unicode category Cc) other than tab, line feed, form feed and carriage
+# return, which pasted text does contain: the others mean a binary file or a broken encoder.
+_CONTROL_RE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+class InputError(ValueError):
+    def __init__(self, fields: dict[str, str]):
+        super().__init__("; ".join(f"{name}: {message}" for name, message in fields.items()))
+        self.fields = fields
+
+
+@dataclass(frozen=True)
+class Limits:
+    title_min: int
+    title_max: int
+    body_max: int
+    batch_max: int
+
+    @classmethod
+    def from_app(cls) -> "Limits":
+        config = current_app.config
+        return cls(config["TITLE_MIN_CHARS"], config["TITLE_MAX_CHARS"], config["BODY_MAX_CHARS"], config["BATCH_MAX_QUESTIONS"])
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` is not text a person typed, or None."""
+    if _CONTROL_RE.search(text):
+        return "contains binary data (control characters); paste plain text only"
+    if "\ufffd" in text or _SURROGATE_RE.search(text):
+        return "is not valid UTF-8 text (it contains undecodable bytes); check the file's encoding"
+    return None
+
+
+def undecodable_form_fields(raw: bytes) -> list[str]:
+    """Names of urlencoded form fields whose bytes are not UTF-8. Werkzeug keeps such bytes
+    as literal "%E9" text, which no later check could tell from typed text."""
+    bad = []
+    for pair in raw.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        try:
+            unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(unquote(name.decode("ascii", "replace")))
+    return bad
+
+
+def clean_title(value: object, limits: Limits) -> str:
+    if value is None:
+        raise InputError({"title": "Enter a title: a title is required."})
+    if not isinstance(value, str):
+        raise InputError({"title": "The title must be text."})
+    problem = text_problem(value)
+    if problem:
+        raise InputError({"title": f"The title {problem}."})
+    title = " ".join(value.split())  # titles are one line; runs of spaces mean nothing
+    if not title:
+        what = "is empty" if not value else "contains only whitespace"
+        raise InputError({"title": f"Enter a title: this one {what}."})
+    if len(title) < limits.title_min:
+        raise InputError({"title": f"The title needs at least {limits.title_min} characters (this one has {len(title)})."})
+    if len(title) > limits.title_max:
+        raise InputError({"title": f"The title can have at most {limits.title_max:,} characters (this one has {len(title):,})."})
+    return title
+
+
+def clean_body(value: object, limits: Limits) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError({"body": "The body must be text."})
+    problem = text_problem(value)
+    if problem:
+        raise InputError({"body": f"The body {problem}."})
+    if len(value) > limits.body_max:
+        raise InputError({"body": f"The body can have at most {limits.body_max:,} characters (this one has {len(value):,})."})
+    # Kept as pasted (markdown, HTML, code): ml.text cleans it for the models.
+    return value if value.strip() else ""
+
+
+def clean_question(title: object, body: object, limits: Limits) -> tuple[str, str]:
+    errors: dict[str, str] = {}
+    cleaned = []
+    for check, value in ((clean_title, title), (clean_body, body)):
+        try:
+            cleaned.append(check(value, limits))
+        except InputError as error:
+            errors.update(error.fields)
+    if errors:
+        raise InputError(errors)
+    return cleaned[0], cleaned[1]
+
+
+def clean_top_k(value: object) -> int:
+    if value is None:
+        return DEFAULT_TOP_K
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError({"top_k": f"top_k must be a whole number from 1 to {MAX_TOP_K}."})
+    if not 1 <= value <= MAX_TOP_K:
+        raise InputError({"top_k": f"top_k must be between 1 and {MAX_TOP_K} (got {value})."})
+    return value
+
+
+def clean_threshold(value: object) -> float | None:
+    """None keeps each model's tuned per-tag thresholds; a number overrides them all."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError({"threshold": "threshold must be a number from 0 to 1, or null for the tuned thresholds."})
+    if not 0.0 <= value <= 1.0:  # also false for NaN
+        raise InputError({"threshold": f"threshold must be between 0 and 1 (got {value})."})
+    return float(value)
+
+
+def clean_models(value: object) -> tuple[str, ...]:
+    """"both", one model's name, or a list of names -> the model names to run, in order."""
+    if value is None or value == BOTH:
+        return tuple(MODEL_NAMES)
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
+        raise InputError({"models": f"models must be {', '.join(map(repr, MODEL_CHOICES))} or a list of model names."})
+    unknown = [name for name in names if name not in MODEL_NAMES]
+    if unknown:
+        raise InputError({"models": f"unknown model {unknown[0]!r}; choose from {', '.join(MODEL_NAMES)}."})
+    return tuple(name for name in MODEL_NAMES if name in names)
+
+
+def parse_tag_list(value: object, field: str) -> list[str]:
+    """Tags given as a list or as one string separated by spaces or commas; lowercased,
+    de-duplicated, each checked against Stack Overflow's tag alphabet."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        items = value.replace(",", " ").split()
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        items = [item.strip() for item in value if item.strip()]
+    else:
+        raise InputError({field: f"{field} must be a list of tags or one string of tags separated by spaces."})
+    tags = list(dict.fromkeys(item.lower() for item in items))
+    bad = [tag for tag in tags if not TAG_RE.match(tag)]
+    if bad:
+        raise InputError({field: f"{bad[0][:40]!r} is not a valid tag: use up to 35 of a-z, 0-9, + # . -"})
+    return tags

@@ -1,0 +1,52 @@
+"""The ask page, the models page and the stats page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, url_for
+
+from ml.models import MODEL_NAMES
+
+from .forms import AskForm
+from .inputs import clean_models
+from .queries import Filters, page_of
+from .registry import models
+from .stats import compute
+from .suggest import NoModelAvailable, suggest_and_store
+
+bp = Blueprint("pages", __name__)
+RECENT = 5
+
+
+@bp.route("/", methods=["GET", "POST"])
+def ask():
+    form = AskForm()
+    states = models().states()
+    if form.is_submitted():
+        if not form.validate():
+            return _ask_page(form, states), 422
+        try:
+            outcome = suggest_and_store(
+                models(), clean_models(form.model.data), [(form.title.data, form.body.data)],
+                form.top_k_or_default, form.threshold.data, source="web",
+            )
+        except NoModelAvailable as error:
+            return _ask_page(form, states, problem=str(error)), 503
+        # Post/redirect/get: reloading the result page never stores the question twice.
+        view = form.model.data if form.model.data in MODEL_NAMES else None
+        return redirect(url_for("history.detail", prediction_id=outcome.predictions[0].id, asked=1, view=view), code=303)
+    return _ask_page(form, states)
+
+
+def _ask_page(form: AskForm, states, problem: str | None = None) -> str:
+    recent = page_of(Filters(), 1, RECENT).items
+    return render_template("ask.html", form=form, states=states, problem=problem, recent=recent)
+
+
+@bp.get("/models")
+def model_list():
+    return render_template("models.html", states=models().states())
+
+
+@bp.get("/stats")
+def stats():
+    return render_template("stats.html", stats=compute())

@@ -1,0 +1,133 @@
+"""The models a worker serves: each loaded once per process and kept for its lifetime.
+
+The web layer only knows ``ml.models``' interface, never a model class. A model without
+an artifact (or with a broken one) is *unavailable*, with the reason, and the rest of the
+site keeps working. Unavailability is not cached for good: as soon as the model's folder
+changes (the transformer's artifact appears), the next request tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from flask import Flask, current_app
+
+from ml.artifacts import ArtifactError
+from ml.models import MODEL_NAMES, load_predictor, model_dir
+from ml.predictor import Predictor
+
+EXTENSION_KEY = "tagsmith.models"
+log = logging.getLogger(__name__)
+
+Loader = Callable[[str, "str | Path | None"], Predictor]
+
+
+class ModelNotAvailable(Exception):
+    """A model the request asked for cannot run; the message says why, for people."""
+
+    def __init__(self, name: str, message: str):
+        super().__init__(message)
+        self.name = name
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ModelState:
+    name: str
+    predictor: Predictor | None
+    message: str | None  # why it is unavailable
+
+    @property
+    def available(self) -> bool:
+        return self.predictor is not None
+
+
+class ModelRegistry:
+    def __init__(self, models_dir: str | Path | None = None, loader: Loader = load_predictor):
+        self.models_dir = models_dir
+        self.loader = loader
+        self._loaded: dict[str, Predictor] = {}
+        self._failed: dict[str, tuple[object, str]] = {}  # name -> (folder signature, message)
+        self._lock = threading.Lock()
+
+    def put(self, name: str, predictor: Predictor) -> None:
+        """Serve this predictor under ``name`` (tests inject fakes through here)."""
+        with self._lock:
+            self._loaded[name] = predictor
+            self._failed.pop(name, None)
+
+    def get(self, name: str) -> Predictor:
+        state = self.state(name)
+        if state.predictor is None:
+            raise ModelNotAvailable(name, state.message or f"The {name} model is not available.")
+        return state.predictor
+
+    def state(self, name: str) -> ModelState:
+        if name not in MODEL_NAMES:
+            raise ValueError(f"unknown model {name!r}")
+        loaded = self._loaded.get(name)
+        if loaded is not None:
+            return ModelState(name, loaded, None)
+        with self._lock:  # threaded servers: one thread loads, the others wait for it
+            if name in self._loaded:
+                return ModelState(name, self._loaded[name], None)
+            signature = self._signature(name)
+            failed = self._failed.get(name)
+            if failed is not None and failed[0] == signature:
+                return ModelState(name, None, failed[1])
+            try:
+                predictor = self.loader(name, self.models_dir)
+            except ArtifactError as error:
+                self._failed[name] = (signature, str(error))
+                return ModelState(name, None, str(error))
+            except Exception as error:  # a model that cannot load must not take the site down
+                log.exception("loading the %s model failed", name)
+                message = f"The {name} model could not be loaded ({type(error).__name__}: {error})."
+                self._failed[name] = (signature, message)
+                return ModelState(name, None, message)
+            self._loaded[name] = predictor
+            self._failed.pop(name, None)
+            log.info("loaded the %s model (%s) in process %d", name, predictor.version, os.getpid())
+            return ModelState(name, predictor, None)
+
+    def states(self) -> list[ModelState]:
+        return [self.state(name) for name in MODEL_NAMES]
+
+    def _signature(self, name: str) -> object:
+        """Names, sizes and times of the files in the model's folder: cheap to compute on
+        each request for an unavailable model, and it changes when an artifact lands."""
+        folder = model_dir(name, self.models_dir)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+            return tuple((entry.name, entry.stat().st_size, entry.stat().st_mtime_ns) for entry in entries)
+        except OSError:
+            return None
+
+
+def init_app(app: Flask) -> ModelRegistry:
+    registry = ModelRegistry(app.config.get("MODELS_DIR"), app.config.get("MODEL_LOADER") or load_predictor)
+    app.extensions[EXTENSION_KEY] = registry
+    if app.config.get("PRELOAD_MODELS", True):
+        # gunicorn calls create_app in each worker: the models load at boot, not on a request.
+        for state in registry.states():
+            if state.predictor is not None:
+                warm_up(state)
+    return registry
+
+
+def warm_up(state: ModelState) -> None:
+    """One throwaway prediction: the first call pays one-off set-up costs (hundreds of ms
+    for the baseline), which should not land on the first visitor."""
+    try:
+        state.predictor.predict(["warm up"], top_k=1)
+    except Exception:
+        log.exception("warming up the %s model failed", state.name)
+
+
+def models() -> ModelRegistry:
+    return current_app.extensions[EXTENSION_KEY]

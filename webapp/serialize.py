@@ -1,0 +1,76 @@
+"""Stored rows as plain dicts: the JSON API's shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import url_for
+
+from ml.predictor import Predictor
+
+from .registry import ModelState
+from .tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction
+
+
+def timestamp(moment: datetime | None) -> str | None:
+    return moment.isoformat() + "Z" if moment else None
+
+
+def answer_dict(answer: ModelAnswer) -> dict:
+    return {
+        "model_version": answer.model_version,
+        "latency_ms": answer.latency_ms,
+        "tags": [{"tag": tag.tag, "score": tag.score} for tag in answer.tags],
+    }
+
+
+def review_dict(prediction: Prediction) -> dict | None:
+    if prediction.reviewed_at is None:
+        return None
+    by_verdict = {ACCEPTED: [], REJECTED: [], ADDED: []}
+    for item in prediction.review:
+        by_verdict[item.verdict].append(item.tag)
+    return {
+        "reviewed_at": timestamp(prediction.reviewed_at),
+        "accepted": by_verdict[ACCEPTED],
+        "rejected": by_verdict[REJECTED],
+        "added": by_verdict[ADDED],
+        "tags": prediction.right_tags(),
+    }
+
+
+def prediction_dict(prediction: Prediction) -> dict:
+    return {
+        "id": prediction.id,
+        "url": url_for("api.prediction", prediction_id=prediction.id, _external=False),
+        "page": url_for("history.detail", prediction_id=prediction.id, _external=False),
+        "title": prediction.title,
+        "body": prediction.body,
+        "created_at": timestamp(prediction.created_at),
+        "source": prediction.source,
+        "top_k": prediction.top_k,
+        "threshold": prediction.threshold,
+        "answers": {answer.model: answer_dict(answer) for answer in prediction.answers},
+        "review": review_dict(prediction),
+    }
+
+
+def model_dict(state: ModelState) -> dict:
+    if state.predictor is None:
+        return {"name": state.name, "available": False, "message": state.message}
+    return {"name": state.name, "available": True, **model_summary(state.predictor)}
+
+
+def model_summary(predictor: Predictor) -> dict:
+    metadata = predictor.metadata or {}
+    thresholds = metadata.get("thresholds") or {}
+    test = dict((metadata.get("metrics") or {}).get("test") or {})
+    test.pop("per_tag", None)  # per-tag tables are long; the models page shows them
+    return {
+        "version": predictor.version,
+        "created": metadata.get("created"),
+        "labels": list(predictor.labels),
+        "global_threshold": thresholds.get("global"),
+        "params": metadata.get("params"),
+        "test_metrics": test,
+    }

@@ -1,0 +1,104 @@
+"""What the site stores: each submitted question, every model's answer, and its review."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+ACCEPTED, REJECTED, ADDED = "accepted", "rejected", "added"
+VERDICTS = (ACCEPTED, REJECTED, ADDED)
+
+
+def utc_now() -> datetime:
+    # Stored naive, always UTC: SQLite has no time zones and Postgres would convert.
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+class Prediction(db.Model):
+    """One submitted question and the settings it was asked with."""
+
+    __tablename__ = "predictions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+    source: Mapped[str] = mapped_column(String(8))  # "web" or "api"
+    top_k: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[float | None] = mapped_column(Float)  # None: each model's tuned thresholds
+    reviewed_at: Mapped[datetime | None] = mapped_column(index=True)
+
+    answers: Mapped[list[ModelAnswer]] = relationship(
+        back_populates="prediction", cascade="all, delete-orphan", order_by="ModelAnswer.model", lazy="selectin"
+    )
+    review: Mapped[list[ReviewedTag]] = relationship(
+        cascade="all, delete-orphan", order_by="ReviewedTag.position", lazy="selectin"
+    )
+
+    def answer(self, model: str) -> ModelAnswer | None:
+        return next((answer for answer in self.answers if answer.model == model), None)
+
+    def suggested_tags(self) -> list[str]:
+        """Every tag any model suggested, best score first: what the review decides on."""
+        best: dict[str, float] = {}
+        for answer in self.answers:
+            for tag in answer.tags:
+                best[tag.tag] = max(best.get(tag.tag, 0.0), tag.score)
+        return sorted(best, key=lambda tag: (-best[tag], tag))
+
+    def verdicts(self) -> dict[str, str]:
+        return {item.tag: item.verdict for item in self.review}
+
+    def right_tags(self) -> list[str]:
+        """The review's answer: accepted suggestions, then the tags the reviewer added."""
+        accepted = [item.tag for item in self.review if item.verdict == ACCEPTED]
+        return accepted + [item.tag for item in self.review if item.verdict == ADDED]
+
+
+class ModelAnswer(db.Model):
+    """One model's tags for one question, with the model version and time it took."""
+
+    __tablename__ = "model_answers"
+    __table_args__ = (UniqueConstraint("prediction_id", "model"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prediction_id: Mapped[int] = mapped_column(ForeignKey("predictions.id", ondelete="CASCADE"), index=True)
+    model: Mapped[str] = mapped_column(String(32), index=True)
+    model_version: Mapped[str] = mapped_column(String(200))
+    latency_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+    prediction: Mapped[Prediction] = relationship(back_populates="answers")
+    tags: Mapped[list[SuggestedTag]] = relationship(
+        cascade="all, delete-orphan", order_by="SuggestedTag.rank", lazy="selectin"
+    )
+
+    def tag_names(self) -> list[str]:
+        return [tag.tag for tag in self.tags]
+
+
+class SuggestedTag(db.Model):
+    __tablename__ = "suggested_tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("model_answers.id", ondelete="CASCADE"), index=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    tag: Mapped[str] = mapped_column(String(64), index=True)
+    score: Mapped[float] = mapped_column(Float)
+
+
+class ReviewedTag(db.Model):
+    """A reviewer's verdict on a suggested tag, or a tag the reviewer added."""
+
+    __tablename__ = "reviewed_tags"
+    __table_args__ = (UniqueConstraint("prediction_id", "tag"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prediction_id: Mapped[int] = mapped_column(ForeignKey("predictions.id", ondelete="CASCADE"), index=True)
+    tag: Mapped[str] = mapped_column(String(64), index=True)
+    verdict: Mapped[str] = mapped_column(String(8))
+    position: Mapped[int] = mapped_column(Integer)
