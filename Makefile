@@ -10,12 +10,16 @@ BASELINE := models/baseline/metadata.json
 
 run: $(VENV)/.runtime $(BASELINE)
 	@echo "tagsmith: serving on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
-	$(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers 2 --access-logfile - "webapp:create_app()"
+	@# Two workers share the two cores: one onnxruntime thread each.
+	TAGSMITH_ORT_THREADS=$${TAGSMITH_ORT_THREADS:-1} $(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers 2 --access-logfile - "webapp:create_app()"
 
 dev: $(VENV)/.runtime $(BASELINE)
 	$(VENV)/bin/flask --app webapp run --debug --port $(PORT)
 
+# The browser test drives Debian's chromium through its chromedriver (never a downloaded one).
 test: $(VENV)/.dev
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 	$(PY) -m pytest
 
 # The baseline trains in about a minute on 2 cores, so it is built on demand, never committed.

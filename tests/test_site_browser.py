@@ -1,0 +1,124 @@
+"""End to end in a real headless Chromium: ask, flip the result toggle, review a tag.
+
+`make test` installs Debian's chromium and chromium-driver; a plain `pytest` on a machine
+without them skips these tests and says why.
+"""
+
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.site_support import FakeTransformer, make_app
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROME_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,1000",
+)
+
+selenium = pytest.importorskip("selenium", reason="selenium is not installed (make test installs requirements-dev.txt)")
+if not CHROMIUM or not Path(CHROMEDRIVER).exists():
+    pytest.skip("Debian's chromium and chromium-driver are not installed; `make test` installs them", allow_module_level=True)
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def site(trained_models, tmp_path_factory):
+    """The app with the fake transformer, served by werkzeug on a free loopback port."""
+    folder = tmp_path_factory.mktemp("browser-site")
+    app = make_app(trained_models / "models", folder / "site.sqlite3", transformer=FakeTransformer(), TESTING=False)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", app
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="tagsmith-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def wait(driver):
+    return WebDriverWait(driver, 10)
+
+
+def test_ask_toggle_and_review_in_a_browser(site, browser):
+    site, _ = site
+    browser.get(site + "/")
+    browser.find_element(By.ID, "title").send_keys("spring hashmap with a join <b>in java</b>")
+    browser.find_element(By.ID, "body").send_keys("```\nMap<String, Integer> m = new HashMap<>();\n```")
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit].button-primary").click()
+    wait(browser).until(EC.presence_of_element_located((By.ID, "results")))
+    assert "/history/" in browser.current_url
+    assert browser.find_element(By.CSS_SELECTOR, ".question-title").text == "spring hashmap with a join <b>in java</b>"
+
+    baseline = browser.find_element(By.ID, "panel-baseline")
+    transformer = browser.find_element(By.ID, "panel-transformer")
+    assert baseline.is_displayed() and transformer.is_displayed()  # side by side first
+    assert "java" in transformer.text and "0.90" in transformer.text
+
+    browser.find_element(By.CSS_SELECTOR, '.toggle-button[data-view="baseline"]').click()
+    assert baseline.is_displayed() and not transformer.is_displayed()
+    browser.find_element(By.CSS_SELECTOR, '.toggle-button[data-view="transformer"]').click()
+    assert transformer.is_displayed() and not baseline.is_displayed()
+    assert browser.find_element(By.CSS_SELECTOR, '.toggle-button[data-view="transformer"]').get_attribute("aria-pressed") == "true"
+    assert "view=transformer" in browser.current_url  # no resubmission: the view is in the address
+
+    verdicts = browser.find_elements(By.CSS_SELECTOR, ".verdict-row")
+    tags = [row.find_element(By.CSS_SELECTOR, ".tag").text for row in verdicts]
+    assert "java" in tags
+    for row, tag in zip(verdicts, tags):
+        row.find_element(By.CSS_SELECTOR, ".choice-accept" if tag == "java" else ".choice-reject").click()
+    browser.find_element(By.ID, "added").send_keys("hibernate")
+    browser.find_element(By.CSS_SELECTOR, ".review-form button[type=submit]").click()
+    wait(browser).until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".notice-success"), "Review saved"))
+    right = browser.find_element(By.CSS_SELECTOR, ".right-tags").text
+    assert "java" in right and "hibernate" in right and "sql" not in right
+
+    browser.get(site + "/history/")
+    entry = browser.find_element(By.CSS_SELECTOR, ".entry")
+    assert "spring hashmap with a join" in entry.text and "reviewed" in entry.text and "not reviewed" not in entry.text
+
+
+def test_pages_fit_a_phone_and_stack_the_panels(site, browser):
+    site, app = site
+    created = app.test_client().post("/api/v1/suggest", json={"title": "A long-winded question about linq and wpf " * 4})
+    page = created.get_json()["page"]
+    browser.set_window_size(390, 844)
+    try:
+        for url in ("/", "/history/", page, "/stats", "/models", "/history/999999"):
+            browser.get(site + url)
+            width = browser.execute_script("return document.documentElement.scrollWidth")
+            assert width <= 390, f"{url} scrolls sideways on a phone ({width}px)"
+        browser.get(site + page)
+        baseline = browser.find_element(By.ID, "panel-baseline")
+        transformer = browser.find_element(By.ID, "panel-transformer")
+        assert transformer.location["y"] >= baseline.location["y"] + baseline.size["height"]
+    finally:
+        browser.set_window_size(1280, 1000)

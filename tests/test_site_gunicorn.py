@@ -1,0 +1,116 @@
+"""The site under gunicorn with two workers: concurrent writes to one SQLite file."""
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+REQUESTS, THREADS = 40, 8
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def call(url, payload=None, timeout=30):
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@pytest.fixture(scope="module")
+def served(trained_models, tmp_path_factory):
+    """One server for the module: starting two workers costs seconds."""
+    if not GUNICORN.exists():
+        pytest.skip(f"gunicorn is not installed at {GUNICORN}")
+    tmp_path = tmp_path_factory.mktemp("gunicorn")
+    port = free_port()
+    database = tmp_path / "served.sqlite3"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TAGSMITH_")}
+    env.update(DATABASE_URL=f"sqlite:///{database}", TAGSMITH_MODELS_DIR=str(trained_models / "models"), SECRET_KEY="gunicorn-test")
+    log = open(tmp_path / "gunicorn.log", "w+")
+    server = subprocess.Popen(
+        [str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--graceful-timeout", "5", "webapp:create_app()"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if call(base + "/healthz", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"gunicorn did not come up:\n{log.read()[-3000:]}")
+            time.sleep(0.2)
+        yield base, database, log
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def test_pages_and_errors_through_gunicorn(served):
+    base, _, _ = served
+    status, body = call(base + "/")
+    assert status == 200 and b'name="csrf_token"' in body
+    status, body = call(base + "/history/424242")
+    assert status == 404 and b"no question #424242" in body
+    status, body = call(base + "/api/v1/suggest", {"title": ""})  # refused: stores nothing
+    assert status == 422 and json.loads(body)["fields"]["title"]
+    status, body = call(base + "/healthz")
+    assert json.loads(body) == {"status": "ok", "database": "ok", "models": {"baseline": "loaded", "transformer": "unavailable"}}
+
+
+def test_two_workers_lose_no_rows_under_concurrent_posts(served):
+    base, database, log = served
+
+    def post(number):
+        status, body = call(base + "/api/v1/suggest", {"title": f"concurrent question {number} about django pip"})
+        return status, json.loads(body)
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        results = list(pool.map(post, range(REQUESTS)))
+    assert [status for status, _ in results] == [201] * REQUESTS, [body for status, body in results if status != 201][:3]
+    ids = {body["id"] for _, body in results}
+    assert len(ids) == REQUESTS
+
+    status, body = call(base + "/api/v1/predictions?per_page=100")
+    listing = json.loads(body)
+    assert status == 200 and listing["total"] == REQUESTS
+    assert {item["id"] for item in listing["items"]} == ids
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == REQUESTS
+        assert connection.execute("SELECT COUNT(*) FROM model_answers").fetchone()[0] == REQUESTS
+        assert connection.execute("SELECT COUNT(*) FROM predictions p WHERE NOT EXISTS (SELECT 1 FROM suggested_tags s JOIN model_answers a ON a.id = s.answer_id WHERE a.prediction_id = p.id)").fetchone()[0] == 0
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+    # Each of the two workers loaded the baseline exactly once, at boot, not per request.
+    log.seek(0)
+    loaded = [line for line in log.read().splitlines() if "loaded the baseline model" in line]
+    assert len(loaded) == 2, loaded

@@ -1,0 +1,389 @@
+"""The HTML pages: asking, the result toggle, history, review, export, stats, models."""
+
+import csv
+import io
+import json
+import re
+
+import pytest
+
+from ml.cli import main as ml_main
+from ml.data.readers import read_questions
+from tests.site_support import (  # noqa: F401
+    FakeTransformer, app, app_both, ask, asked_id, client, client_both, count_rows, csrf_token, hermetic_site, make_app,
+)
+from webapp.tables import ModelAnswer, Prediction, ReviewedTag, SuggestedTag
+
+
+def review(client, prediction_id, verdicts, added=""):
+    data = {"csrf_token": csrf_token(client, f"/history/{prediction_id}"), "added": added}
+    data.update({f"verdict:{tag}": verdict for tag, verdict in verdicts.items()})
+    return client.post(f"/history/{prediction_id}/review", data=data)
+
+
+def panel(page, model):
+    match = re.search(rf'<section class="card panel" data-model="{model}".*?</section>', page, re.S)
+    assert match, f"no {model} panel"
+    return match.group(0)
+
+
+def suggested(page, model):
+    return re.findall(r'<span class="tag">([^<]+)</span>\s*<span class="bar"', panel(page, model))
+
+
+# -- the ask page ---------------------------------------------------------------------
+
+
+def test_ask_page_has_the_form_with_sane_defaults(client):
+    page = client.get("/").get_data(as_text=True)
+    assert 'name="title"' in page and 'name="body"' in page and 'name="csrf_token"' in page
+    assert re.search(r'value="both"\s+checked', page)
+    assert re.search(r'name="top_k"[^>]*value="5"', page) or re.search(r'value="5"[^>]*name="top_k"', page)
+    assert 'placeholder="tuned"' in page
+    # The transformer has no artifact: the page says so and its lone choice is disabled.
+    assert "Transformer: not available." in page
+    assert re.search(r'value="transformer"\s+disabled', page)
+    assert "Nothing asked yet" in page
+
+
+def test_asking_stores_the_question_and_shows_scored_tags(client, app):
+    response = ask(client, "Why does my django view ignore pip packages?", body="<p>I use <code>virtualenv</code></p>")
+    prediction_id = asked_id(response)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Why does my django view ignore pip packages?" in page
+    assert suggested(page, "baseline")[0] == "python"
+    assert re.search(r'class="bar-fill" style="width: \d+\.\d%"', page)
+    assert re.search(r'class="latency"[^>]*>\d+\.\d ms<', page)
+    assert "Saved to the history" in page
+    # Asked for both, the transformer is missing: its panel says why instead of failing.
+    assert "Not available." in panel(page, "transformer")
+    with app.app_context():
+        from webapp.extensions import db
+
+        prediction = db.session.get(Prediction, prediction_id)
+        assert prediction.source == "web" and prediction.top_k == 5 and prediction.threshold is None
+        assert [answer.model for answer in prediction.answers] == ["baseline"]
+        assert prediction.answers[0].model_version.startswith("baseline-")
+        assert prediction.answers[0].latency_ms > 0
+
+
+def test_both_models_side_by_side_with_a_toggle(client_both, app_both):
+    response = ask(client_both, "spring hashmap in java with a join query")
+    page = client_both.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'data-view="both"' in page
+    for view in ("baseline", "transformer", "both"):
+        assert f'class="toggle-button" data-view="{view}"' in page
+    assert "java" in suggested(page, "baseline")
+    assert suggested(page, "transformer")[:2] == ["java", "sql"]
+    assert "transformer-fake-1" in page
+    assert "The models agree on" in page
+    assert count_rows(app_both, ModelAnswer) == 2
+
+
+def test_choosing_one_model_runs_only_that_model(client_both, app_both):
+    response = ask(client_both, "npm promise callback in javascript", model="transformer")
+    assert "view=transformer" in response.headers["Location"]
+    page = client_both.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'data-view="transformer"' in page
+    assert suggested(page, "transformer")[0] == "javascript"
+    assert "was not asked about this question" in panel(page, "baseline")
+    assert count_rows(app_both, ModelAnswer) == 1
+
+
+def test_the_other_model_can_be_asked_later(client_both, app_both):
+    prediction_id = asked_id(ask(client_both, "linq query in c# wpf", model="baseline"))
+    token = csrf_token(client_both, f"/history/{prediction_id}")
+    response = client_both.post(f"/history/{prediction_id}/run/transformer", data={"csrf_token": token})
+    assert response.status_code == 303
+    page = client_both.get(response.headers["Location"]).get_data(as_text=True)
+    assert suggested(page, "transformer")[0] == "c#"
+    # Asking again changes nothing.
+    client_both.post(f"/history/{prediction_id}/run/transformer", data={"csrf_token": token})
+    assert count_rows(app_both, ModelAnswer) == 2
+    assert client_both.post(f"/history/{prediction_id}/run/gpt", data={"csrf_token": token}).status_code == 404
+
+
+def test_asking_an_unavailable_model_later_is_a_503(client):
+    prediction_id = asked_id(ask(client, "pandas dataframe in python", model="baseline"))
+    token = csrf_token(client, f"/history/{prediction_id}")
+    response = client.post(f"/history/{prediction_id}/run/transformer", data={"csrf_token": token})
+    assert response.status_code == 503 and "not available" in response.get_data(as_text=True)
+
+
+def test_top_k_and_threshold_are_applied(client_both, app_both):
+    page = client_both.get(ask(client_both, "django spring npm linq join", top_k="2", threshold="0").headers["Location"]).get_data(as_text=True)
+    assert len(suggested(page, "baseline")) == 2 and len(suggested(page, "transformer")) == 2
+    assert "cut-off 0.00" in page and "up to 2 tags" in page
+    page = client_both.get(ask(client_both, "django question", threshold="0.99", model="transformer").headers["Location"]).get_data(as_text=True)
+    assert suggested(page, "transformer") == ["python"]  # nothing passes 0.99: the best tag alone
+    page = client_both.get(ask(client_both, "django spring npm linq join", top_k="", model="transformer").headers["Location"]).get_data(as_text=True)
+    assert "up to 5 tags" in page  # left empty, the default applies
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"title": ""}, "Enter a title: this one is empty."),
+    ({"title": "   \t "}, "contains only whitespace"),
+    ({"title": "ab"}, "at least 3 characters"),
+    ({"title": "x" * 301}, "at most 300 characters (this one has 301)"),
+    ({"body": "y" * 50_001}, "at most 50,000 characters"),
+    ({"body": "PK\x03\x04\x00\x00binary"}, "binary data"),
+    ({"title": "caf\ufffd au lait"}, "not valid UTF-8"),
+    ({"top_k": "0"}, "between 1 and 20"),
+    ({"top_k": "21"}, "between 1 and 20"),
+    ({"top_k": "five"}, "Not a valid integer"),
+    ({"threshold": "1.5"}, "score from 0 to 1"),
+    ({"threshold": "nan"}, "score from 0 to 1"),
+    ({"model": "gpt"}, "Not a valid choice"),
+])
+def test_bad_input_is_refused_with_a_clear_message_and_nothing_is_stored(client, app, fields, message):
+    data = {"title": "python django question", "body": "", "model": "baseline", "top_k": "5", "threshold": ""}
+    data.update(fields)
+    response = ask(client, **data)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert message in page and 'class="field-error"' in page
+    assert count_rows(app, Prediction) == 0
+
+
+def test_wrongly_encoded_form_bytes_are_refused(client, app):
+    token = csrf_token(client)
+    body = b"csrf_token=" + token.encode() + b"&title=caf%E9+python+django&top_k=5&model=baseline"
+    response = client.post("/", data=body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 422
+    assert "form&#39;s title is not valid UTF-8 text" in response.get_data(as_text=True)
+    assert count_rows(app, Prediction) == 0
+
+
+def test_a_form_with_errors_keeps_what_was_typed(client):
+    page = ask(client, "ab", body="my <b>body</b> & code", top_k="7").get_data(as_text=True)
+    assert "my &lt;b&gt;body&lt;/b&gt; &amp; code" in page
+    assert re.search(r'name="top_k"[^>]*value="7"', page) or re.search(r'value="7"[^>]*name="top_k"', page)
+
+
+def test_asking_only_an_unavailable_model_is_a_503_that_stores_nothing(client, app):
+    response = ask(client, "spring hashmap in java", model="transformer")
+    assert response.status_code == 503
+    assert "No answer this time." in response.get_data(as_text=True)
+    assert count_rows(app, Prediction) == 0
+
+
+def test_without_any_model_the_ask_page_says_how_to_train_one(tmp_path):
+    client = make_app(tmp_path / "none", tmp_path / "db.sqlite3").test_client()
+    page = client.get("/").get_data(as_text=True)
+    assert "No model is available yet." in page and "python -m ml train --model baseline" in page
+    assert ask(client, "python django question").status_code == 503
+
+
+def test_a_model_failing_mid_request_stores_nothing(trained_models, tmp_path):
+    app = make_app(trained_models / "models", tmp_path / "db.sqlite3", transformer=FakeTransformer(fail=True))
+    client = app.test_client()
+    response = ask(client, "python django question")  # the baseline succeeds first, then the transformer fails
+    assert response.status_code == 500
+    assert "The transformer model failed on this question. Nothing was saved" in response.get_data(as_text=True)
+    for table in (Prediction, ModelAnswer, SuggestedTag):
+        assert count_rows(app, table) == 0
+    assert asked_id(ask(client, "python django question", model="baseline")) == 1
+
+
+def test_html_in_user_input_is_escaped_everywhere(client):
+    title = '<script>alert("t")</script> python django'
+    body = '<img src=x onerror=alert(1)> <b>bold</b>'
+    prediction_id = asked_id(ask(client, title, body=body))
+    review(client, prediction_id, {"python": "accept"}, added="sql")
+    for url in (f"/history/{prediction_id}", "/history/", "/", "/history/?q=script"):
+        page = client.get(url).get_data(as_text=True)
+        assert "<script>alert" not in page and "<img src=x" not in page, url
+        assert "&lt;script&gt;alert(" in page, url
+    assert "&lt;img src=x onerror=alert(1)&gt;" in client.get(f"/history/{prediction_id}").get_data(as_text=True)
+
+
+# -- history --------------------------------------------------------------------------
+
+
+def test_empty_history_tells_the_user_what_to_do(client):
+    page = client.get("/history/").get_data(as_text=True)
+    assert "No questions yet" in page and "Ask your first question" in page
+
+
+def test_history_is_paginated_newest_first(trained_models, tmp_path):
+    app = make_app(trained_models / "models", tmp_path / "db.sqlite3", PAGE_SIZE=3)
+    client = app.test_client()
+    for number in range(7):
+        client.post("/api/v1/suggest", json={"title": f"question {number} about python django"})
+    first = client.get("/history/").get_data(as_text=True)
+    titles = re.findall(r'class="entry-title"[^>]*>([^<]+)<', first)
+    assert titles == ["question 6 about python django", "question 5 about python django", "question 4 about python django"]
+    assert "Page 1 of 3" in first and "7 questions" in first
+    last = client.get("/history/?page=3").get_data(as_text=True)
+    assert re.findall(r'class="entry-title"[^>]*>([^<]+)<', last) == ["question 0 about python django"]
+    past = client.get("/history/?page=9").get_data(as_text=True)
+    assert "This page is past the end" in past
+    assert "Page 1 of 3" in client.get("/history/?page=abc").get_data(as_text=True)
+
+
+def test_history_filters_by_model_tag_text_and_review(client_both):
+    only_baseline = asked_id(ask(client_both, "pip virtualenv python django", model="baseline"))
+    both = asked_id(ask(client_both, "spring maven java hashmap"))
+    only_transformer = asked_id(ask(client_both, "linq 100% done_ok in c#", model="transformer"))
+    review(client_both, both, {tag: "accept" for tag in ("java", "sql")} | {"javascript": "reject"}, added="maven")
+
+    def ids(query):
+        page = client_both.get("/history/" + query).get_data(as_text=True)
+        return [int(number) for number in re.findall(r"<span>#(\d+)</span>", page)]
+
+    assert ids("") == [only_transformer, both, only_baseline]
+    assert ids("?model=baseline") == [both, only_baseline]
+    assert ids("?model=transformer") == [only_transformer, both]
+    assert ids("?tag=java") == [both]
+    assert ids("?tag=maven") == [both]  # a tag the reviewer added
+    assert ids("?tag=python&model=transformer") == []
+    assert ids("?q=VIRTUALENV") == [only_baseline]
+    assert ids("?q=100%25") == [only_transformer]  # % is searched for, not a wildcard
+    assert ids("?q=done_ok") == [only_transformer]
+    assert ids("?q=do_e") == []  # _ is not a wildcard either ("done" does not match)
+    assert ids("?reviewed=yes") == [both]
+    assert ids("?reviewed=no") == [only_transformer, only_baseline]
+    page = client_both.get("/history/?tag=nothing-like-this").get_data(as_text=True)
+    assert "No question matches these filters" in page and "Clear the filters" in page
+
+
+def test_history_shows_which_entries_are_reviewed(client):
+    first = asked_id(ask(client, "django python pip"))
+    asked_id(ask(client, "java spring maven"))
+    review(client, first, {"python": "accept"})
+    page = client.get("/history/").get_data(as_text=True)
+    entries = re.findall(r'<li class="card entry">(.*?)</li>', page, re.S)
+    assert "badge-ok\">reviewed" in entries[1] and "not reviewed" in entries[0]
+
+
+# -- review ---------------------------------------------------------------------------
+
+
+def test_review_accepts_rejects_and_adds_tags(client_both, app_both):
+    prediction_id = asked_id(ask(client_both, "spring hashmap with a join"))
+    page = client_both.get(f"/history/{prediction_id}").get_data(as_text=True)
+    tags = re.findall(r'name="verdict:([^"]+)" value="accept"', page)
+    assert "java" in tags and "sql" in tags
+    verdicts = {tag: "accept" if tag == "java" else "reject" for tag in tags}
+    response = review(client_both, prediction_id, verdicts, added="Hibernate, jpa java")
+    assert response.status_code == 303
+    page = client_both.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Review saved" in page and "badge-ok\">reviewed" in page
+    right = re.search(r'<p class="right-tags">(.*?)</p>', page, re.S).group(1)
+    assert re.findall(r'class="tag"[^>]*>([^<]+)<', right) == ["java", "hibernate", "jpa"]
+    assert re.search(r'name="verdict:sql" value="reject" checked', page)
+    assert 'value="hibernate jpa"' in page
+    api = client_both.get(f"/api/v1/predictions/{prediction_id}").get_json()["review"]
+    assert api["accepted"] == ["java"] and api["added"] == ["hibernate", "jpa"] and "sql" in api["rejected"]
+
+    # A second review replaces the first.
+    assert review(client_both, prediction_id, {tag: "accept" for tag in tags}).status_code == 303
+    api = client_both.get(f"/api/v1/predictions/{prediction_id}").get_json()["review"]
+    assert api["added"] == [] and api["rejected"] == [] and sorted(api["accepted"]) == sorted(tags)
+    assert count_rows(app_both, ReviewedTag) == len(tags)
+
+
+def test_review_needs_a_verdict_for_every_tag_and_valid_added_tags(client_both, app_both):
+    prediction_id = asked_id(ask(client_both, "spring hashmap with a join"))
+    response = review(client_both, prediction_id, {"java": "accept"})
+    assert response.status_code == 422
+    assert "Accept or reject every suggested tag (undecided:" in response.get_data(as_text=True)
+    tags = re.findall(r'name="verdict:([^"]+)" value="accept"', client_both.get(f"/history/{prediction_id}").get_data(as_text=True))
+    response = review(client_both, prediction_id, {tag: "accept" for tag in tags}, added="good-tag <bad>")
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "is not a valid tag" in page and "&lt;bad&gt;" in page and "<bad>" not in page
+    assert re.search(r'name="verdict:java" value="accept" checked', page)  # choices kept
+    assert count_rows(app_both, ReviewedTag) == 0
+    assert client_both.post(f"/history/{prediction_id}/review", data={"verdict:java": "accept"}).status_code == 400
+    assert client_both.post("/history/999/review", data={"csrf_token": csrf_token(client_both)}).status_code == 404
+
+
+# -- export ---------------------------------------------------------------------------
+
+
+def test_export_is_readable_by_python_m_ml(client, tmp_path, trained_models):
+    titles = {
+        "pip virtualenv in python": ({"python": "accept"}, "pandas"),
+        "spring maven java, \"quoted\"\nand a new line": ({"java": "accept"}, ""),
+        "linq wpf c# thing": ({}, "c#"),  # every suggestion rejected, the right tag added
+    }
+    for title, (accepted, added) in titles.items():
+        prediction_id = asked_id(ask(client, title, body="body with <p>html</p>, commas and \"quotes\"", model="baseline"))
+        page = client.get(f"/history/{prediction_id}").get_data(as_text=True)
+        tags = re.findall(r'name="verdict:([^"]+)" value="accept"', page)
+        assert review(client, prediction_id, {tag: accepted.get(tag, "reject") for tag in tags}, added=added).status_code == 303
+    asked_id(ask(client, "unreviewed sql join question", model="baseline"))
+    nothing_right = asked_id(ask(client, "reviewed with nothing right", model="baseline"))
+    tags = re.findall(r'name="verdict:([^"]+)" value="accept"', client.get(f"/history/{nothing_right}").get_data(as_text=True))
+    review(client, nothing_right, {tag: "reject" for tag in tags})
+
+    assert "Export 3 reviewed questions:" in client.get("/history/").get_data(as_text=True)
+    csv_response = client.get("/history/export.csv")
+    assert csv_response.status_code == 200 and csv_response.mimetype == "text/csv"
+    assert "attachment" in csv_response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(csv_response.get_data(as_text=True))))
+    assert [row["tags"] for row in rows] == ["python pandas", "java", "c#"]
+    jsonl = client.get("/history/export.jsonl").get_data(as_text=True)
+    records = [json.loads(line) for line in jsonl.splitlines()]
+    assert [record["tags"] for record in records] == [["python", "pandas"], ["java"], ["c#"]]
+
+    (tmp_path / "export.csv").write_bytes(csv_response.data)
+    (tmp_path / "export.jsonl").write_text(jsonl, encoding="utf-8")
+    for name in ("export.csv", "export.jsonl"):
+        questions = list(read_questions(tmp_path / name))
+        assert [question.tags for question in questions] == [("python", "pandas"), ("java",), ("c#",)]
+        assert questions[1].title == "spring maven java, \"quoted\" and a new line"
+    status = ml_main(["--quiet", "eval", "--model", "baseline", "--models-dir", str(trained_models / "models"),
+                      "--input", str(tmp_path / "export.jsonl"), "--metrics-file", str(tmp_path / "metrics.json")])
+    assert status == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["n_samples"] == 3
+
+
+def test_empty_export_has_only_the_header(client):
+    assert client.get("/history/export.csv").get_data(as_text=True).strip() == "id,title,body,tags"
+    assert client.get("/history/export.jsonl").get_data(as_text=True) == ""
+
+
+# -- stats and models -----------------------------------------------------------------
+
+
+def test_stats_empty_state(client):
+    page = client.get("/stats").get_data(as_text=True)
+    assert "No questions yet" in page and "Ask a question" in page
+
+
+def test_stats_count_agreement_and_precision(client_both):
+    # The fake transformer says java+sql for the first, python+sql for the second.
+    first = asked_id(ask(client_both, "spring hashmap arraylist jvm"))
+    second = asked_id(ask(client_both, "django pip virtualenv pandas dataframe"))
+    asked_id(ask(client_both, "maven java", model="baseline"))
+    for prediction_id, right in ((first, {"java"}), (second, {"python"})):
+        data = client_both.get(f"/api/v1/predictions/{prediction_id}").get_json()
+        tags = {tag["tag"] for answer in data["answers"].values() for tag in answer["tags"]}
+        review(client_both, prediction_id, {tag: "accept" if tag in right else "reject" for tag in tags})
+    data = [client_both.get(f"/api/v1/predictions/{i}").get_json() for i in (first, second)]
+    transformer_tags = sum(len(item["answers"]["transformer"]["tags"]) for item in data)
+    baseline_tags = sum(len(item["answers"]["baseline"]["tags"]) for item in data)
+    baseline_right = sum(item["answers"]["baseline"]["tags"][0]["tag"] in ("java", "python") for item in data)
+
+    page = client_both.get("/stats").get_data(as_text=True)
+    assert re.search(r'id="stat-questions">3<', page) and re.search(r'id="stat-reviewed">2<', page)
+    transformer_row = re.search(r'<tr id="stat-transformer">(.*?)</tr>', page, re.S).group(1)
+    assert f"{100 * 2 / transformer_tags:.1f}%" in transformer_row and f"2 of {transformer_tags} tags, 2 questions" in transformer_row
+    baseline_row = re.search(r'<tr id="stat-baseline">(.*?)</tr>', page, re.S).group(1)
+    assert f"{baseline_right} of {baseline_tags} tags" in baseline_row
+    assert '"Answers">3</td>' in baseline_row and '"Answers">2</td>' in transformer_row  # answers per model
+    assert re.search(r"On the 2 questions both models answered", page)
+
+
+def test_models_page_shows_labels_metrics_and_unavailability(client, app_both):
+    page = client.get("/models").get_data(as_text=True)
+    assert "TF-IDF" in page and "baseline-" in page and "micro-F1" in page
+    for tag in ("c#", "java", "javascript", "python", "sql"):
+        assert f'<span class="tag">{tag}</span>' in page
+    assert "not available" in page and "holds no artifact" in page
+    page = app_both.test_client().get("/models").get_data(as_text=True)
+    assert "transformer-fake-1" in page and "0.9123" in page and "0.8765" in page
+    assert "2026-01-02 03:04 UTC" in page
