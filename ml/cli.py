@@ -132,7 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", parents=[quiet], help="score a model against gold tags", description='Gold lines are {"title": ..., "body": ..., "tags": [...]}; any format train reads works with --format. Gold tags outside the model\'s vocabulary are ignored for scoring and counted in the report.')
     _add_model_options(evaluate)
-    evaluate.add_argument("--input", required=True, type=Path, help="gold file (JSONL by default)")
+    gold = evaluate.add_mutually_exclusive_group(required=True)
+    gold.add_argument("--input", type=Path, help="gold file (JSONL by default)")
+    gold.add_argument("--split", choices=("validation", "test"), help="score on this part of the split of --data (default data: the bundled corpus) instead of a gold file")
+    evaluate.add_argument("--data", type=Path, default=DEFAULT_DATA, help="with --split: the data set whose split is used (default: the bundled corpus)")
+    evaluate.add_argument("--seed", type=int, default=0, help="with --split: the split's seed (default: %(default)s)")
+    evaluate.add_argument("--splits-dir", type=Path, default=SPLITS_DIR, help=argparse.SUPPRESS)
     evaluate.add_argument("--format", default="auto", choices=FORMATS, help="gold file format (default: %(default)s)")
     evaluate.add_argument("--metrics-file", type=Path, help="write the metrics as JSON here")
     _add_decision_options(evaluate)
@@ -300,14 +305,19 @@ def cmd_suggest(args) -> int:
 
 def cmd_eval(args) -> int:
     predictor = load_predictor(args.model, args.models_dir)
-    report = ReadReport(source=str(args.input))
-    fmt = "jsonl" if args.format == "auto" and args.input.suffix not in (".csv", ".xml") and not args.input.is_dir() else args.format
-    gold = list(read_questions(args.input, fmt=fmt, report=report))
+    if args.split:
+        dataset = load_dataset(args.data, fmt=args.format, seed=args.seed, splits_dir=args.splits_dir, progress=not args.quiet)
+        report = dataset.report
+        gold = [dataset.questions[i] for i in getattr(dataset.split, args.split)]
+    else:
+        report = ReadReport(source=str(args.input))
+        fmt = "jsonl" if args.format == "auto" and args.input.suffix not in (".csv", ".xml") and not args.input.is_dir() else args.format
+        gold = list(read_questions(args.input, fmt=fmt, report=report))
     vocabulary = set(predictor.labels)
     unknown = sum(1 for q in gold for tag in q.tags if tag not in vocabulary)
     scored = [q for q in gold if any(tag in vocabulary for tag in q.tags)]
     if not scored:
-        raise UsageError(f"{args.input}: no question has a tag the {args.model} model knows ({report.summary()})")
+        raise UsageError(f"{args.input or args.split}: no question has a tag the {args.model} model knows ({report.summary()})")
     texts = [question_text(q.title, q.body) for q in scored]
     scores = np.vstack([predictor.predict_scores(texts[i : i + BATCH_SIZE]) for i in range(0, len(texts), BATCH_SIZE)])
     y_true, _ = label_matrix([q.tags for q in scored], predictor.labels)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .artifacts import ArtifactError
 from .predictor import Predictor
-from .train import MODELS_DIR
+from .train import MODELS_DIR, display_path
 
 MODEL_NAMES = ("baseline", "transformer")
 
@@ -27,10 +27,10 @@ def load_predictor(name: str, models_dir: Path | str | None = None) -> Predictor
         from .baseline import REBUILD, TfidfBaseline
 
         if not (folder / "metadata.json").is_file():
-            raise ModelUnavailable(f"The baseline model is not trained yet ({folder} is empty). Train it with: {REBUILD}")
+            raise ModelUnavailable(f"The baseline model is not trained yet ({display_path(folder)} is empty). Train it with: {REBUILD}")
         return TfidfBaseline.load(folder)
     from .transformer import REBUILD as TRANSFORMER_REBUILD, OnnxTagger
 
     if not (folder / "metadata.json").is_file():
-        raise ModelUnavailable(f"The transformer model is not available ({folder} holds no artifact). Build it with: {TRANSFORMER_REBUILD}")
+        raise ModelUnavailable(f"The transformer model is not available ({display_path(folder)} holds no artifact). Build it with: {TRANSFORMER_REBUILD}")
     return OnnxTagger.load(folder)

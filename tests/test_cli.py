@@ -67,6 +67,15 @@ def test_eval_ignores_and_counts_unknown_gold_tags(trained_models, tmp_path, cap
     assert "micro_f1" in capsys.readouterr().out
 
 
+def test_eval_on_the_test_split_matches_the_metrics_saved_at_training(trained_models, tiny_corpus, tmp_path):
+    metrics_file = tmp_path / "m.json"
+    assert main(["--quiet", "eval", "--model", "baseline", "--models-dir", models_dir(trained_models), "--split", "test",
+                 "--data", str(tiny_corpus), "--splits-dir", str(trained_models / "splits"), "--metrics-file", str(metrics_file)]) == 0
+    saved = json.loads((trained_models / "metrics.json").read_text())
+    rerun = json.loads(metrics_file.read_text())
+    assert rerun["n_samples"] == saved["n_samples"] and rerun["micro_f1"] == saved["micro_f1"] and rerun["macro_f1"] == saved["macro_f1"]
+
+
 def test_eval_with_no_known_tags_is_a_usage_error(trained_models, tmp_path, capsys):
     gold = write_jsonl(tmp_path / "gold.jsonl", [{"title": "x y z", "tags": ["haskell"]}])
     assert main(["eval", "--model", "baseline", "--models-dir", models_dir(trained_models), "--input", str(gold)]) == 2
