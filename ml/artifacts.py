@@ -53,6 +53,7 @@ def save_artifact(folder: Path, writers: dict[str, Callable[[Path], None]], meta
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp", dir=folder.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from a server running as another user
     try:
         for name, write in writers.items():
             write(staging / name)
