@@ -53,7 +53,7 @@ def new_session(model_path: Path, threads: int | None = None):
 
     options = ort.SessionOptions()
     # One question at a time is latency-bound: all cores on one request by default.
-    options.intra_op_num_threads = threads or int(os.environ.get("TAGSMITH_ORT_THREADS", 0))
+    options.intra_op_num_threads = threads or int(os.environ.get("TAGSMITH_ORT_THREADS") or 0)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
