@@ -89,6 +89,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 def _add_decision_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=_top_k, default=DEFAULT_TOP_K, help=f"at most K tags per question (1..{MAX_TOP_K}, default: %(default)s)")
     parser.add_argument("--threshold", type=_probability, help="one score cut-off for every tag (default: the thresholds tuned on validation)")
+    parser.add_argument("--no-fallback", dest="ensure_one", action="store_false", help="allow questions with no tag (default: the best tag when none passes its threshold)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -276,7 +277,7 @@ def cmd_suggest(args) -> int:
 
         def flush() -> None:
             texts = [question_text(item["title"], item.get("body", "")) for _, item in batch if isinstance(item, dict)]
-            suggestions = iter(predictor.predict(texts, top_k=args.top_k, threshold=args.threshold))
+            suggestions = iter(predictor.predict(texts, top_k=args.top_k, threshold=args.threshold, ensure_one=args.ensure_one))
             for _, item in batch:
                 if isinstance(item, dict):
                     line = {"tags": [{"tag": tag, "score": score} for tag, score in next(suggestions)]}
@@ -322,7 +323,7 @@ def cmd_eval(args) -> int:
     scores = np.vstack([predictor.predict_scores(texts[i : i + BATCH_SIZE]) for i in range(0, len(texts), BATCH_SIZE)])
     y_true, _ = label_matrix([q.tags for q in scored], predictor.labels)
     thresholds = predictor.thresholds if args.threshold is None else args.threshold
-    metrics = evaluate_scores(y_true, scores, thresholds, predictor.labels, unknown_gold_tags=unknown, top_k=args.top_k)
+    metrics = evaluate_scores(y_true, scores, thresholds, predictor.labels, unknown_gold_tags=unknown, top_k=args.top_k, ensure_one=args.ensure_one)
     metrics.update(model=args.model, model_version=predictor.version, questions_read=len(gold), questions_without_known_tags=len(gold) - len(scored), read=report.to_dict())
     print(report.summary(), file=sys.stderr)
     print(format_report(metrics))

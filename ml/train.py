@@ -111,10 +111,11 @@ def tune_on_validation(model: Predictor, dataset: Dataset, seed: int = 0) -> dic
 
 
 def evaluate_scores(
-    y_true, scores: np.ndarray, thresholds, labels: Sequence[str], unknown_gold_tags: int = 0, top_k: int = DEFAULT_TOP_K
+    y_true, scores: np.ndarray, thresholds, labels: Sequence[str], unknown_gold_tags: int = 0,
+    top_k: int = DEFAULT_TOP_K, ensure_one: bool = True,
 ) -> dict:
     """Metrics of the serving rule (thresholds, top-k cap, top-1 fallback) on these scores."""
-    predicted = decide(scores, thresholds, top_k=top_k)
+    predicted = decide(scores, thresholds, top_k=top_k, ensure_one=ensure_one)
     return evaluate(y_true, predicted, scores=scores, labels=list(labels), unknown_gold_tags=unknown_gold_tags)
 
 

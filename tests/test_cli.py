@@ -53,6 +53,14 @@ def test_suggest_threshold_one_still_gives_the_top_tag(trained_models, tmp_path)
     assert [t["tag"] for t in json.loads(out.read_text())["tags"]] == ["javascript"]
 
 
+def test_no_fallback_lets_a_question_go_without_tags(trained_models, tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"title": "npm promise callback"}])
+    out = tmp_path / "out.jsonl"
+    common = ["--quiet", "suggest", "--model", "baseline", "--models-dir", models_dir(trained_models), "--input", str(source), "--output", str(out), "--threshold", "1.0"]
+    assert main([*common, "--no-fallback"]) == 0
+    assert json.loads(out.read_text()) == {"tags": []}
+
+
 def test_eval_ignores_and_counts_unknown_gold_tags(trained_models, tmp_path, capsys):
     gold = write_jsonl(tmp_path / "gold.jsonl", [
         {"title": "django pip virtualenv", "tags": ["python", "rust"]},
