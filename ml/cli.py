@@ -170,15 +170,12 @@ def resolve_auto(char_ngrams, solver: str, n_train: int) -> dict:
 
 
 def _baseline_for(args, n_train: int) -> TfidfBaseline:
-    return TfidfBaseline(
-        word_ngrams=getattr(args, "word_ngrams", (1, 2)),
-        **resolve_auto(args.char_ngrams, args.solver, n_train),
-        C=getattr(args, "C", 4.0),
-        min_df=getattr(args, "min_df", 2),
-        max_features=getattr(args, "max_features", None),
-        n_jobs=getattr(args, "jobs", 2),
-        progress=not args.quiet,
-    )
+    # Only options this command has: the rest keep TfidfBaseline's own defaults.
+    given = {name: getattr(args, option) for option, name in BASELINE_OPTIONS.items() if hasattr(args, option)}
+    return TfidfBaseline(**given, **resolve_auto(args.char_ngrams, args.solver, n_train), progress=not args.quiet)
+
+
+BASELINE_OPTIONS = {"word_ngrams": "word_ngrams", "C": "C", "min_df": "min_df", "max_features": "max_features", "jobs": "n_jobs"}
 
 
 def _load_dataset(args):

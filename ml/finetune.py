@@ -300,8 +300,7 @@ def build_transformer(dataset, config: FineTuneConfig, output: Path, checkpoint_
     int8-vs-fp32 difference is what quantization costs a user, nothing else.
     """
     from .artifacts import library_versions, save_artifact, utc_now
-    from .thresholds import tune_thresholds
-    from .train import balanced_f1, evaluate_scores, serving_rule
+    from .train import evaluate_scores, tune_on_validation
     from .transformer import OnnxTagger, new_session
 
     checkpoint_dir = Path(checkpoint_dir)
@@ -317,13 +316,11 @@ def build_transformer(dataset, config: FineTuneConfig, output: Path, checkpoint_
     results = {}
     for variant, path in (("fp32", fp32_path), ("int8", int8_path)):
         tagger = OnnxTagger(new_session(path), tokenizer, dataset.labels, np.full(len(dataset.labels), 0.5))
-        val_scores = tagger.predict_scores(dataset.texts("validation"))
-        tuned = tune_thresholds(dataset.targets("validation"), val_scores, serving_rule(), balanced_f1, seed=config.seed)
-        test_scores = tagger.predict_scores(dataset.texts("test"))
+        tuning = tune_on_validation(tagger, dataset, seed=config.seed)
         results[variant] = {
-            "thresholds": tuned,
-            "validation": evaluate_scores(dataset.targets("validation"), val_scores, tuned["per_tag"], dataset.labels),
-            "test": evaluate_scores(dataset.targets("test"), test_scores, tuned["per_tag"], dataset.labels),
+            "tuning": tuning,
+            "thresholds": tagger.thresholds,
+            "test": evaluate_scores(dataset.targets("test"), tagger.predict_scores(dataset.texts("test")), tagger.thresholds, dataset.labels),
             "megabytes": round(path.stat().st_size / 1e6, 1),
         }
     int8 = results["int8"]
@@ -335,10 +332,10 @@ def build_transformer(dataset, config: FineTuneConfig, output: Path, checkpoint_
         "labels": dataset.labels,
         "max_length": config.serve_max_length,
         "thresholds": {
-            "global": int8["thresholds"]["global"],
-            "per_tag": [float(t) for t in int8["thresholds"]["per_tag"]],
-            "shrinkage": int8["thresholds"]["shrinkage"],
-            "cv_objective": int8["thresholds"]["cv_objective"],
+            "global": int8["tuning"]["global"],
+            "per_tag": [float(t) for t in int8["thresholds"]],
+            "shrinkage": int8["tuning"]["shrinkage"],
+            "cv_objective": int8["tuning"]["cv_objective"],
         },
         "params": config_dict(config),
         "training": training,
@@ -351,7 +348,7 @@ def build_transformer(dataset, config: FineTuneConfig, output: Path, checkpoint_
             "int8_test_micro_f1": int8["test"]["micro_f1"],
             "micro_f1_drop_points": round(100 * (results["fp32"]["test"]["micro_f1"] - int8["test"]["micro_f1"]), 2),
         },
-        "metrics": {"validation": int8["validation"], "test": int8["test"], "test_fp32": results["fp32"]["test"]},
+        "metrics": {"validation": int8["tuning"]["validation"], "test": int8["test"], "test_fp32": results["fp32"]["test"]},
         "library_versions": library_versions("torch", "transformers", "onnx", "onnxruntime", "tokenizers"),
         "rebuild_command": command or "make train-transformer",
     }

@@ -21,16 +21,20 @@ def model_dir(name: str, models_dir: Path | str | None = None) -> Path:
     return Path(models_dir or MODELS_DIR) / name
 
 
+# What to tell a user whose model folder is empty: the baseline is quick to train, the
+# transformer is a committed artifact that is rebuilt rather than trained on the spot.
+MISSING = {
+    "baseline": "The baseline model is not trained yet ({folder} is empty). Train it with: {rebuild}",
+    "transformer": "The transformer model is not available ({folder} holds no artifact). Build it with: {rebuild}",
+}
+
+
 def load_predictor(name: str, models_dir: Path | str | None = None) -> Predictor:
     folder = model_dir(name, models_dir)
     if name == "baseline":
-        from .baseline import REBUILD, TfidfBaseline
-
-        if not (folder / "metadata.json").is_file():
-            raise ModelUnavailable(f"The baseline model is not trained yet ({display_path(folder)} is empty). Train it with: {REBUILD}")
-        return TfidfBaseline.load(folder)
-    from .transformer import REBUILD as TRANSFORMER_REBUILD, OnnxTagger
-
+        from .baseline import REBUILD, TfidfBaseline as model_class
+    else:
+        from .transformer import REBUILD, OnnxTagger as model_class
     if not (folder / "metadata.json").is_file():
-        raise ModelUnavailable(f"The transformer model is not available ({display_path(folder)} holds no artifact). Build it with: {TRANSFORMER_REBUILD}")
-    return OnnxTagger.load(folder)
+        raise ModelUnavailable(MISSING[name].format(folder=display_path(folder), rebuild=REBUILD))
+    return model_class.load(folder)
