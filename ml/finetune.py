@@ -118,6 +118,8 @@ def pad(token_ids: list[list[int]], rows: np.ndarray, device) -> tuple:
 def positive_weights(y, mode: str) -> torch.Tensor | None:
     if mode == "none":
         return None
+    if mode != "sqrt":
+        raise ValueError(f"pos_weight must be 'sqrt' or 'none', not {mode!r}")
     positives = np.asarray(y.sum(axis=0)).ravel().clip(min=1)
     negatives = y.shape[0] - positives
     return torch.tensor(np.sqrt(negatives / positives).clip(1.0, 30.0), dtype=torch.float32)

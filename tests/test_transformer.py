@@ -127,6 +127,18 @@ def test_batches_group_similar_lengths_and_cover_everything():
     assert all((a == b).all() for a, b in zip(batches, finetune.length_bucketed_batches(lengths, 32, seed=1)))
 
 
+def test_positive_weights_favour_rare_tags_or_stay_plain():
+    from scipy import sparse
+
+    y = sparse.csr_matrix(np.array([[1, 1], [1, 0], [1, 0], [1, 0], [0, 0]]))
+    weights = finetune.positive_weights(y, "sqrt")
+    assert weights[0].item() == pytest.approx(1.0)  # 4 positives, 1 negative: clipped up to 1
+    assert weights[1].item() == pytest.approx(2.0)  # 1 positive, 4 negatives
+    assert finetune.positive_weights(y, "none") is None
+    with pytest.raises(ValueError, match="pos_weight"):
+        finetune.positive_weights(y, "focal")
+
+
 def test_missing_transformer_artifact_says_how_to_build_it(tmp_path):
     from ml.models import ModelUnavailable
 
