@@ -17,7 +17,7 @@ from .inputs import InputError, parse_tag_list
 from .queries import Filters, exportable_count, page_of, reviewed_for_export
 from .registry import models
 from .review import save_review
-from .suggest import NoModelAvailable, add_answer
+from .suggest import add_answer
 from .tables import Prediction
 
 bp = Blueprint("history", __name__, url_prefix="/history")
@@ -100,8 +100,6 @@ def run_model(prediction_id: int, model: str):
     if prediction.answer(model) is None:
         try:
             add_answer(models(), prediction, model)
-        except NoModelAvailable as error:
-            abort(503, description=str(error))
         except IntegrityError:
             pass  # a double click: the other request stored the answer first
     return redirect(url_for("history.detail", prediction_id=prediction.id, view=model), code=303)

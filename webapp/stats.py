@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from ml.models import MODEL_NAMES
 
 from .extensions import db
-from .tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction
+from .tables import ModelAnswer, Prediction
 
 
 @dataclass
@@ -90,7 +90,7 @@ def compute() -> Stats:
     reviewed = select(Prediction).where(Prediction.reviewed_at.is_not(None)).execution_options(yield_per=500)
     for prediction in db.session.scalars(reviewed):
         verdicts = prediction.verdicts()
-        right = {tag for tag, verdict in verdicts.items() if verdict in (ACCEPTED, ADDED)}
+        right = set(prediction.right_tags())
         for answer in prediction.answers:
             model = stats.models.get(answer.model)
             if model is None:
@@ -98,7 +98,7 @@ def compute() -> Stats:
             suggested = set(answer.tag_names())
             # A tag suggested after the review (another model run later) has no verdict
             # yet: it counts neither for nor against the model.
-            judged = {tag for tag in suggested if verdicts.get(tag) in (ACCEPTED, REJECTED, ADDED)}
+            judged = suggested & verdicts.keys()
             model.reviewed += 1
             model.judged += len(judged)
             model.correct += len(judged & right)
