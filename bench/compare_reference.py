@@ -27,7 +27,16 @@ from ml.baseline import TfidfBaseline  # noqa: E402
 from ml.evaluate import evaluate, format_table  # noqa: E402
 from ml.train import DEFAULT_DATA, fit_and_evaluate, load_dataset  # noqa: E402
 
-COLUMNS = ["micro_f1", "macro_f1", "weighted_f1", "micro_precision", "micro_recall", "hamming_loss", "exact_match", "precision_at_1"]
+COLUMNS = [
+    "micro_f1",
+    "macro_f1",
+    "weighted_f1",
+    "micro_precision",
+    "micro_recall",
+    "hamming_loss",
+    "exact_match",
+    "precision_at_1",
+]
 
 
 def reference_metrics(dataset) -> tuple[dict, float]:
@@ -50,12 +59,22 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
     dataset = load_dataset(args.data)
-    print(f"{args.data}: {len(dataset.questions)} questions, {len(dataset.labels)} tags, split {dataset.describe()['split']}")
+    print(
+        f"{args.data}: {len(dataset.questions)} questions, {len(dataset.labels)} tags, split {dataset.describe()['split']}"
+    )
     reference, reference_seconds = reference_metrics(dataset)
     _, ours = fit_and_evaluate(TfidfBaseline(), dataset)
     rows = [
-        {"model": "reference: tfidf 20k 1-3g + LinearSVC", **{c: reference[c] for c in COLUMNS}, "train_s": round(reference_seconds, 1)},
-        {"model": "tagsmith baseline", **{c: ours["metrics"]["test"][c] for c in COLUMNS}, "train_s": ours["train_seconds"]},
+        {
+            "model": "reference: tfidf 20k 1-3g + LinearSVC",
+            **{c: reference[c] for c in COLUMNS},
+            "train_s": round(reference_seconds, 1),
+        },
+        {
+            "model": "tagsmith baseline",
+            **{c: ours["metrics"]["test"][c] for c in COLUMNS},
+            "train_s": ours["train_seconds"],
+        },
     ]
     print(format_table(rows, ["model", *COLUMNS, "train_s"]))
 

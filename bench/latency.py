@@ -62,14 +62,16 @@ def main() -> None:
             continue
         title_ms = one_at_a_time(predictor, titles)
         body_ms = one_at_a_time(predictor, with_bodies)
-        rows.append({
-            "model": name,
-            "title p50 ms": round(float(np.percentile(title_ms, 50)), 2),
-            "title p95 ms": round(float(np.percentile(title_ms, 95)), 2),
-            "body p50 ms": round(float(np.percentile(body_ms, 50)), 2),
-            "body p95 ms": round(float(np.percentile(body_ms, 95)), 2),
-            "batch-32 q/s": round(batch_throughput(predictor, titles * 4), 1),
-        })
+        rows.append(
+            {
+                "model": name,
+                "title p50 ms": round(float(np.percentile(title_ms, 50)), 2),
+                "title p95 ms": round(float(np.percentile(title_ms, 95)), 2),
+                "body p50 ms": round(float(np.percentile(body_ms, 50)), 2),
+                "body p95 ms": round(float(np.percentile(body_ms, 95)), 2),
+                "batch-32 q/s": round(batch_throughput(predictor, titles * 4), 1),
+            }
+        )
     print(format_table(rows, list(rows[0])) if rows else "no model available")
 
 

@@ -20,8 +20,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ml.baseline import TfidfBaseline  # noqa: E402
-from ml.baseline import SOLVERS  # noqa: E402
+from ml.baseline import (
+    SOLVERS,  # noqa: E402
+    TfidfBaseline,  # noqa: E402
+)
 from ml.cli import _ngram_range, resolve_auto  # noqa: E402
 from ml.data.split import label_matrix  # noqa: E402
 from ml.train import DEFAULT_DATA  # noqa: E402

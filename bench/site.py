@@ -79,11 +79,29 @@ def percentile(values: list[float], q: float) -> float:
 
 def start_server(workers: int, models_dir: Path, database: Path, ort_threads: int, log) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{database}", TAGSMITH_MODELS_DIR=str(models_dir), SECRET_KEY="bench", TAGSMITH_ORT_THREADS=str(ort_threads))
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"sqlite:///{database}",
+        TAGSMITH_MODELS_DIR=str(models_dir),
+        SECRET_KEY="bench",
+        TAGSMITH_ORT_THREADS=str(ort_threads),
+    )
     gunicorn = Path(sys.executable).parent / "gunicorn"
     server = subprocess.Popen(
-        [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--timeout", "120", "webapp:create_app()"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(gunicorn),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "120",
+            "webapp:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
@@ -132,10 +150,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200, help="measured requests per model (default: %(default)s)")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight at once (default: %(default)s)")
-    parser.add_argument("--warmup", type=int, default=20, help="unmeasured requests first, per model (default: %(default)s)")
+    parser.add_argument(
+        "--warmup", type=int, default=20, help="unmeasured requests first, per model (default: %(default)s)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default: %(default)s)")
-    parser.add_argument("--models-dir", type=Path, default=ROOT / "models", help="folder with baseline/ and transformer/ (default: models/)")
-    parser.add_argument("--ort-threads", type=int, default=1, help="onnxruntime threads per worker (default: %(default)s: workers share the cores)")
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=ROOT / "models",
+        help="folder with baseline/ and transformer/ (default: models/)",
+    )
+    parser.add_argument(
+        "--ort-threads",
+        type=int,
+        default=1,
+        help="onnxruntime threads per worker (default: %(default)s: workers share the cores)",
+    )
     args = parser.parse_args()
     for name in ("requests", "concurrency", "workers", "ort_threads"):
         if getattr(args, name) < 1:
@@ -144,9 +174,13 @@ def main() -> int:
     questions = load_questions(max(args.requests, 50))
     with tempfile.TemporaryDirectory(prefix="tagsmith-bench-") as folder:
         log = open(Path(folder) / "gunicorn.log", "w")
-        server, base = start_server(args.workers, args.models_dir, Path(folder) / "bench.sqlite3", args.ort_threads, log)
+        server, base = start_server(
+            args.workers, args.models_dir, Path(folder) / "bench.sqlite3", args.ort_threads, log
+        )
         try:
-            rows = [run_model(base, model, questions, args.requests, args.concurrency, args.warmup) for model in MODEL_NAMES]
+            rows = [
+                run_model(base, model, questions, args.requests, args.concurrency, args.warmup) for model in MODEL_NAMES
+            ]
         finally:
             server.terminate()
             try:
@@ -156,8 +190,10 @@ def main() -> int:
                 server.wait()
             log.close()
 
-    print(f"POST /api/v1/suggest, one question per request ({'titles and HTML bodies' if BODIES.is_file() else 'titles'}), "
-          f"gunicorn {args.workers} workers, {args.requests} requests per model, {args.concurrency} in flight, {os.cpu_count()} CPUs")
+    print(
+        f"POST /api/v1/suggest, one question per request ({'titles and HTML bodies' if BODIES.is_file() else 'titles'}), "
+        f"gunicorn {args.workers} workers, {args.requests} requests per model, {args.concurrency} in flight, {os.cpu_count()} CPUs"
+    )
     header = f"{'model':<12} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'model p50 ms':>13} {'failed':>7}"
     print(header)
     print("-" * len(header))
@@ -165,7 +201,9 @@ def main() -> int:
         if "unavailable" in row:
             print(f"{row['model']:<12} unavailable: {row['unavailable']}")
         else:
-            print(f"{row['model']:<12} {row['rps']:>8.1f} {row['p50']:>8.1f} {row['p95']:>8.1f} {row['model_p50']:>13.1f} {row['failed']:>7}")
+            print(
+                f"{row['model']:<12} {row['rps']:>8.1f} {row['p50']:>8.1f} {row['p95']:>8.1f} {row['model_p50']:>13.1f} {row['failed']:>7}"
+            )
     return 0 if all(row.get("failed", 0) == 0 for row in rows) else 1
 
 

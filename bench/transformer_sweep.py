@@ -38,10 +38,24 @@ def main() -> None:
             started = time.perf_counter()
             with tempfile.TemporaryDirectory() as checkpoints:
                 _, result = FineTuner(config, Path(checkpoints)).fit(
-                    train_texts, train_y, dataset.texts("validation"), dataset.targets("validation"), dataset.labels, validation_objective
+                    train_texts,
+                    train_y,
+                    dataset.texts("validation"),
+                    dataset.targets("validation"),
+                    dataset.labels,
+                    validation_objective,
                 )
             best = max(result["history"], key=lambda h: h["validation_objective"])
-            rows.append({"lr": f"{lr:g}", "max_length": max_length, "train_questions": len(train_texts), "epochs": args.epochs, "validation_objective": best["validation_objective"], "minutes": round((time.perf_counter() - started) / 60, 1)})
+            rows.append(
+                {
+                    "lr": f"{lr:g}",
+                    "max_length": max_length,
+                    "train_questions": len(train_texts),
+                    "epochs": args.epochs,
+                    "validation_objective": best["validation_objective"],
+                    "minutes": round((time.perf_counter() - started) / 60, 1),
+                }
+            )
             print(rows[-1], flush=True)
     print(format_table(rows, list(rows[0])))
 

@@ -12,9 +12,9 @@ import os
 import platform
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 ARTIFACT_FORMAT = 1
 METADATA_FILE = "metadata.json"
@@ -45,7 +45,7 @@ def library_versions(*names: str) -> dict[str, str]:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def save_artifact(folder: Path, writers: dict[str, Callable[[Path], None]], metadata: dict) -> Path:
@@ -109,4 +109,3 @@ def verify_artifact(folder: Path, metadata: dict, required_versions: dict[str, s
             raise ArtifactError(f"{path} is missing.{hint}")
         if file_sha256(path) != expected:
             raise ArtifactError(f"{path} is corrupt (checksum mismatch).{hint}")
-

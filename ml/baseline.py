@@ -9,8 +9,8 @@ features cost 1 GB instead of 1,000 separate estimator objects.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import joblib
 import numpy as np
@@ -96,13 +96,15 @@ class TfidfBaseline(Predictor):
         features.sort_indices()
         return features
 
-    def fit(self, texts: Sequence[str], label_matrix, labels: Sequence[str]) -> "TfidfBaseline":
+    def fit(self, texts: Sequence[str], label_matrix, labels: Sequence[str]) -> TfidfBaseline:
         """``label_matrix``: (n_texts, n_labels) 0/1 matrix, columns in ``labels`` order."""
         texts = list(texts)
         self.labels = list(labels)
         y = sparse.csc_matrix(label_matrix, dtype=np.int8)
         if y.shape != (len(texts), len(self.labels)):
-            raise ValueError(f"label matrix shape {y.shape} does not match {len(texts)} texts x {len(self.labels)} labels")
+            raise ValueError(
+                f"label matrix shape {y.shape} does not match {len(texts)} texts x {len(self.labels)} labels"
+            )
         self.vectorizers_ = self._new_vectorizers()
         features = sparse.hstack([v.fit_transform(texts) for v in self.vectorizers_], format="csr")
         features.sort_indices()
@@ -161,7 +163,7 @@ class TfidfBaseline(Predictor):
         return Path(folder)
 
     @classmethod
-    def load(cls, folder: Path) -> "TfidfBaseline":
+    def load(cls, folder: Path) -> TfidfBaseline:
         folder = Path(folder)
         metadata = load_metadata(folder, REBUILD)
         if metadata.get("model") != "baseline":

@@ -94,9 +94,7 @@ def evaluate(y_true, y_pred, scores=None, labels=None, unknown_gold_tags: int = 
         "exact_match": _rounded(skm.accuracy_score(y_true, y_pred)),
     }
     for average in ("micro", "macro", "weighted", "samples"):
-        precision, recall, f1, _ = skm.precision_recall_fscore_support(
-            y_true, y_pred, average=average, zero_division=0
-        )
+        precision, recall, f1, _ = skm.precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
         metrics[f"{average}_precision"] = _rounded(precision)
         metrics[f"{average}_recall"] = _rounded(recall)
         metrics[f"{average}_f1"] = _rounded(f1)
@@ -104,9 +102,7 @@ def evaluate(y_true, y_pred, scores=None, labels=None, unknown_gold_tags: int = 
         for k in PRECISION_AT:
             metrics[f"precision_at_{k}"] = _rounded(_precision_at(y_true, scores, k))
 
-    precision, recall, f1, support = skm.precision_recall_fscore_support(
-        y_true, y_pred, average=None, zero_division=0
-    )
+    precision, recall, f1, support = skm.precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
     rows = [
         {"tag": tag, "support": int(s), "precision": _rounded(p), "recall": _rounded(r), "f1": _rounded(f)}
         for tag, p, r, f, s in zip(labels, precision, recall, f1, support)
@@ -146,13 +142,11 @@ def format_report(metrics: dict, per_tag_rows: int = 20) -> str:
     per_tag = metrics.get("per_tag", [])
     if per_tag:
         shown = per_tag[:per_tag_rows]
-        parts.append(f"Tags by support (top {len(shown)} of {len(per_tag)}):\n"
-                     + format_table(shown, PER_TAG_COLUMNS))
-        unshown = [row for row in per_tag[len(shown):] if row["support"] > 0]
+        parts.append(f"Tags by support (top {len(shown)} of {len(per_tag)}):\n" + format_table(shown, PER_TAG_COLUMNS))
+        unshown = [row for row in per_tag[len(shown) :] if row["support"] > 0]
         worst = sorted(unshown, key=lambda row: (row["f1"], -row["support"], row["tag"]))[:WORST_TAG_ROWS]
         if worst:
-            parts.append("Worst of the other tags by F1 (support > 0):\n"
-                         + format_table(worst, PER_TAG_COLUMNS))
+            parts.append("Worst of the other tags by F1 (support > 0):\n" + format_table(worst, PER_TAG_COLUMNS))
     return "\n\n".join(parts)
 
 

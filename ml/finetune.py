@@ -15,9 +15,9 @@ import random
 import shutil
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -66,7 +66,20 @@ class FineTuneConfig:
 
     def identity(self) -> dict:
         """What must match for a checkpoint to be resumed."""
-        keys = ("epochs", "batch_size", "lr", "head_lr", "weight_decay", "warmup", "max_length", "pos_weight", "dropout", "seed", "limit", "init")
+        keys = (
+            "epochs",
+            "batch_size",
+            "lr",
+            "head_lr",
+            "weight_decay",
+            "warmup",
+            "max_length",
+            "pos_weight",
+            "dropout",
+            "seed",
+            "limit",
+            "init",
+        )
         return {key: getattr(self, key) for key in keys}
 
 
@@ -176,7 +189,10 @@ class FineTuner:
         total_steps = steps_per_epoch * config.epochs
         warmup_steps = max(1, int(config.warmup * total_steps))
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: min((step + 1) / warmup_steps, max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps)))
+            optimizer,
+            lambda step: min(
+                (step + 1) / warmup_steps, max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+            ),
         )
         weights = positive_weights(train_y, config.pos_weight)
         loss_fn = nn.BCEWithLogitsLoss(pos_weight=None if weights is None else weights.to(self.device))
@@ -190,7 +206,14 @@ class FineTuner:
             epoch = state["epoch"]
             model.train()
             batches = length_bucketed_batches(lengths, config.batch_size, config.seed + epoch)
-            bar = tqdm(total=len(batches), initial=state["step_in_epoch"], desc=f"transformer: epoch {epoch + 1}/{config.epochs}", unit="step", disable=not self.progress, mininterval=2)
+            bar = tqdm(
+                total=len(batches),
+                initial=state["step_in_epoch"],
+                desc=f"transformer: epoch {epoch + 1}/{config.epochs}",
+                unit="step",
+                disable=not self.progress,
+                mininterval=2,
+            )
             for rows in batches[state["step_in_epoch"] :]:
                 ids, mask = pad(train_ids, rows, self.device)
                 target = torch.from_numpy(train_y[rows].toarray().astype(np.float32)).to(self.device)
@@ -211,7 +234,13 @@ class FineTuner:
 
             scores = 1 / (1 + np.exp(-predict_logits(model, val_ids, self.device)))
             score = float(score_fn(val_y, scores))
-            state["history"].append({"epoch": epoch + 1, "validation_objective": round(score, 4), "minutes": round((time.perf_counter() - started) / 60, 1)})
+            state["history"].append(
+                {
+                    "epoch": epoch + 1,
+                    "validation_objective": round(score, 4),
+                    "minutes": round((time.perf_counter() - started) / 60, 1),
+                }
+            )
             self._log(f"epoch {epoch + 1}: validation objective {score:.4f}")
             if score > state["best_score"]:
                 state["best_score"] = score
@@ -224,7 +253,11 @@ class FineTuner:
 
         model.load_state_dict(torch.load(self.checkpoint_dir / BEST_FILE, map_location=self.device))
         model.eval()
-        return model, {"history": state["history"], "best_epoch": state["best_epoch"], "train_minutes": round(state["seconds"] / 60, 1)}
+        return model, {
+            "history": state["history"],
+            "best_epoch": state["best_epoch"],
+            "train_minutes": round(state["seconds"] / 60, 1),
+        }
 
     def _save(self, name, model, optimizer, scheduler, state) -> None:
         payload = {
@@ -260,14 +293,24 @@ def export_onnx(model: TagClassifier, path: Path) -> Path:
     """fp32 ONNX with dynamic batch and sequence axes; inputs input_ids + attention_mask."""
     model = model.to("cpu").eval()
     example = torch.ones((2, 8), dtype=torch.long)
-    dynamic = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}, "logits": {0: "batch"}}
+    dynamic = {
+        "input_ids": {0: "batch", 1: "sequence"},
+        "attention_mask": {0: "batch", 1: "sequence"},
+        "logits": {0: "batch"},
+    }
     # The TorchScript exporter is deprecated but exact for BERT and needs no onnxscript;
     # the test suite checks its graph against torch's output.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*legacy TorchScript-based ONNX export")
         torch.onnx.export(
-            model, (example, example), str(path), input_names=["input_ids", "attention_mask"],
-            output_names=["logits"], dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
+            model,
+            (example, example),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            dynamo=False,
         )
     return path
 
@@ -278,7 +321,6 @@ def quantize_int8(fp32_path: Path, int8_path: Path) -> Path:
 
     quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
     return int8_path
-
 
 
 def config_dict(config: FineTuneConfig) -> dict:
@@ -297,7 +339,15 @@ def validation_objective(y, scores: np.ndarray) -> float:
     return balanced_f1(y.toarray().astype(bool), serving_rule()(scores, global_t))
 
 
-def build_transformer(dataset, config: FineTuneConfig, output: Path, checkpoint_dir: Path, device: str = "cpu", progress: bool = True, command: str = "") -> dict:
+def build_transformer(
+    dataset,
+    config: FineTuneConfig,
+    output: Path,
+    checkpoint_dir: Path,
+    device: str = "cpu",
+    progress: bool = True,
+    command: str = "",
+) -> dict:
     """Fine-tune, export, quantize, tune thresholds on validation, score on test, save.
 
     The fp32 and int8 graphs each get thresholds tuned on validation, so the reported
@@ -312,7 +362,14 @@ def build_transformer(dataset, config: FineTuneConfig, output: Path, checkpoint_
     train_texts, train_y = dataset.texts("train"), dataset.targets("train")
     if config.limit:
         train_texts, train_y = train_texts[: config.limit], train_y[: config.limit]
-    model, training = tuner.fit(train_texts, train_y, dataset.texts("validation"), dataset.targets("validation"), dataset.labels, validation_objective)
+    model, training = tuner.fit(
+        train_texts,
+        train_y,
+        dataset.texts("validation"),
+        dataset.targets("validation"),
+        dataset.labels,
+        validation_objective,
+    )
 
     fp32_path = export_onnx(model, checkpoint_dir / "model.fp32.onnx")
     int8_path = quantize_int8(fp32_path, checkpoint_dir / "model.int8.onnx")
@@ -324,7 +381,9 @@ def build_transformer(dataset, config: FineTuneConfig, output: Path, checkpoint_
         results[variant] = {
             "tuning": tuning,
             "thresholds": tagger.thresholds,
-            "test": evaluate_scores(dataset.targets("test"), tagger.predict_scores(dataset.texts("test")), tagger.thresholds, dataset.labels),
+            "test": evaluate_scores(
+                dataset.targets("test"), tagger.predict_scores(dataset.texts("test")), tagger.thresholds, dataset.labels
+            ),
             "megabytes": round(path.stat().st_size / 1e6, 1),
         }
     int8 = results["int8"]
@@ -344,7 +403,12 @@ def build_transformer(dataset, config: FineTuneConfig, output: Path, checkpoint_
         "params": config_dict(config),
         "training": training,
         "dataset": dataset.describe(),
-        "onnx": {"opset": OPSET, "inputs": ["input_ids", "attention_mask"], "output": "logits", "quantization": "dynamic int8 weights (onnxruntime quantize_dynamic, QInt8)"},
+        "onnx": {
+            "opset": OPSET,
+            "inputs": ["input_ids", "attention_mask"],
+            "output": "logits",
+            "quantization": "dynamic int8 weights (onnxruntime quantize_dynamic, QInt8)",
+        },
         "quantization": {
             "fp32_megabytes": results["fp32"]["megabytes"],
             "int8_megabytes": int8["megabytes"],
@@ -352,7 +416,11 @@ def build_transformer(dataset, config: FineTuneConfig, output: Path, checkpoint_
             "int8_test_micro_f1": int8["test"]["micro_f1"],
             "micro_f1_drop_points": round(100 * (results["fp32"]["test"]["micro_f1"] - int8["test"]["micro_f1"]), 2),
         },
-        "metrics": {"validation": int8["tuning"]["validation"], "test": int8["test"], "test_fp32": results["fp32"]["test"]},
+        "metrics": {
+            "validation": int8["tuning"]["validation"],
+            "test": int8["test"],
+            "test_fp32": results["fp32"]["test"],
+        },
         "library_versions": library_versions("torch", "transformers", "onnx", "onnxruntime", "tokenizers"),
         "rebuild_command": command or "make train-transformer",
     }

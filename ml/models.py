@@ -32,9 +32,11 @@ MISSING = {
 def load_predictor(name: str, models_dir: Path | str | None = None) -> Predictor:
     folder = model_dir(name, models_dir)
     if name == "baseline":
-        from .baseline import REBUILD, TfidfBaseline as model_class
+        from .baseline import REBUILD
+        from .baseline import TfidfBaseline as model_class
     else:
-        from .transformer import REBUILD, OnnxTagger as model_class
+        from .transformer import REBUILD
+        from .transformer import OnnxTagger as model_class
     if not (folder / "metadata.json").is_file():
         raise ModelUnavailable(MISSING[name].format(folder=display_path(folder), rebuild=REBUILD))
     return model_class.load(folder)

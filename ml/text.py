@@ -23,9 +23,7 @@ CODE_MODES = ("keep", "separate", "drop")
 _CODE_BLOCK_RE = re.compile(r"<pre\b[^>]*>(.*?)</pre\s*>", re.IGNORECASE | re.DOTALL)
 _FENCED_RE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
 _INDENTED_RE = re.compile(r"(?:^(?:    |\t)[^\n]*\n?)+", re.MULTILINE)
-_BLOCK_TAG_RE = re.compile(
-    r"</?(?:p|div|br|li|ul|ol|h[1-6]|blockquote|hr|table|tr|td|th)\b[^>]*>", re.IGNORECASE
-)
+_BLOCK_TAG_RE = re.compile(r"</?(?:p|div|br|li|ul|ol|h[1-6]|blockquote|hr|table|tr|td|th)\b[^>]*>", re.IGNORECASE)
 _TAG_RE = re.compile(r"<[^<>]+>")
 _WS_RE = re.compile(r"[ \t\r\f\v]+")
 _BLANKS_RE = re.compile(r"\n\s*\n+")

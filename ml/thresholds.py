@@ -74,5 +74,7 @@ def tune_thresholds(y, scores, decide_fn, score_fn, seed: int = 0) -> dict:
         "global": global_t,
         "per_tag": per_tag,
         "shrinkage": None if not np.isfinite(chosen) else chosen,
-        "cv_objective": {("global_only" if not np.isfinite(k) else f"shrinkage_{k:g}"): round(v, 4) for k, v in cv_scores.items()},
+        "cv_objective": {
+            ("global_only" if not np.isfinite(k) else f"shrinkage_{k:g}"): round(v, 4) for k, v in cv_scores.items()
+        },
     }

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from sklearn.metrics import f1_score
@@ -111,8 +111,13 @@ def tune_on_validation(model: Predictor, dataset: Dataset, seed: int = 0) -> dic
 
 
 def evaluate_scores(
-    y_true, scores: np.ndarray, thresholds, labels: Sequence[str], unknown_gold_tags: int = 0,
-    top_k: int = DEFAULT_TOP_K, ensure_one: bool = True,
+    y_true,
+    scores: np.ndarray,
+    thresholds,
+    labels: Sequence[str],
+    unknown_gold_tags: int = 0,
+    top_k: int = DEFAULT_TOP_K,
+    ensure_one: bool = True,
 ) -> dict:
     """Metrics of the serving rule (thresholds, top-k cap, top-1 fallback) on these scores."""
     predicted = decide(scores, thresholds, top_k=top_k, ensure_one=ensure_one)
@@ -126,11 +131,17 @@ def fit_and_evaluate(model: Predictor, dataset: Dataset, seed: int = 0) -> tuple
     model.fit(dataset.texts("train"), dataset.targets("train"), dataset.labels)
     fit_seconds = time.perf_counter() - started
     tuning = tune_on_validation(model, dataset, seed=seed)
-    test_metrics = evaluate_scores(dataset.targets("test"), model.predict_scores(dataset.texts("test")), model.thresholds, model.labels)
+    test_metrics = evaluate_scores(
+        dataset.targets("test"), model.predict_scores(dataset.texts("test")), model.thresholds, model.labels
+    )
     metadata = {
         "dataset": dataset.describe(),
         "train_seconds": round(fit_seconds, 2),
-        "thresholds": {"global": tuning["global"], "shrinkage": tuning["shrinkage"], "cv_objective": tuning["cv_objective"]},
+        "thresholds": {
+            "global": tuning["global"],
+            "shrinkage": tuning["shrinkage"],
+            "cv_objective": tuning["cv_objective"],
+        },
         "metrics": {"validation": tuning["validation"], "test": test_metrics},
     }
     return model, metadata

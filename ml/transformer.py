@@ -8,8 +8,8 @@ and ``metadata.json`` (labels, thresholds, max length, metrics, the command that
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -79,7 +79,7 @@ class OnnxTagger(Predictor):
         return np.vstack(chunks)
 
     @classmethod
-    def load(cls, folder: Path, threads: int | None = None) -> "OnnxTagger":
+    def load(cls, folder: Path, threads: int | None = None) -> OnnxTagger:
         folder = Path(folder)
         metadata = load_metadata(folder, REBUILD)
         if metadata.get("model") != "transformer":

@@ -43,10 +43,25 @@ def trained_models(tmp_path_factory, tiny_corpus):
     from ml.cli import main
 
     root = tmp_path_factory.mktemp("trained")
-    status = main([
-        "--quiet", "train", "--model", "baseline", "--data", str(tiny_corpus),
-        "--output", str(root / "models" / "baseline"), "--splits-dir", str(root / "splits"),
-        "--min-df", "1", "--char-ngrams", "2-4", "--metrics-file", str(root / "metrics.json"),
-    ])
+    status = main(
+        [
+            "--quiet",
+            "train",
+            "--model",
+            "baseline",
+            "--data",
+            str(tiny_corpus),
+            "--output",
+            str(root / "models" / "baseline"),
+            "--splits-dir",
+            str(root / "splits"),
+            "--min-df",
+            "1",
+            "--char-ngrams",
+            "2-4",
+            "--metrics-file",
+            str(root / "metrics.json"),
+        ]
+    )
     assert status == 0
     return root

@@ -4,7 +4,7 @@ and helpers that submit forms the way a browser does (with the CSRF token)."""
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -57,7 +57,14 @@ class FakeTransformer(Predictor):
 @pytest.fixture(autouse=True)
 def hermetic_site(monkeypatch, tmp_path):
     """No test reads the developer's settings or writes to the repository's instance folder."""
-    for name in ("DATABASE_URL", "SECRET_KEY", "TAGSMITH_MODELS_DIR", "TAGSMITH_BODY_MAX_CHARS", "TAGSMITH_TITLE_MAX_CHARS", "TAGSMITH_MAX_REQUEST_BYTES"):
+    for name in (
+        "DATABASE_URL",
+        "SECRET_KEY",
+        "TAGSMITH_MODELS_DIR",
+        "TAGSMITH_BODY_MAX_CHARS",
+        "TAGSMITH_TITLE_MAX_CHARS",
+        "TAGSMITH_MAX_REQUEST_BYTES",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr("flask.Flask.auto_find_instance_path", lambda self: str(tmp_path / "instance"))
 
@@ -106,7 +113,14 @@ def csrf_token(client, url: str = "/") -> str:
 
 
 def ask(client, title: str, body: str = "", model: str = "both", top_k: str = "5", threshold: str = "", **extra):
-    data = {"csrf_token": csrf_token(client), "title": title, "body": body, "model": model, "top_k": top_k, "threshold": threshold}
+    data = {
+        "csrf_token": csrf_token(client),
+        "title": title,
+        "body": body,
+        "model": model,
+        "top_k": top_k,
+        "threshold": threshold,
+    }
     data.update(extra)
     return client.post("/", data=data)
 

@@ -34,7 +34,9 @@ def test_tag_like_tokens_are_features():
 
 def test_a_tag_without_positives_scores_near_zero():
     rows = make_questions(100)
-    y, labels = label_matrix([tags for _, tags in rows], labels=sorted({t for _, ts in rows for t in ts}) + ["never-used"])
+    y, labels = label_matrix(
+        [tags for _, tags in rows], labels=sorted({t for _, ts in rows for t in ts}) + ["never-used"]
+    )
     model = TfidfBaseline(min_df=1, char_ngrams=None).fit([t for t, _ in rows], y, labels)
     assert model.predict_scores(["anything at all"])[0, -1] < 1e-4
 

@@ -28,47 +28,124 @@ def test_train_writes_artifact_and_metrics(trained_models):
 
 
 def test_suggest_keeps_order_and_marks_bad_lines(trained_models, tmp_path, capsys):
-    source = write_jsonl(tmp_path / "in.jsonl", [
-        {"title": "django virtualenv with pip"},
-        "{broken json",
-        {"title": "select with join", "body": "<p>My <code>query</code> is slow</p><pre>SELECT * FROM a JOIN b</pre>"},
-        {"body": "no title"},
-        {"title": "spring maven hashmap"},
-    ])
+    source = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {"title": "django virtualenv with pip"},
+            "{broken json",
+            {
+                "title": "select with join",
+                "body": "<p>My <code>query</code> is slow</p><pre>SELECT * FROM a JOIN b</pre>",
+            },
+            {"body": "no title"},
+            {"title": "spring maven hashmap"},
+        ],
+    )
     out = tmp_path / "out.jsonl"
-    status = main(["--quiet", "suggest", "--model", "baseline", "--models-dir", models_dir(trained_models), "--input", str(source), "--output", str(out), "--top-k", "2"])
+    status = main(
+        [
+            "--quiet",
+            "suggest",
+            "--model",
+            "baseline",
+            "--models-dir",
+            models_dir(trained_models),
+            "--input",
+            str(source),
+            "--output",
+            str(out),
+            "--top-k",
+            "2",
+        ]
+    )
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert status == 1  # some lines failed
     assert len(lines) == 5
-    assert lines[0]["tags"][0]["tag"] == "python" and lines[2]["tags"][0]["tag"] == "sql" and lines[4]["tags"][0]["tag"] == "java"
+    assert (
+        lines[0]["tags"][0]["tag"] == "python"
+        and lines[2]["tags"][0]["tag"] == "sql"
+        and lines[4]["tags"][0]["tag"] == "java"
+    )
     assert "invalid JSON" in lines[1]["error"] and "title" in lines[3]["error"]
-    assert all(len(line["tags"]) <= 2 and all(0 <= t["score"] <= 1 for t in line["tags"]) for line in lines if "tags" in line)
+    assert all(
+        len(line["tags"]) <= 2 and all(0 <= t["score"] <= 1 for t in line["tags"]) for line in lines if "tags" in line
+    )
     assert "2 line(s) could not be read" in capsys.readouterr().err
 
 
 def test_suggest_threshold_one_still_gives_the_top_tag(trained_models, tmp_path):
     source = write_jsonl(tmp_path / "in.jsonl", [{"title": "npm promise callback"}])
     out = tmp_path / "out.jsonl"
-    assert main(["--quiet", "suggest", "--model", "baseline", "--models-dir", models_dir(trained_models), "--input", str(source), "--output", str(out), "--threshold", "1.0"]) == 0
+    assert (
+        main(
+            [
+                "--quiet",
+                "suggest",
+                "--model",
+                "baseline",
+                "--models-dir",
+                models_dir(trained_models),
+                "--input",
+                str(source),
+                "--output",
+                str(out),
+                "--threshold",
+                "1.0",
+            ]
+        )
+        == 0
+    )
     assert [t["tag"] for t in json.loads(out.read_text())["tags"]] == ["javascript"]
 
 
 def test_no_fallback_lets_a_question_go_without_tags(trained_models, tmp_path):
     source = write_jsonl(tmp_path / "in.jsonl", [{"title": "npm promise callback"}])
     out = tmp_path / "out.jsonl"
-    common = ["--quiet", "suggest", "--model", "baseline", "--models-dir", models_dir(trained_models), "--input", str(source), "--output", str(out), "--threshold", "1.0"]
+    common = [
+        "--quiet",
+        "suggest",
+        "--model",
+        "baseline",
+        "--models-dir",
+        models_dir(trained_models),
+        "--input",
+        str(source),
+        "--output",
+        str(out),
+        "--threshold",
+        "1.0",
+    ]
     assert main([*common, "--no-fallback"]) == 0
     assert json.loads(out.read_text()) == {"tags": []}
 
 
 def test_eval_ignores_and_counts_unknown_gold_tags(trained_models, tmp_path, capsys):
-    gold = write_jsonl(tmp_path / "gold.jsonl", [
-        {"title": "django pip virtualenv", "tags": ["python", "rust"]},
-        {"title": "linq wpf visual studio", "tags": ["c#"]},
-        {"title": "something about haskell", "tags": ["haskell"]},
-    ])
+    gold = write_jsonl(
+        tmp_path / "gold.jsonl",
+        [
+            {"title": "django pip virtualenv", "tags": ["python", "rust"]},
+            {"title": "linq wpf visual studio", "tags": ["c#"]},
+            {"title": "something about haskell", "tags": ["haskell"]},
+        ],
+    )
     metrics_file = tmp_path / "m.json"
-    assert main(["--quiet", "eval", "--model", "baseline", "--models-dir", models_dir(trained_models), "--input", str(gold), "--metrics-file", str(metrics_file)]) == 0
+    assert (
+        main(
+            [
+                "--quiet",
+                "eval",
+                "--model",
+                "baseline",
+                "--models-dir",
+                models_dir(trained_models),
+                "--input",
+                str(gold),
+                "--metrics-file",
+                str(metrics_file),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads(metrics_file.read_text())
     assert metrics["unknown_gold_tags"] == 2 and metrics["questions_without_known_tags"] == 1
     assert metrics["n_samples"] == 2 and metrics["precision_at_1"] == 1.0
@@ -77,11 +154,34 @@ def test_eval_ignores_and_counts_unknown_gold_tags(trained_models, tmp_path, cap
 
 def test_eval_on_the_test_split_matches_the_metrics_saved_at_training(trained_models, tiny_corpus, tmp_path):
     metrics_file = tmp_path / "m.json"
-    assert main(["--quiet", "eval", "--model", "baseline", "--models-dir", models_dir(trained_models), "--split", "test",
-                 "--data", str(tiny_corpus), "--splits-dir", str(trained_models / "splits"), "--metrics-file", str(metrics_file)]) == 0
+    assert (
+        main(
+            [
+                "--quiet",
+                "eval",
+                "--model",
+                "baseline",
+                "--models-dir",
+                models_dir(trained_models),
+                "--split",
+                "test",
+                "--data",
+                str(tiny_corpus),
+                "--splits-dir",
+                str(trained_models / "splits"),
+                "--metrics-file",
+                str(metrics_file),
+            ]
+        )
+        == 0
+    )
     saved = json.loads((trained_models / "metrics.json").read_text())
     rerun = json.loads(metrics_file.read_text())
-    assert rerun["n_samples"] == saved["n_samples"] and rerun["micro_f1"] == saved["micro_f1"] and rerun["macro_f1"] == saved["macro_f1"]
+    assert (
+        rerun["n_samples"] == saved["n_samples"]
+        and rerun["micro_f1"] == saved["micro_f1"]
+        and rerun["macro_f1"] == saved["macro_f1"]
+    )
 
 
 def test_eval_with_no_known_tags_is_a_usage_error(trained_models, tmp_path, capsys):
@@ -92,11 +192,47 @@ def test_eval_with_no_known_tags_is_a_usage_error(trained_models, tmp_path, caps
 
 def test_optimize_and_experiment(trained_models, tiny_corpus, tmp_path, capsys):
     grid = tmp_path / "grid.json"
-    assert main(["--quiet", "optimize", "--model", "baseline", "--models-dir", models_dir(trained_models), "--data", str(tiny_corpus), "--splits-dir", str(tmp_path), "--metrics-file", str(grid)]) == 0
+    assert (
+        main(
+            [
+                "--quiet",
+                "optimize",
+                "--model",
+                "baseline",
+                "--models-dir",
+                models_dir(trained_models),
+                "--data",
+                str(tiny_corpus),
+                "--splits-dir",
+                str(tmp_path),
+                "--metrics-file",
+                str(grid),
+            ]
+        )
+        == 0
+    )
     rows = json.loads(grid.read_text())["validation_grid"]
     assert {row["top_k"] for row in rows} == {1, 2, 3, 5} and any(row["threshold"] == "tuned" for row in rows)
     table = tmp_path / "experiment.json"
-    assert main(["--quiet", "experiment", "--data", str(tiny_corpus), "--sizes", "2,5", "--splits-dir", str(tmp_path), "--char-ngrams", "off", "--metrics-file", str(table)]) == 0
+    assert (
+        main(
+            [
+                "--quiet",
+                "experiment",
+                "--data",
+                str(tiny_corpus),
+                "--sizes",
+                "2,5",
+                "--splits-dir",
+                str(tmp_path),
+                "--char-ngrams",
+                "off",
+                "--metrics-file",
+                str(table),
+            ]
+        )
+        == 0
+    )
     result = json.loads(table.read_text())["rows"]
     assert [row["tags"] for row in result] == [2, 5]
     assert result[0]["questions"] < result[1]["questions"] == 400
@@ -107,18 +243,23 @@ def test_missing_model_and_bad_data_are_one_line_errors(tmp_path, capsys):
     assert main(["suggest", "--model", "baseline", "--models-dir", str(tmp_path), "--input", "-", "--output", "-"]) == 2
     assert "not trained yet" in capsys.readouterr().err
     (tmp_path / "bad.csv").write_text("name,score\nx,1\n")
-    assert main(["train", "--model", "baseline", "--data", str(tmp_path / "bad.csv"), "--splits-dir", str(tmp_path)]) == 2
+    assert (
+        main(["train", "--model", "baseline", "--data", str(tmp_path / "bad.csv"), "--splits-dir", str(tmp_path)]) == 2
+    )
     err = capsys.readouterr().err
     last = err.strip().splitlines()[-1]
     assert last.startswith("error:") and "lacks title, tags" in last and "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["suggest", "--model", "baseline", "--input", "a", "--output", "b", "--top-k", "0"], "at least 1"),
-    (["suggest", "--model", "baseline", "--input", "a", "--output", "b", "--threshold", "2"], "between 0 and 1"),
-    (["train", "--model", "baseline", "--char-ngrams", "5-2"], "LOW <= HIGH"),
-    (["suggest", "--model", "gpt", "--input", "a", "--output", "b"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["suggest", "--model", "baseline", "--input", "a", "--output", "b", "--top-k", "0"], "at least 1"),
+        (["suggest", "--model", "baseline", "--input", "a", "--output", "b", "--threshold", "2"], "between 0 and 1"),
+        (["train", "--model", "baseline", "--char-ngrams", "5-2"], "LOW <= HIGH"),
+        (["suggest", "--model", "gpt", "--input", "a", "--output", "b"], "invalid choice"),
+    ],
+)
 def test_bad_options_are_rejected_by_the_parser(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)

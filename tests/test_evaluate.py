@@ -53,8 +53,9 @@ def test_without_scores_there_is_no_precision_at_k():
 
 
 def test_sparse_input_gives_the_same_metrics(metrics):
-    sparse = evaluate(sp.csr_matrix(Y_TRUE), sp.csc_matrix(Y_PRED), scores=sp.coo_matrix(SCORES),
-                      labels=LABELS, unknown_gold_tags=7)
+    sparse = evaluate(
+        sp.csr_matrix(Y_TRUE), sp.csc_matrix(Y_PRED), scores=sp.coo_matrix(SCORES), labels=LABELS, unknown_gold_tags=7
+    )
     assert sparse == metrics
 
 

@@ -8,7 +8,15 @@ def q(*tags):
     return Question("t " + " ".join(tags), tuple(tags))
 
 
-QUESTIONS = [q("python"), q("python", "pandas"), q("python", "pandas"), q("java"), q("java", "spring"), q("c#"), q("rare")]
+QUESTIONS = [
+    q("python"),
+    q("python", "pandas"),
+    q("python", "pandas"),
+    q("java"),
+    q("java", "spring"),
+    q("c#"),
+    q("rare"),
+]
 
 
 def test_top_n_keeps_most_frequent_and_drops_questions_left_empty():

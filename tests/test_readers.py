@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ml.data import DataFormatError, FORMATS, Question, ReadReport, parse_tags, read_questions
+from ml.data import FORMATS, DataFormatError, Question, ReadReport, parse_tags, read_questions
 from ml.data.readers import (
     read_corpus_csv,
     read_generic,
@@ -182,15 +182,11 @@ STACKSAMPLE_EXPECTED = [
         ("sorting", "unicode"),
         "<p>Which collation puts <code>été</code> first?</p>",
     ),
-    Question(
-        "Nested classes or separate files?", ("c++", "oop"), "<p>In C++, should I nest them?</p>"
-    ),
+    Question("Nested classes or separate files?", ("c++", "oop"), "<p>In C++, should I nest them?</p>"),
 ]
 
 
-@pytest.mark.parametrize(
-    "path", [FIXTURES / "stacksample", FIXTURES / "stacksample" / "Questions.csv"]
-)
+@pytest.mark.parametrize("path", [FIXTURES / "stacksample", FIXTURES / "stacksample" / "Questions.csv"])
 def test_stacksample_merge_join(path):
     questions, report = read_all(read_stacksample, path)
     assert questions == STACKSAMPLE_EXPECTED
@@ -255,9 +251,7 @@ def test_posts_xml_keeps_questions_and_survives_a_broken_row():
             "<p>Both compile &amp; run fast.</p>",
         ),
         Question("Routing in asp.net-mvc with node.js behind it", ("asp.net-mvc", "node.js"), ""),
-        Question(
-            "Objective-C blocks, café edition", ("objective-c", "python-3.x"), "<p>Blocks?</p>"
-        ),
+        Question("Objective-C blocks, café edition", ("objective-c", "python-3.x"), "<p>Blocks?</p>"),
     ]
     assert report.rows_seen == 9
     assert report.skipped == {
@@ -365,26 +359,20 @@ def test_empty_csv(tmp_path):
 
 # --- streaming -------------------------------------------------------------------------------
 
+
 def write_big_files(folder, count):
     """The same ``count`` questions as CSV, JSON lines, Posts.xml and StackSample."""
     rows = range(1, count + 1)
-    (folder / "big.csv").write_text(
-        "title,tags\n" + "".join(f"question {i},tag{i % 7} tag{i % 11}\n" for i in rows)
-    )
-    (folder / "big.jsonl").write_text(
-        "".join(f'{{"title": "question {i}", "tags": ["tag{i % 7}"]}}\n' for i in rows)
-    )
-    xml_rows = (f'<row Id="{i}" PostTypeId="1" Title="question {i}" Tags="|tag{i % 7}|"/>\n'
-                for i in rows)
+    (folder / "big.csv").write_text("title,tags\n" + "".join(f"question {i},tag{i % 7} tag{i % 11}\n" for i in rows))
+    (folder / "big.jsonl").write_text("".join(f'{{"title": "question {i}", "tags": ["tag{i % 7}"]}}\n' for i in rows))
+    xml_rows = (f'<row Id="{i}" PostTypeId="1" Title="question {i}" Tags="|tag{i % 7}|"/>\n' for i in rows)
     (folder / "big.xml").write_text("<posts>\n" + "".join(xml_rows) + "</posts>\n")
     stacksample = folder / "stacksample"
     stacksample.mkdir()
     (stacksample / "Questions.csv").write_text(
         "Id,Title,Body\n" + "".join(f'{i},question {i},"<p>body\nof {i}</p>"\n' for i in rows)
     )
-    (stacksample / "Tags.csv").write_text(
-        "Id,Tag\n" + "".join(f"{i},tag{i % 7}\n{i},tag{i % 11 + 7}\n" for i in rows)
-    )
+    (stacksample / "Tags.csv").write_text("Id,Tag\n" + "".join(f"{i},tag{i % 7}\n{i},tag{i % 11 + 7}\n" for i in rows))
     return [folder / "big.csv", folder / "big.jsonl", folder / "big.xml", stacksample]
 
 

@@ -3,20 +3,32 @@
 import pytest
 
 from tests.site_support import (  # noqa: F401
-    FakeTransformer, api_suggest, app, app_both, client, client_both, count_rows, hermetic_site, make_app,
+    FakeTransformer,
+    api_suggest,
+    app,
+    app_both,
+    client,
+    client_both,
+    count_rows,
+    hermetic_site,
+    make_app,
 )
 from webapp.tables import ModelAnswer, Prediction
 
 
 def test_suggest_one_question(client, app):
-    response = api_suggest(client, {"title": "How do I use pip in a virtualenv?", "body": "```\npip install django\n```"})
+    response = api_suggest(
+        client, {"title": "How do I use pip in a virtualenv?", "body": "```\npip install django\n```"}
+    )
     assert response.status_code == 201
     data = response.get_json()
     assert response.headers["Location"] == data["url"] == f"/api/v1/predictions/{data['id']}"
     assert data["page"] == f"/history/{data['id']}"
     baseline = data["answers"]["baseline"]
     assert baseline["tags"][0]["tag"] == "python" and 0 < baseline["tags"][0]["score"] <= 1
-    assert [tag["score"] for tag in baseline["tags"]] == sorted((tag["score"] for tag in baseline["tags"]), reverse=True)
+    assert [tag["score"] for tag in baseline["tags"]] == sorted(
+        (tag["score"] for tag in baseline["tags"]), reverse=True
+    )
     assert baseline["model_version"].startswith("baseline-") and baseline["latency_ms"] > 0
     assert "transformer" not in data["answers"]
     assert "not available" in data["unavailable"]["transformer"]
@@ -29,13 +41,21 @@ def test_suggest_both_models_with_settings(client_both):
     data = response.get_json()
     assert response.status_code == 201 and data["unavailable"] == {}
     assert [len(answer["tags"]) for answer in data["answers"].values()] == [1, 1]
-    assert data["answers"]["transformer"] == {"model_version": "transformer-fake-1", "latency_ms": data["answers"]["transformer"]["latency_ms"], "tags": [{"tag": "java", "score": 0.9}]}
+    assert data["answers"]["transformer"] == {
+        "model_version": "transformer-fake-1",
+        "latency_ms": data["answers"]["transformer"]["latency_ms"],
+        "tags": [{"tag": "java", "score": 0.9}],
+    }
     data = api_suggest(client_both, {"title": "spring hashmap", "models": ["transformer"]}).get_json()
     assert list(data["answers"]) == ["transformer"]
 
 
 def test_suggest_a_batch(client_both, app_both):
-    questions = [{"title": "django pip question"}, {"title": "npm promise callback", "body": "node"}, {"title": "linq in wpf"}]
+    questions = [
+        {"title": "django pip question"},
+        {"title": "npm promise callback", "body": "node"},
+        {"title": "linq in wpf"},
+    ]
     response = api_suggest(client_both, {"questions": questions, "models": "transformer"})
     assert response.status_code == 201
     items = response.get_json()["predictions"]
@@ -49,7 +69,10 @@ def test_batch_limits(client, app):
     too_many = [{"title": f"python question {n}"} for n in range(33)]
     response = api_suggest(client, {"questions": too_many})
     assert response.status_code == 422 and "at most 32 questions" in response.get_json()["fields"]["questions"]
-    response = api_suggest(client, {"questions": [{"title": "fine python title"}, {"title": "x"}, "nope", {"title": "ok title", "tags": []}]})
+    response = api_suggest(
+        client,
+        {"questions": [{"title": "fine python title"}, {"title": "x"}, "nope", {"title": "ok title", "tags": []}]},
+    )
     fields = response.get_json()["fields"]
     assert response.status_code == 422
     assert "at least 3 characters" in fields["questions[1].title"]
@@ -59,28 +82,31 @@ def test_batch_limits(client, app):
     assert count_rows(app, Prediction) == 0
 
 
-@pytest.mark.parametrize("payload, field, words", [
-    ({}, "title", "title is required"),
-    ({"title": None}, "title", "title is required"),
-    ({"title": ""}, "title", "is empty"),
-    ({"title": " \n\t "}, "title", "only whitespace"),
-    ({"title": 42}, "title", "must be text"),
-    ({"title": "x" * 301}, "title", "at most 300"),
-    ({"title": "ok title", "body": "b" * 50_001}, "body", "at most 50,000"),
-    ({"title": "ok title", "body": ["list"]}, "body", "must be text"),
-    ({"title": "bin\u0000ary title"}, "title", "binary data"),
-    ({"title": "ok title", "body": "\u0007\u0001 bell"}, "body", "binary data"),
-    ({"title": "lone \udce9 surrogate"}, "title", "not valid UTF-8"),
-    ({"title": "ok title", "top_k": 0}, "top_k", "between 1 and 20"),
-    ({"title": "ok title", "top_k": 21}, "top_k", "between 1 and 20"),
-    ({"title": "ok title", "top_k": "5"}, "top_k", "whole number"),
-    ({"title": "ok title", "top_k": True}, "top_k", "whole number"),
-    ({"title": "ok title", "threshold": 1.01}, "threshold", "between 0 and 1"),
-    ({"title": "ok title", "threshold": "0.5"}, "threshold", "a number from 0 to 1"),
-    ({"title": "ok title", "models": "gpt"}, "models", "unknown model 'gpt'"),
-    ({"title": "ok title", "models": []}, "models", "list of model names"),
-    ({"title": "ok title", "titel": "typo"}, "titel", "unknown field"),
-])
+@pytest.mark.parametrize(
+    "payload, field, words",
+    [
+        ({}, "title", "title is required"),
+        ({"title": None}, "title", "title is required"),
+        ({"title": ""}, "title", "is empty"),
+        ({"title": " \n\t "}, "title", "only whitespace"),
+        ({"title": 42}, "title", "must be text"),
+        ({"title": "x" * 301}, "title", "at most 300"),
+        ({"title": "ok title", "body": "b" * 50_001}, "body", "at most 50,000"),
+        ({"title": "ok title", "body": ["list"]}, "body", "must be text"),
+        ({"title": "bin\u0000ary title"}, "title", "binary data"),
+        ({"title": "ok title", "body": "\u0007\u0001 bell"}, "body", "binary data"),
+        ({"title": "lone \udce9 surrogate"}, "title", "not valid UTF-8"),
+        ({"title": "ok title", "top_k": 0}, "top_k", "between 1 and 20"),
+        ({"title": "ok title", "top_k": 21}, "top_k", "between 1 and 20"),
+        ({"title": "ok title", "top_k": "5"}, "top_k", "whole number"),
+        ({"title": "ok title", "top_k": True}, "top_k", "whole number"),
+        ({"title": "ok title", "threshold": 1.01}, "threshold", "between 0 and 1"),
+        ({"title": "ok title", "threshold": "0.5"}, "threshold", "a number from 0 to 1"),
+        ({"title": "ok title", "models": "gpt"}, "models", "unknown model 'gpt'"),
+        ({"title": "ok title", "models": []}, "models", "list of model names"),
+        ({"title": "ok title", "titel": "typo"}, "titel", "unknown field"),
+    ],
+)
 def test_validation_errors_are_422_with_field_messages(client, app, payload, field, words):
     response = api_suggest(client, payload)
     assert response.status_code == 422
@@ -97,7 +123,9 @@ def test_non_json_malformed_json_and_non_objects(client):
     assert response.status_code == 400 and response.get_json()["error"].startswith("Malformed JSON")
     response = client.post("/api/v1/suggest", data=b'{"title": "caf\xe9 python"}', content_type="application/json")
     assert response.status_code == 400 and "not valid UTF-8" in response.get_json()["error"]
-    response = client.post("/api/v1/suggest", data='{"title": "ok title", "threshold": NaN}', content_type="application/json")
+    response = client.post(
+        "/api/v1/suggest", data='{"title": "ok title", "threshold": NaN}', content_type="application/json"
+    )
     assert response.status_code == 400 and "NaN" in response.get_json()["error"]
     response = client.post("/api/v1/suggest", json=["python"])
     assert response.status_code == 422 and "must be an object" in response.get_json()["error"]
@@ -138,13 +166,20 @@ def test_predictions_are_paginated_newest_first_and_filterable(client_both):
     assert client_both.get("/api/v1/predictions?page=99").get_json()["items"] == []
     transformer = client_both.get("/api/v1/predictions?model=transformer").get_json()
     assert transformer["total"] == 3
-    assert client_both.get("/api/v1/predictions?model=transformer&per_page=1").get_json()["next"].count("model=transformer") == 1
+    assert (
+        client_both.get("/api/v1/predictions?model=transformer&per_page=1")
+        .get_json()["next"]
+        .count("model=transformer")
+        == 1
+    )
     assert client_both.get("/api/v1/predictions?q=question%203").get_json()["total"] == 1
     assert client_both.get("/api/v1/predictions?tag=python&model=transformer").get_json()["total"] == 3
     assert client_both.get("/api/v1/predictions?reviewed=true").get_json()["total"] == 0
 
 
-@pytest.mark.parametrize("query, field", [("page=0", "page"), ("page=x", "page"), ("per_page=101", "per_page"), ("model=gpt", "model")])
+@pytest.mark.parametrize(
+    "query, field", [("page=0", "page"), ("page=x", "page"), ("per_page=101", "per_page"), ("model=gpt", "model")]
+)
 def test_bad_list_parameters_are_422(client, query, field):
     response = client.get(f"/api/v1/predictions?{query}")
     assert response.status_code == 422 and field in response.get_json()["fields"]
@@ -156,7 +191,10 @@ def test_prediction_detail_and_404(client):
     assert detail["id"] == created["id"] and detail["body"] == "<b>html</b>"
     assert detail["answers"] == created["answers"]
     response = client.get("/api/v1/predictions/999")
-    assert response.status_code == 404 and response.get_json() == {"error": "There is no prediction 999.", "status": 404}
+    assert response.status_code == 404 and response.get_json() == {
+        "error": "There is no prediction 999.",
+        "status": 404,
+    }
     assert client.get("/api/v1/nothing-here").status_code == 404
     assert client.get("/api/v1/nothing-here").get_json()["status"] == 404
 
@@ -174,20 +212,25 @@ def test_feedback_reviews_a_prediction(client_both):
     listing = client_both.get("/api/v1/predictions?reviewed=yes").get_json()
     assert [item["id"] for item in listing["items"]] == [created["id"]]
     # An added tag that a model suggested counts as accepted.
-    review = client_both.post(f"{created['url']}/feedback", json={"accepted": [], "added": ["sql"]}).get_json()["review"]
+    review = client_both.post(f"{created['url']}/feedback", json={"accepted": [], "added": ["sql"]}).get_json()[
+        "review"
+    ]
     assert review["accepted"] == ["sql"] and review["added"] == []
 
 
-@pytest.mark.parametrize("payload, field, words", [
-    ({}, "accepted", "list the suggested tags"),
-    ({"accepted": ["ruby"]}, "accepted", "was not suggested"),
-    ({"accepted": ["java"], "rejected": ["java"]}, "rejected", "both accepted and rejected"),
-    ({"accepted": ["java"], "rejected": []}, "rejected", "undecided"),
-    ({"accepted": "java", "added": ["bad tag!"]}, "added", "not a valid tag"),
-    ({"accepted": [1, 2]}, "accepted", "list of tags"),
-    ({"accepted": [], "added": [f"t{n}" for n in range(11)]}, "added", "at most 10"),
-    ({"accepted": [], "verdict": "x"}, "verdict", "unknown field"),
-])
+@pytest.mark.parametrize(
+    "payload, field, words",
+    [
+        ({}, "accepted", "list the suggested tags"),
+        ({"accepted": ["ruby"]}, "accepted", "was not suggested"),
+        ({"accepted": ["java"], "rejected": ["java"]}, "rejected", "both accepted and rejected"),
+        ({"accepted": ["java"], "rejected": []}, "rejected", "undecided"),
+        ({"accepted": "java", "added": ["bad tag!"]}, "added", "not a valid tag"),
+        ({"accepted": [1, 2]}, "accepted", "list of tags"),
+        ({"accepted": [], "added": [f"t{n}" for n in range(11)]}, "added", "at most 10"),
+        ({"accepted": [], "verdict": "x"}, "verdict", "unknown field"),
+    ],
+)
 def test_feedback_validation(client_both, payload, field, words):
     created = api_suggest(client_both, {"title": "spring hashmap with a join"}).get_json()
     response = client_both.post(f"{created['url']}/feedback", json=payload)

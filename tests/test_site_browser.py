@@ -17,13 +17,22 @@ from tests.site_support import FakeTransformer, make_app
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROME_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,1000",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1280,1000",
 )
 
 selenium = pytest.importorskip("selenium", reason="selenium is not installed (make test installs requirements-dev.txt)")
 if not CHROMIUM or not Path(CHROMEDRIVER).exists():
-    pytest.skip("Debian's chromium and chromium-driver are not installed; `make test` installs them", allow_module_level=True)
+    pytest.skip(
+        "Debian's chromium and chromium-driver are not installed; `make test` installs them", allow_module_level=True
+    )
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -87,7 +96,10 @@ def test_ask_toggle_and_review_in_a_browser(site, browser):
     assert baseline.is_displayed() and not transformer.is_displayed()
     browser.find_element(By.CSS_SELECTOR, '.toggle-button[data-view="transformer"]').click()
     assert transformer.is_displayed() and not baseline.is_displayed()
-    assert browser.find_element(By.CSS_SELECTOR, '.toggle-button[data-view="transformer"]').get_attribute("aria-pressed") == "true"
+    assert (
+        browser.find_element(By.CSS_SELECTOR, '.toggle-button[data-view="transformer"]').get_attribute("aria-pressed")
+        == "true"
+    )
     assert "view=transformer" in browser.current_url  # no resubmission: the view is in the address
 
     verdicts = browser.find_elements(By.CSS_SELECTOR, ".verdict-row")
@@ -108,7 +120,9 @@ def test_ask_toggle_and_review_in_a_browser(site, browser):
 
 def test_pages_fit_a_phone_and_stack_the_panels(site, browser):
     site, app = site
-    created = app.test_client().post("/api/v1/suggest", json={"title": "A long-winded question about linq and wpf " * 4})
+    created = app.test_client().post(
+        "/api/v1/suggest", json={"title": "A long-winded question about linq and wpf " * 4}
+    )
     page = created.get_json()["page"]
     browser.set_window_size(390, 844)
     try:

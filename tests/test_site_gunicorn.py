@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 REQUESTS, THREADS = 40, 8
@@ -45,11 +44,27 @@ def served(trained_models, tmp_path_factory):
     port = free_port()
     database = tmp_path / "served.sqlite3"
     env = {key: value for key, value in os.environ.items() if not key.startswith("TAGSMITH_")}
-    env.update(DATABASE_URL=f"sqlite:///{database}", TAGSMITH_MODELS_DIR=str(trained_models / "models"), SECRET_KEY="gunicorn-test")
+    env.update(
+        DATABASE_URL=f"sqlite:///{database}",
+        TAGSMITH_MODELS_DIR=str(trained_models / "models"),
+        SECRET_KEY="gunicorn-test",
+    )
     log = open(tmp_path / "gunicorn.log", "w+")
     server = subprocess.Popen(
-        [str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--graceful-timeout", "5", "webapp:create_app()"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(GUNICORN),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--graceful-timeout",
+            "5",
+            "webapp:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -84,7 +99,11 @@ def test_pages_and_errors_through_gunicorn(served):
     status, body = call(base + "/api/v1/suggest", {"title": ""})  # refused: stores nothing
     assert status == 422 and json.loads(body)["fields"]["title"]
     status, body = call(base + "/healthz")
-    assert json.loads(body) == {"status": "ok", "database": "ok", "models": {"baseline": "loaded", "transformer": "unavailable"}}
+    assert json.loads(body) == {
+        "status": "ok",
+        "database": "ok",
+        "models": {"baseline": "loaded", "transformer": "unavailable"},
+    }
 
 
 def test_two_workers_lose_no_rows_under_concurrent_posts(served):
@@ -96,7 +115,9 @@ def test_two_workers_lose_no_rows_under_concurrent_posts(served):
 
     with ThreadPoolExecutor(THREADS) as pool:
         results = list(pool.map(post, range(REQUESTS)))
-    assert [status for status, _ in results] == [201] * REQUESTS, [body for status, body in results if status != 201][:3]
+    assert [status for status, _ in results] == [201] * REQUESTS, [body for status, body in results if status != 201][
+        :3
+    ]
     ids = {body["id"] for _, body in results}
     assert len(ids) == REQUESTS
 
@@ -107,7 +128,12 @@ def test_two_workers_lose_no_rows_under_concurrent_posts(served):
     with sqlite3.connect(database) as connection:
         assert connection.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == REQUESTS
         assert connection.execute("SELECT COUNT(*) FROM model_answers").fetchone()[0] == REQUESTS
-        assert connection.execute("SELECT COUNT(*) FROM predictions p WHERE NOT EXISTS (SELECT 1 FROM suggested_tags s JOIN model_answers a ON a.id = s.answer_id WHERE a.prediction_id = p.id)").fetchone()[0] == 0
+        assert (
+            connection.execute(
+                "SELECT COUNT(*) FROM predictions p WHERE NOT EXISTS (SELECT 1 FROM suggested_tags s JOIN model_answers a ON a.id = s.answer_id WHERE a.prediction_id = p.id)"
+            ).fetchone()[0]
+            == 0
+        )
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
     # Each of the two workers loaded the baseline exactly once, at boot, not per request.

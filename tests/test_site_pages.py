@@ -10,7 +10,17 @@ import pytest
 from ml.cli import main as ml_main
 from ml.data.readers import read_questions
 from tests.site_support import (  # noqa: F401
-    FakeTransformer, app, app_both, ask, asked_id, client, client_both, count_rows, csrf_token, hermetic_site, make_app,
+    FakeTransformer,
+    app,
+    app_both,
+    ask,
+    asked_id,
+    client,
+    client_both,
+    count_rows,
+    csrf_token,
+    hermetic_site,
+    make_app,
 )
 from webapp.tables import ModelAnswer, Prediction, ReviewedTag, SuggestedTag
 
@@ -111,30 +121,39 @@ def test_asking_an_unavailable_model_later_is_a_503(client):
 
 
 def test_top_k_and_threshold_are_applied(client_both, app_both):
-    page = client_both.get(ask(client_both, "django spring npm linq join", top_k="2", threshold="0").headers["Location"]).get_data(as_text=True)
+    page = client_both.get(
+        ask(client_both, "django spring npm linq join", top_k="2", threshold="0").headers["Location"]
+    ).get_data(as_text=True)
     assert len(suggested(page, "baseline")) == 2 and len(suggested(page, "transformer")) == 2
     assert "cut-off 0.00" in page and "up to 2 tags" in page
-    page = client_both.get(ask(client_both, "django question", threshold="0.99", model="transformer").headers["Location"]).get_data(as_text=True)
+    page = client_both.get(
+        ask(client_both, "django question", threshold="0.99", model="transformer").headers["Location"]
+    ).get_data(as_text=True)
     assert suggested(page, "transformer") == ["python"]  # nothing passes 0.99: the best tag alone
-    page = client_both.get(ask(client_both, "django spring npm linq join", top_k="", model="transformer").headers["Location"]).get_data(as_text=True)
+    page = client_both.get(
+        ask(client_both, "django spring npm linq join", top_k="", model="transformer").headers["Location"]
+    ).get_data(as_text=True)
     assert "up to 5 tags" in page  # left empty, the default applies
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"title": ""}, "Enter a title: this one is empty."),
-    ({"title": "   \t "}, "contains only whitespace"),
-    ({"title": "ab"}, "at least 3 characters"),
-    ({"title": "x" * 301}, "at most 300 characters (this one has 301)"),
-    ({"body": "y" * 50_001}, "at most 50,000 characters"),
-    ({"body": "PK\x03\x04\x00\x00binary"}, "binary data"),
-    ({"title": "caf\ufffd au lait"}, "not valid UTF-8"),
-    ({"top_k": "0"}, "between 1 and 20"),
-    ({"top_k": "21"}, "between 1 and 20"),
-    ({"top_k": "five"}, "Not a valid integer"),
-    ({"threshold": "1.5"}, "score from 0 to 1"),
-    ({"threshold": "nan"}, "score from 0 to 1"),
-    ({"model": "gpt"}, "Not a valid choice"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"title": ""}, "Enter a title: this one is empty."),
+        ({"title": "   \t "}, "contains only whitespace"),
+        ({"title": "ab"}, "at least 3 characters"),
+        ({"title": "x" * 301}, "at most 300 characters (this one has 301)"),
+        ({"body": "y" * 50_001}, "at most 50,000 characters"),
+        ({"body": "PK\x03\x04\x00\x00binary"}, "binary data"),
+        ({"title": "caf\ufffd au lait"}, "not valid UTF-8"),
+        ({"top_k": "0"}, "between 1 and 20"),
+        ({"top_k": "21"}, "between 1 and 20"),
+        ({"top_k": "five"}, "Not a valid integer"),
+        ({"threshold": "1.5"}, "score from 0 to 1"),
+        ({"threshold": "nan"}, "score from 0 to 1"),
+        ({"model": "gpt"}, "Not a valid choice"),
+    ],
+)
 def test_bad_input_is_refused_with_a_clear_message_and_nothing_is_stored(client, app, fields, message):
     data = {"title": "python django question", "body": "", "model": "baseline", "top_k": "5", "threshold": ""}
     data.update(fields)
@@ -187,7 +206,7 @@ def test_a_model_failing_mid_request_stores_nothing(trained_models, tmp_path):
 
 def test_html_in_user_input_is_escaped_everywhere(client):
     title = '<script>alert("t")</script> python django'
-    body = '<img src=x onerror=alert(1)> <b>bold</b>'
+    body = "<img src=x onerror=alert(1)> <b>bold</b>"
     prediction_id = asked_id(ask(client, title, body=body))
     review(client, prediction_id, {"python": "accept"}, added="sql")
     for url in (f"/history/{prediction_id}", "/history/", "/", "/history/?q=script"):
@@ -212,7 +231,11 @@ def test_history_is_paginated_newest_first(trained_models, tmp_path):
         client.post("/api/v1/suggest", json={"title": f"question {number} about python django"})
     first = client.get("/history/").get_data(as_text=True)
     titles = re.findall(r'class="entry-title"[^>]*>([^<]+)<', first)
-    assert titles == ["question 6 about python django", "question 5 about python django", "question 4 about python django"]
+    assert titles == [
+        "question 6 about python django",
+        "question 5 about python django",
+        "question 4 about python django",
+    ]
     assert "Page 1 of 3" in first and "7 questions" in first
     last = client.get("/history/?page=3").get_data(as_text=True)
     assert re.findall(r'class="entry-title"[^>]*>([^<]+)<', last) == ["question 0 about python django"]
@@ -253,7 +276,7 @@ def test_history_shows_which_entries_are_reviewed(client):
     review(client, first, {"python": "accept"})
     page = client.get("/history/").get_data(as_text=True)
     entries = re.findall(r'<li class="card entry">(.*?)</li>', page, re.S)
-    assert "badge-ok\">reviewed" in entries[1] and "not reviewed" in entries[0]
+    assert 'badge-ok">reviewed' in entries[1] and "not reviewed" in entries[0]
 
 
 # -- review ---------------------------------------------------------------------------
@@ -268,7 +291,7 @@ def test_review_accepts_rejects_and_adds_tags(client_both, app_both):
     response = review(client_both, prediction_id, verdicts, added="Hibernate, jpa java")
     assert response.status_code == 303
     page = client_both.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Review saved" in page and "badge-ok\">reviewed" in page
+    assert "Review saved" in page and 'badge-ok">reviewed' in page
     right = re.search(r'<p class="right-tags">(.*?)</p>', page, re.S).group(1)
     assert re.findall(r'class="tag"[^>]*>([^<]+)<', right) == ["java", "hibernate", "jpa"]
     assert re.search(r'name="verdict:sql" value="reject" checked', page)
@@ -288,7 +311,9 @@ def test_review_needs_a_verdict_for_every_tag_and_valid_added_tags(client_both, 
     response = review(client_both, prediction_id, {"java": "accept"})
     assert response.status_code == 422
     assert "Accept or reject every suggested tag (undecided:" in response.get_data(as_text=True)
-    tags = re.findall(r'name="verdict:([^"]+)" value="accept"', client_both.get(f"/history/{prediction_id}").get_data(as_text=True))
+    tags = re.findall(
+        r'name="verdict:([^"]+)" value="accept"', client_both.get(f"/history/{prediction_id}").get_data(as_text=True)
+    )
     response = review(client_both, prediction_id, {tag: "accept" for tag in tags}, added="good-tag <bad>")
     assert response.status_code == 422
     page = response.get_data(as_text=True)
@@ -305,17 +330,24 @@ def test_review_needs_a_verdict_for_every_tag_and_valid_added_tags(client_both, 
 def test_export_is_readable_by_python_m_ml(client, tmp_path, trained_models):
     titles = {
         "pip virtualenv in python": ({"python": "accept"}, "pandas"),
-        "spring maven java, \"quoted\"\nand a new line": ({"java": "accept"}, ""),
+        'spring maven java, "quoted"\nand a new line': ({"java": "accept"}, ""),
         "linq wpf c# thing": ({}, "c#"),  # every suggestion rejected, the right tag added
     }
     for title, (accepted, added) in titles.items():
-        prediction_id = asked_id(ask(client, title, body="body with <p>html</p>, commas and \"quotes\"", model="baseline"))
+        prediction_id = asked_id(
+            ask(client, title, body='body with <p>html</p>, commas and "quotes"', model="baseline")
+        )
         page = client.get(f"/history/{prediction_id}").get_data(as_text=True)
         tags = re.findall(r'name="verdict:([^"]+)" value="accept"', page)
-        assert review(client, prediction_id, {tag: accepted.get(tag, "reject") for tag in tags}, added=added).status_code == 303
+        assert (
+            review(client, prediction_id, {tag: accepted.get(tag, "reject") for tag in tags}, added=added).status_code
+            == 303
+        )
     asked_id(ask(client, "unreviewed sql join question", model="baseline"))
     nothing_right = asked_id(ask(client, "reviewed with nothing right", model="baseline"))
-    tags = re.findall(r'name="verdict:([^"]+)" value="accept"', client.get(f"/history/{nothing_right}").get_data(as_text=True))
+    tags = re.findall(
+        r'name="verdict:([^"]+)" value="accept"', client.get(f"/history/{nothing_right}").get_data(as_text=True)
+    )
     review(client, nothing_right, {tag: "reject" for tag in tags})
 
     assert "Export 3 reviewed questions:" in client.get("/history/").get_data(as_text=True)
@@ -333,9 +365,21 @@ def test_export_is_readable_by_python_m_ml(client, tmp_path, trained_models):
     for name in ("export.csv", "export.jsonl"):
         questions = list(read_questions(tmp_path / name))
         assert [question.tags for question in questions] == [("python", "pandas"), ("java",), ("c#",)]
-        assert questions[1].title == "spring maven java, \"quoted\" and a new line"
-    status = ml_main(["--quiet", "eval", "--model", "baseline", "--models-dir", str(trained_models / "models"),
-                      "--input", str(tmp_path / "export.jsonl"), "--metrics-file", str(tmp_path / "metrics.json")])
+        assert questions[1].title == 'spring maven java, "quoted" and a new line'
+    status = ml_main(
+        [
+            "--quiet",
+            "eval",
+            "--model",
+            "baseline",
+            "--models-dir",
+            str(trained_models / "models"),
+            "--input",
+            str(tmp_path / "export.jsonl"),
+            "--metrics-file",
+            str(tmp_path / "metrics.json"),
+        ]
+    )
     assert status == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["n_samples"] == 3
@@ -371,7 +415,10 @@ def test_stats_count_agreement_and_precision(client_both):
     page = client_both.get("/stats").get_data(as_text=True)
     assert re.search(r'id="stat-questions">3<', page) and re.search(r'id="stat-reviewed">2<', page)
     transformer_row = re.search(r'<tr id="stat-transformer">(.*?)</tr>', page, re.S).group(1)
-    assert f"{100 * 2 / transformer_tags:.1f}%" in transformer_row and f"2 of {transformer_tags} tags, 2 questions" in transformer_row
+    assert (
+        f"{100 * 2 / transformer_tags:.1f}%" in transformer_row
+        and f"2 of {transformer_tags} tags, 2 questions" in transformer_row
+    )
     baseline_row = re.search(r'<tr id="stat-baseline">(.*?)</tr>', page, re.S).group(1)
     assert f"{baseline_right} of {baseline_tags} tags" in baseline_row
     assert '"Answers">3</td>' in baseline_row and '"Answers">2</td>' in transformer_row  # answers per model

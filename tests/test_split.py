@@ -132,15 +132,12 @@ def test_split_save_load_round_trip_stores_only_held_out_indices(tmp_path):
     loaded = Split.load(path)
     for name in ("train", "validation", "test"):
         assert np.array_equal(getattr(loaded, name), getattr(split, name))
-    assert (loaded.data_hash, loaded.seed, loaded.fractions, loaded.n_total) == (
-        split.data_hash, 1, FRACTIONS, 400
-    )
+    assert (loaded.data_hash, loaded.seed, loaded.fractions, loaded.n_total) == (split.data_hash, 1, FRACTIONS, 400)
 
 
 def test_load_rejects_overlapping_indices(tmp_path):
     path = tmp_path / "split.json"
-    record = {"data_hash": "x", "seed": 0, "fractions": list(FRACTIONS), "n_total": 5,
-              "validation": [1], "test": [1]}
+    record = {"data_hash": "x", "seed": 0, "fractions": list(FRACTIONS), "n_total": 5, "validation": [1], "test": [1]}
     path.write_text(json.dumps(record))
     with pytest.raises(ValueError, match="overlap"):
         Split.load(path)

@@ -21,7 +21,9 @@ def tiny_encoder(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("tiny-bert")
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    config = BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
+    )
     BertModel(config).save_pretrained(folder)
     for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copyfile(finetune.pretrained_dir() / name, folder / name)
@@ -34,11 +36,27 @@ TRAIN_ARGS = ["--epochs", "3", "--batch-size", "16", "--lr", "2e-3"]
 @pytest.fixture(scope="module")
 def trained_transformer(tmp_path_factory, tiny_encoder, tiny_corpus):
     root = tmp_path_factory.mktemp("transformer")
-    status = main([
-        "--quiet", "train", "--model", "transformer", "--data", str(tiny_corpus), "--init", str(tiny_encoder),
-        "--output", str(root / "models" / "transformer"), "--checkpoint-dir", str(root / "checkpoints"),
-        "--splits-dir", str(root / "splits"), "--device", "cpu", *TRAIN_ARGS,
-    ])
+    status = main(
+        [
+            "--quiet",
+            "train",
+            "--model",
+            "transformer",
+            "--data",
+            str(tiny_corpus),
+            "--init",
+            str(tiny_encoder),
+            "--output",
+            str(root / "models" / "transformer"),
+            "--checkpoint-dir",
+            str(root / "checkpoints"),
+            "--splits-dir",
+            str(root / "splits"),
+            "--device",
+            "cpu",
+            *TRAIN_ARGS,
+        ]
+    )
     assert status == 0
     return root
 
@@ -52,7 +70,9 @@ def test_artifact_holds_graph_tokenizer_and_honest_metadata(trained_transformer)
     assert [h["epoch"] for h in meta["training"]["history"]] == [1, 2, 3]
     q = meta["quantization"]
     assert q["int8_megabytes"] < q["fp32_megabytes"]
-    assert q["micro_f1_drop_points"] == pytest.approx(100 * (q["fp32_test_micro_f1"] - q["int8_test_micro_f1"]), abs=0.01)
+    assert q["micro_f1_drop_points"] == pytest.approx(
+        100 * (q["fp32_test_micro_f1"] - q["int8_test_micro_f1"]), abs=0.01
+    )
     assert "--model transformer" in meta["rebuild_command"]
 
 
@@ -83,12 +103,16 @@ def test_onnx_fp32_matches_torch(trained_transformer, tiny_encoder):
     model.eval()
     tokenizer = finetune.load_tokenizer(tiny_encoder / "tokenizer.json", 128)
     texts = ["npm promise callback", "linq to sql in visual studio with a long title"]
-    fp32 = OnnxTagger(new_session(trained_transformer / "checkpoints" / "model.fp32.onnx"), tokenizer, list("abcde"), np.full(5, 0.5))
+    fp32 = OnnxTagger(
+        new_session(trained_transformer / "checkpoints" / "model.fp32.onnx"), tokenizer, list("abcde"), np.full(5, 0.5)
+    )
     from ml.transformer import encode
 
     batch = encode(tokenizer, texts)
     with torch.no_grad():
-        expected = torch.sigmoid(model(torch.from_numpy(batch["input_ids"]), torch.from_numpy(batch["attention_mask"]))).numpy()
+        expected = torch.sigmoid(
+            model(torch.from_numpy(batch["input_ids"]), torch.from_numpy(batch["attention_mask"]))
+        ).numpy()
     np.testing.assert_allclose(fp32.predict_scores(texts), expected, atol=1e-5)
 
 
@@ -97,7 +121,14 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, tiny_encoder
 
     dataset = load_dataset(tiny_corpus, splits_dir=tmp_path)
     config = finetune.FineTuneConfig(init=str(tiny_encoder), epochs=2, batch_size=32, lr=2e-3, checkpoint_every=5)
-    args = (dataset.texts("train"), dataset.targets("train"), dataset.texts("validation"), dataset.targets("validation"), dataset.labels, lambda y, s: float(s.mean()))
+    args = (
+        dataset.texts("train"),
+        dataset.targets("train"),
+        dataset.texts("validation"),
+        dataset.targets("validation"),
+        dataset.labels,
+        lambda y, s: float(s.mean()),
+    )
     straight, _ = finetune.FineTuner(config, tmp_path / "a", progress=False).fit(*args)
 
     real_save, saves = finetune.FineTuner._save, []

@@ -44,7 +44,11 @@ def test_default_database_is_sqlite_in_wal_mode_in_the_instance_folder(trained_m
 
 
 def test_secret_key_is_shared_by_every_worker_through_the_instance_folder(tmp_path, monkeypatch):
-    config = {"TESTING": True, "MODELS_DIR": str(tmp_path), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/db.sqlite3"}
+    config = {
+        "TESTING": True,
+        "MODELS_DIR": str(tmp_path),
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/db.sqlite3",
+    }
     first, second = create_app(config), create_app(config)
     assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
     assert len(first.config["SECRET_KEY"]) == 64
@@ -71,7 +75,14 @@ def test_bad_settings_fail_at_start_up_with_the_variable_named(monkeypatch, tmp_
         create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/db.sqlite3"})
     monkeypatch.delenv("TAGSMITH_TITLE_MAX_CHARS")
     with pytest.raises(settings.ConfigError, match="TITLE_MIN_CHARS"):
-        create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/db.sqlite3", "TITLE_MIN_CHARS": 50, "TITLE_MAX_CHARS": 10})
+        create_app(
+            {
+                "TESTING": True,
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/db.sqlite3",
+                "TITLE_MIN_CHARS": 50,
+                "TITLE_MAX_CHARS": 10,
+            }
+        )
 
 
 def test_postgres_urls_from_hosts_get_the_scheme_sqlalchemy_accepts():
@@ -126,7 +137,9 @@ def test_a_model_becomes_available_as_soon_as_its_artifact_appears(trained_model
     assert "transformer-fake-1" in client.get("/models").get_data(as_text=True)
 
 
-@pytest.mark.parametrize("error", [ArtifactError("weights.npz is corrupt (checksum mismatch)"), OSError("disk on fire")])
+@pytest.mark.parametrize(
+    "error", [ArtifactError("weights.npz is corrupt (checksum mismatch)"), OSError("disk on fire")]
+)
 def test_a_model_that_fails_to_load_is_shown_unavailable_with_its_reason(trained_models, tmp_path, error):
     def loader(name, models_dir):
         if name == "transformer":
@@ -157,7 +170,10 @@ def test_forms_need_a_csrf_token(client, app):
     page = response.get_data(as_text=True)
     assert "Form expired" in page and "reload the page" in page and 'class="site-header"' in page
     token = csrf_token(client)
-    assert client.post("/", data={"csrf_token": token + "x", "title": "python django pip", "top_k": "5"}).status_code == 400
+    assert (
+        client.post("/", data={"csrf_token": token + "x", "title": "python django pip", "top_k": "5"}).status_code
+        == 400
+    )
     assert count_rows(app, Prediction) == 0
 
 
@@ -165,11 +181,14 @@ def test_the_api_is_exempt_from_csrf(client):
     assert client.post("/api/v1/suggest", json={"title": "python django pip"}).status_code == 201
 
 
-@pytest.mark.parametrize("url, status, words", [
-    ("/no/such/page", 404, "Page not found"),
-    ("/history/12345", 404, "no question #12345"),
-    ("/history/export.xml", 404, "export.csv"),
-])
+@pytest.mark.parametrize(
+    "url, status, words",
+    [
+        ("/no/such/page", 404, "Page not found"),
+        ("/history/12345", 404, "no question #12345"),
+        ("/history/export.xml", 404, "export.csv"),
+    ],
+)
 def test_error_pages_are_in_the_site_style(client, url, status, words):
     response = client.get(url)
     assert response.status_code == status
@@ -189,7 +208,9 @@ def test_request_too_large_gets_a_413_page(trained_models, tmp_path):
     app = make_app(trained_models / "models", tmp_path / "db.sqlite3", MAX_CONTENT_LENGTH=10_000)
     client = app.test_client()
     token = csrf_token(client)
-    response = client.post("/", data={"csrf_token": token, "title": "python django", "body": "x" * 20_000, "top_k": "5"})
+    response = client.post(
+        "/", data={"csrf_token": token, "title": "python django", "body": "x" * 20_000, "top_k": "5"}
+    )
     assert response.status_code == 413
     page = response.get_data(as_text=True)
     assert "Too large" in page and "larger than the" in page

@@ -10,7 +10,8 @@ import logging
 
 from flask import Flask, abort, request
 
-from . import api, config as settings, database, errors, history, pages, registry, templating
+from . import api, database, errors, history, pages, registry, templating
+from . import config as settings
 from .extensions import csrf
 from .inputs import undecodable_form_fields
 
@@ -46,4 +47,7 @@ def refuse_undecodable_forms():
     if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
         fields = undecodable_form_fields(request.get_data(cache=True))
         if fields:
-            abort(422, description=f"The form's {', '.join(fields)} is not valid UTF-8 text; check the encoding of what you pasted.")
+            abort(
+                422,
+                description=f"The form's {', '.join(fields)} is not valid UTF-8 text; check the encoding of what you pasted.",
+            )

@@ -37,13 +37,21 @@ def json_object(allowed: set[str]) -> dict:
     except UnicodeDecodeError:
         raise ApiError(400, "The request body is not valid UTF-8.") from None
     except (json.JSONDecodeError, ValueError) as error:
-        detail = f"{error.msg} at line {error.lineno}, column {error.colno}" if isinstance(error, json.JSONDecodeError) else str(error)
+        detail = (
+            f"{error.msg} at line {error.lineno}, column {error.colno}"
+            if isinstance(error, json.JSONDecodeError)
+            else str(error)
+        )
         raise ApiError(400, f"Malformed JSON: {detail}.") from None
     if not isinstance(data, dict):
-        raise ApiError(422, "The JSON body must be an object, e.g. {\"title\": \"...\"}.")
+        raise ApiError(422, 'The JSON body must be an object, e.g. {"title": "..."}.')
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise ApiError(422, "Unknown field.", {name: f"unknown field; expected one of {', '.join(sorted(allowed))}" for name in unknown})
+        raise ApiError(
+            422,
+            "Unknown field.",
+            {name: f"unknown field; expected one of {', '.join(sorted(allowed))}" for name in unknown},
+        )
     return data
 
 
@@ -66,9 +74,17 @@ def _questions(data: dict, limits: Limits) -> tuple[list[tuple[str, str]], bool]
         raise ApiError(422, "Send either one question (title, body) or a batch (questions), not both.")
     batch = data["questions"]
     if not isinstance(batch, list) or not batch:
-        raise ApiError(422, "The request has invalid fields.", {"questions": "questions must be a non-empty list of {\"title\", \"body\"} objects."})
+        raise ApiError(
+            422,
+            "The request has invalid fields.",
+            {"questions": 'questions must be a non-empty list of {"title", "body"} objects.'},
+        )
     if len(batch) > limits.batch_max:
-        raise ApiError(422, "The request has invalid fields.", {"questions": f"at most {limits.batch_max} questions per request (got {len(batch)})."})
+        raise ApiError(
+            422,
+            "The request has invalid fields.",
+            {"questions": f"at most {limits.batch_max} questions per request (got {len(batch)})."},
+        )
     questions, errors = [], {}
     for index, item in enumerate(batch):
         if not isinstance(item, dict):
@@ -172,7 +188,11 @@ def feedback(prediction_id: int):
     prediction = _prediction_or_404(prediction_id)
     data = json_object(FEEDBACK_KEYS)
     if "accepted" not in data:
-        raise ApiError(422, "The request has invalid fields.", {"accepted": "list the suggested tags that are right (may be empty)."})
+        raise ApiError(
+            422,
+            "The request has invalid fields.",
+            {"accepted": "list the suggested tags that are right (may be empty)."},
+        )
     try:
         accepted = parse_tag_list(data["accepted"], "accepted")
         rejected = parse_tag_list(data["rejected"], "rejected") if data.get("rejected") is not None else None

@@ -57,7 +57,7 @@ def from_environment(environ=os.environ) -> dict:
 def database_url(url: str | None) -> str | None:
     # Some hosts still hand out the scheme SQLAlchemy 1.4 stopped accepting.
     if url and url.startswith("postgres://"):
-        return "postgresql://" + url[len("postgres://"):]
+        return "postgresql://" + url[len("postgres://") :]
     return url or None
 
 

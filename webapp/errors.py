@@ -45,7 +45,9 @@ def json_error(status: int, message: str, fields: dict[str, str] | None = None):
 def error_page(status: int, message: str, *, title: str | None = None):
     if wants_json():
         return json_error(status, message)
-    return render_template("error.html", status=status, title=title or TITLES.get(status, "Error"), message=message), status
+    return render_template(
+        "error.html", status=status, title=title or TITLES.get(status, "Error"), message=message
+    ), status
 
 
 def _message(error: HTTPException) -> str:

@@ -18,7 +18,9 @@ MODEL_LABELS = {BOTH: "Both, side by side", "baseline": "Baseline", "transformer
 class AskForm(FlaskForm):
     title = StringField("Title")
     body = TextAreaField("Body")
-    model = RadioField("Model", choices=[SelectChoice(value, label) for value, label in MODEL_LABELS.items()], default=BOTH)
+    model = RadioField(
+        "Model", choices=[SelectChoice(value, label) for value, label in MODEL_LABELS.items()], default=BOTH
+    )
     top_k = IntegerField(
         "Tags at most",
         default=DEFAULT_TOP_K,
@@ -27,7 +29,12 @@ class AskForm(FlaskForm):
     )
     threshold = FloatField(
         "Score cut-off",
-        validators=[Optional(), NumberRange(0.0, 1.0, message="The cut-off is a score from 0 to 1; leave it empty for the tuned thresholds.")],
+        validators=[
+            Optional(),
+            NumberRange(
+                0.0, 1.0, message="The cut-off is a score from 0 to 1; leave it empty for the tuned thresholds."
+            ),
+        ],
     )
 
     @property

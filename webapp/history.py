@@ -7,7 +7,17 @@ import csv
 import io
 import json
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, stream_with_context, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from sqlalchemy.exc import IntegrityError
 
 from ml.models import MODEL_NAMES
@@ -38,7 +48,9 @@ def index():
     page = request.args.get("page", 1, type=int)
     pagination = page_of(filters, max(page, 1), current_app.config["PAGE_SIZE"])
     exportable = exportable_count()
-    return render_template("history.html", pagination=pagination, filters=filters, exportable=exportable, model_names=MODEL_NAMES)
+    return render_template(
+        "history.html", pagination=pagination, filters=filters, exportable=exportable, model_names=MODEL_NAMES
+    )
 
 
 @bp.get("/<int:prediction_id>")
@@ -47,7 +59,9 @@ def detail(prediction_id: int):
     return _detail_page(prediction)
 
 
-def _detail_page(prediction: Prediction, review_errors: dict | None = None, draft: dict | None = None, status: int = 200):
+def _detail_page(
+    prediction: Prediction, review_errors: dict | None = None, draft: dict | None = None, status: int = 200
+):
     states = {state.name: state for state in models().states()}
     return (
         render_template(

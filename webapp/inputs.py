@@ -7,8 +7,8 @@ typed the input; the caller turns it into a 422 (or an inline form error).
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote, unquote_to_bytes
 from dataclasses import dataclass
+from urllib.parse import unquote, unquote_to_bytes
 
 from flask import current_app
 
@@ -40,9 +40,14 @@ class Limits:
     batch_max: int
 
     @classmethod
-    def from_app(cls) -> "Limits":
+    def from_app(cls) -> Limits:
         config = current_app.config
-        return cls(config["TITLE_MIN_CHARS"], config["TITLE_MAX_CHARS"], config["BODY_MAX_CHARS"], config["BATCH_MAX_QUESTIONS"])
+        return cls(
+            config["TITLE_MIN_CHARS"],
+            config["TITLE_MAX_CHARS"],
+            config["BODY_MAX_CHARS"],
+            config["BATCH_MAX_QUESTIONS"],
+        )
 
 
 def text_problem(text: str) -> str | None:
@@ -80,9 +85,13 @@ def clean_title(value: object, limits: Limits) -> str:
         what = "is empty" if not value else "contains only whitespace"
         raise InputError({"title": f"Enter a title: this one {what}."})
     if len(title) < limits.title_min:
-        raise InputError({"title": f"The title needs at least {limits.title_min} characters (this one has {len(title)})."})
+        raise InputError(
+            {"title": f"The title needs at least {limits.title_min} characters (this one has {len(title)})."}
+        )
     if len(title) > limits.title_max:
-        raise InputError({"title": f"The title can have at most {limits.title_max:,} characters (this one has {len(title):,})."})
+        raise InputError(
+            {"title": f"The title can have at most {limits.title_max:,} characters (this one has {len(title):,})."}
+        )
     return title
 
 
@@ -95,7 +104,9 @@ def clean_body(value: object, limits: Limits) -> str:
     if problem:
         raise InputError({"body": f"The body {problem}."})
     if len(value) > limits.body_max:
-        raise InputError({"body": f"The body can have at most {limits.body_max:,} characters (this one has {len(value):,})."})
+        raise InputError(
+            {"body": f"The body can have at most {limits.body_max:,} characters (this one has {len(value):,})."}
+        )
     # Kept as pasted (markdown, HTML, code): ml.text cleans it for the models.
     return value if value.strip() else ""
 
@@ -135,7 +146,7 @@ def clean_threshold(value: object) -> float | None:
 
 
 def clean_models(value: object) -> tuple[str, ...]:
-    """"both", one model's name, or a list of names -> the model names to run, in order."""
+    """ "both", one model's name, or a list of names -> the model names to run, in order."""
     if value is None or value == BOTH:
         return tuple(MODEL_NAMES)
     names = [value] if isinstance(value, str) else value

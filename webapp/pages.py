@@ -26,14 +26,20 @@ def ask():
             return _ask_page(form, states), 422
         try:
             outcome = suggest_and_store(
-                models(), clean_models(form.model.data), [(form.title.data, form.body.data)],
-                form.top_k_or_default, form.threshold.data, source="web",
+                models(),
+                clean_models(form.model.data),
+                [(form.title.data, form.body.data)],
+                form.top_k_or_default,
+                form.threshold.data,
+                source="web",
             )
         except NoModelAvailable as error:
             return _ask_page(form, states, problem=str(error)), 503
         # Post/redirect/get: reloading the result page never stores the question twice.
         view = form.model.data if form.model.data in MODEL_NAMES else None
-        return redirect(url_for("history.detail", prediction_id=outcome.predictions[0].id, asked=1, view=view), code=303)
+        return redirect(
+            url_for("history.detail", prediction_id=outcome.predictions[0].id, asked=1, view=view), code=303
+        )
     return _ask_page(form, states)
 
 

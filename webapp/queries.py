@@ -24,7 +24,7 @@ class Filters:
     reviewed: str = ""  # "", "yes" or "no"
 
     @classmethod
-    def from_args(cls, args) -> "Filters":
+    def from_args(cls, args) -> Filters:
         """Lenient: a value that cannot filter anything is dropped, not an error, so a
         hand-edited URL still shows a page (the form shows which filters apply)."""
         model = args.get("model", "").strip()
@@ -58,7 +58,9 @@ def history_query(filters: Filters) -> Select:
         query = query.where(or_(Prediction.answers.any(suggested), reviewed_right))
     if filters.text:
         pattern = "%" + _escape_like(filters.text) + "%"
-        query = query.where(or_(Prediction.title.ilike(pattern, escape="\\"), Prediction.body.ilike(pattern, escape="\\")))
+        query = query.where(
+            or_(Prediction.title.ilike(pattern, escape="\\"), Prediction.body.ilike(pattern, escape="\\"))
+        )
     if filters.reviewed == "yes":
         query = query.where(Prediction.reviewed_at.is_not(None))
     elif filters.reviewed == "no":

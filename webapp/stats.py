@@ -68,9 +68,15 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
 def compute() -> Stats:
     stats = Stats(models={name: ModelStats(name) for name in MODEL_NAMES})
     stats.questions = db.session.scalar(select(func.count(Prediction.id))) or 0
-    stats.reviewed = db.session.scalar(select(func.count(Prediction.id)).where(Prediction.reviewed_at.is_not(None))) or 0
+    stats.reviewed = (
+        db.session.scalar(select(func.count(Prediction.id)).where(Prediction.reviewed_at.is_not(None))) or 0
+    )
     for name, model in stats.models.items():
-        latencies = list(db.session.scalars(select(ModelAnswer.latency_ms).where(ModelAnswer.model == name).order_by(ModelAnswer.latency_ms)))
+        latencies = list(
+            db.session.scalars(
+                select(ModelAnswer.latency_ms).where(ModelAnswer.model == name).order_by(ModelAnswer.latency_ms)
+            )
+        )
         model.answers = len(latencies)
         model.latency_p50_ms = percentile(latencies, 50)
         model.latency_p95_ms = percentile(latencies, 95)

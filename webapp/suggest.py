@@ -46,7 +46,11 @@ class Outcome:
 
 
 def run_models(
-    registry: ModelRegistry, names: tuple[str, ...], questions: list[tuple[str, str]], top_k: int, threshold: float | None
+    registry: ModelRegistry,
+    names: tuple[str, ...],
+    questions: list[tuple[str, str]],
+    top_k: int,
+    threshold: float | None,
 ) -> tuple[list[ModelRun], dict[str, str]]:
     texts = [question_text(title, body) for title, body in questions]
     runs, unavailable = [], {}
@@ -96,7 +100,9 @@ def suggest_and_store(
 
 def add_answer(registry: ModelRegistry, prediction: Prediction, name: str) -> None:
     """Run one more model on a stored question (the user asked for the other model later)."""
-    runs, _ = run_models(registry, (name,), [(prediction.title, prediction.body)], prediction.top_k, prediction.threshold)
+    runs, _ = run_models(
+        registry, (name,), [(prediction.title, prediction.body)], prediction.top_k, prediction.threshold
+    )
     try:
         prediction.answers.append(_answer(runs[0], 0))
         db.session.commit()
@@ -110,5 +116,7 @@ def _answer(run: ModelRun, index: int) -> ModelAnswer:
         model=run.model,
         model_version=run.version,
         latency_ms=round(run.latency_ms, 3),
-        tags=[SuggestedTag(rank=rank, tag=tag, score=score) for rank, (tag, score) in enumerate(run.suggestions[index])],
+        tags=[
+            SuggestedTag(rank=rank, tag=tag, score=score) for rank, (tag, score) in enumerate(run.suggestions[index])
+        ],
     )

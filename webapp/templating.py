@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Flask
 
-from .inputs import BOTH
 from .forms import MODEL_LABELS
+from .inputs import BOTH
 
 # Everything the pages use is served from /static: no CDN, no inline script.
 CONTENT_SECURITY_POLICY = (
@@ -44,7 +44,7 @@ def iso_when(text: str | None) -> str:
     except ValueError:
         return str(text or "")
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return when(moment)
 
 

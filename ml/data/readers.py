@@ -50,9 +50,7 @@ def parse_tags(value: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def read_questions(
-    path: PathArg, fmt: str = "auto", report: ReadReport | None = None
-) -> Iterator[Question]:
+def read_questions(path: PathArg, fmt: str = "auto", report: ReadReport | None = None) -> Iterator[Question]:
     """Questions from ``path`` read as ``fmt``, one of ``FORMATS``; "auto" goes by the path."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
@@ -166,9 +164,7 @@ def _detect_format(path: Path) -> str:
     by_suffix = {".xml": "posts-xml", ".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv"}
     fmt = by_suffix.get(path.suffix.lower())
     if fmt is None:
-        raise DataFormatError(
-            f"{path}: cannot tell the format from the name; pass one of: {', '.join(FORMATS[1:])}"
-        )
+        raise DataFormatError(f"{path}: cannot tell the format from the name; pass one of: {', '.join(FORMATS[1:])}")
     return fmt
 
 
@@ -185,9 +181,7 @@ def _read_jsonl(path: Path, report: ReadReport | None = None) -> Iterator[Questi
     with _open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         for line_number, line in enumerate(handle, 1):
             if line_number == 1 and line.lstrip().startswith("["):
-                raise DataFormatError(
-                    f"{path}: looks like one JSON array; expected JSON lines (one object per line)"
-                )
+                raise DataFormatError(f"{path}: looks like one JSON array; expected JSON lines (one object per line)")
             if not line.strip():
                 continue
             report.rows_seen += 1
@@ -253,9 +247,7 @@ def _csv_rows(
         names = [name.strip().lower() for name in header]
         missing = [name for name in required if name not in names]
         if missing:
-            raise DataFormatError(
-                f"{path}: CSV header lacks {', '.join(missing)} (found: {', '.join(header)})"
-            )
+            raise DataFormatError(f"{path}: CSV header lacks {', '.join(missing)} (found: {', '.join(header)})")
         columns = {name: names.index(name) for name in (*required, *optional) if name in names}
         undecodable_possible = encoding != "latin-1"  # latin-1 decodes every byte
         while True:
@@ -288,8 +280,7 @@ def _stacksample_paths(path: Path) -> tuple[Path, Path]:
     for needed in (questions_path, tags_path):
         if not needed.is_file():
             raise DataFormatError(
-                f"{needed}: file not found; StackSample needs Questions.csv and Tags.csv"
-                " side by side"
+                f"{needed}: file not found; StackSample needs Questions.csv and Tags.csv side by side"
             )
     return questions_path, tags_path
 
@@ -320,8 +311,7 @@ class _MergeJoin:
 
     def __init__(self, tag_rows: Iterator[tuple[int, str]]):
         self._groups = (
-            (question_id, tuple(tag for _, tag in rows))
-            for question_id, rows in groupby(tag_rows, key=itemgetter(0))
+            (question_id, tuple(tag for _, tag in rows)) for question_id, rows in groupby(tag_rows, key=itemgetter(0))
         )
         self._group = next(self._groups, None)
         self._last_id: int | None = None
@@ -335,9 +325,7 @@ class _MergeJoin:
         return self._group[1] if self._group is not None and self._group[0] == question_id else ()
 
 
-def _tags_in_memory(
-    tags_path: Path, report: ReadReport, why: str
-) -> Callable[[int], tuple[str, ...]]:
+def _tags_in_memory(tags_path: Path, report: ReadReport, why: str) -> Callable[[int], tuple[str, ...]]:
     """Tags by question Id from a dict of all of Tags.csv: works in any order, costs memory."""
     note = f"{why}: all of Tags.csv is held in memory instead of merge-joined"
     log.warning("%s: %s", tags_path, note)

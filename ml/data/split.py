@@ -53,9 +53,7 @@ def _check_fractions(fractions: Sequence[float]) -> tuple[float, ...]:
     return fractions
 
 
-def _take_turns(
-    label_desire: list[float] | None, total_desire: list[float], ties: list[list[float]]
-) -> list[int]:
+def _take_turns(label_desire: list[float] | None, total_desire: list[float], ties: list[list[float]]) -> list[int]:
     """Part for each of ``len(ties)`` examples in turn: most wanted for the label, then overall.
 
     ``ties`` holds one random number per example and part, so exact ties fall to chance
@@ -74,9 +72,7 @@ def _take_turns(
     return chosen
 
 
-def iterative_split(
-    label_sets, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0
-) -> list[np.ndarray]:
+def iterative_split(label_sets, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0) -> list[np.ndarray]:
     """Split examples into ``len(fractions)`` parts stratified on every label.
 
     ``label_sets`` is a list of tag tuples or an examples x labels indicator matrix.
@@ -194,7 +190,10 @@ def make_or_load_split(
         except (OSError, ValueError, KeyError, TypeError):
             saved = None  # unreadable or stale format: recompute and overwrite below
         if saved is not None and (saved.data_hash, saved.n_total, saved.seed, saved.fractions) == (
-            digest, len(questions), seed, fractions
+            digest,
+            len(questions),
+            seed,
+            fractions,
         ):
             return saved
     train, validation, test = iterative_split([q.tags for q in questions], fractions, seed)
