@@ -60,7 +60,8 @@ def main() -> None:
     args = parser.parse_args()
     dataset = load_dataset(args.data)
     print(
-        f"{args.data}: {len(dataset.questions)} questions, {len(dataset.labels)} tags, split {dataset.describe()['split']}"
+        f"{args.data}: {len(dataset.questions)} questions, {len(dataset.labels)} tags, "
+        f"split {dataset.describe()['split']}"
     )
     reference, reference_seconds = reference_metrics(dataset)
     _, ours = fit_and_evaluate(TfidfBaseline(), dataset)

@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ml.errors import ModelUnavailable  # noqa: E402
 from ml.evaluate import format_table  # noqa: E402
-from ml.models import MODEL_NAMES, ModelUnavailable, load_predictor  # noqa: E402
+from ml.paths import PROJECT_ROOT  # noqa: E402
+from ml.registry import load_predictor, model_names  # noqa: E402
 from ml.text import question_text  # noqa: E402
-from ml.train import PROJECT_ROOT, load_dataset  # noqa: E402
+from ml.train import load_dataset  # noqa: E402
 
 BODIES = PROJECT_ROOT / "data" / "so_questions_with_bodies_sample.csv"
 
@@ -54,7 +56,7 @@ def main() -> None:
     with open(BODIES, encoding="utf-8") as handle:
         with_bodies = [(row["title"], row["body"]) for row in csv.DictReader(handle)][: args.n]
     rows = []
-    for name in MODEL_NAMES:
+    for name in model_names():
         try:
             predictor = load_predictor(name)
         except ModelUnavailable as error:

@@ -29,9 +29,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from ml.registry import model_names  # noqa: E402
+
 BODIES = ROOT / "data" / "so_questions_with_bodies_sample.csv"
 TITLES = ROOT / "data" / "so_titles_100tags.csv"
-MODEL_NAMES = ("baseline", "transformer")
 
 
 def free_port() -> int:
@@ -173,13 +175,14 @@ def main() -> int:
 
     questions = load_questions(max(args.requests, 50))
     with tempfile.TemporaryDirectory(prefix="tagsmith-bench-") as folder:
-        log = open(Path(folder) / "gunicorn.log", "w")
+        log = open(Path(folder) / "gunicorn.log", "w")  # noqa: SIM115  (open while the server runs)
         server, base = start_server(
             args.workers, args.models_dir, Path(folder) / "bench.sqlite3", args.ort_threads, log
         )
         try:
             rows = [
-                run_model(base, model, questions, args.requests, args.concurrency, args.warmup) for model in MODEL_NAMES
+                run_model(base, model, questions, args.requests, args.concurrency, args.warmup)
+                for model in model_names()
             ]
         finally:
             server.terminate()
@@ -191,8 +194,9 @@ def main() -> int:
             log.close()
 
     print(
-        f"POST /api/v1/suggest, one question per request ({'titles and HTML bodies' if BODIES.is_file() else 'titles'}), "
-        f"gunicorn {args.workers} workers, {args.requests} requests per model, {args.concurrency} in flight, {os.cpu_count()} CPUs"
+        f"POST /api/v1/suggest, one question per request "
+        f"({'titles and HTML bodies' if BODIES.is_file() else 'titles'}), gunicorn {args.workers} workers, "
+        f"{args.requests} requests per model, {args.concurrency} in flight, {os.cpu_count()} CPUs"
     )
     header = f"{'model':<12} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'model p50 ms':>13} {'failed':>7}"
     print(header)
@@ -202,7 +206,8 @@ def main() -> int:
             print(f"{row['model']:<12} unavailable: {row['unavailable']}")
         else:
             print(
-                f"{row['model']:<12} {row['rps']:>8.1f} {row['p50']:>8.1f} {row['p95']:>8.1f} {row['model_p50']:>13.1f} {row['failed']:>7}"
+                f"{row['model']:<12} {row['rps']:>8.1f} {row['p50']:>8.1f} {row['p95']:>8.1f} "
+                f"{row['model_p50']:>13.1f} {row['failed']:>7}"
             )
     return 0 if all(row.get("failed", 0) == 0 for row in rows) else 1
 

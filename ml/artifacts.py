@@ -15,13 +15,15 @@ import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from .errors import ArtifactError
+from .paths import display_path
 
 ARTIFACT_FORMAT = 1
 METADATA_FILE = "metadata.json"
 
-
-class ArtifactError(RuntimeError):
-    """A model folder that is missing, corrupt, or built for other library versions."""
+__all__ = ["ArtifactError", "open_artifact", "save_artifact"]
 
 
 def file_sha256(path: Path) -> str:
@@ -109,3 +111,18 @@ def verify_artifact(folder: Path, metadata: dict, required_versions: dict[str, s
             raise ArtifactError(f"{path} is missing.{hint}")
         if file_sha256(path) != expected:
             raise ArtifactError(f"{path} is corrupt (checksum mismatch).{hint}")
+
+
+def open_artifact(folder: Path, model: str, rebuild_hint: str, required_versions: dict[str, str]) -> dict[str, Any]:
+    """The metadata of ``model``'s artifact in ``folder``, once its kind, files and library
+    versions are checked: what every model's ``load`` does before reading its own files."""
+    metadata = load_metadata(folder, rebuild_hint)
+    if metadata.get("model") != model:
+        raise ArtifactError(f"{folder} holds a {metadata.get('model')!r} model, not a {model}")
+    verify_artifact(folder, metadata, required_versions, rebuild_hint)
+    return metadata
+
+
+def unreadable(folder: Path, error: Exception, rebuild_hint: str) -> ArtifactError:
+    """Any failure of a model's own loader means the same thing to a user."""
+    return ArtifactError(f"{display_path(folder)} could not be loaded ({error}). Rebuild it with: {rebuild_hint}")

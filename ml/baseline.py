@@ -5,28 +5,37 @@ Word 1-2-grams carry the vocabulary (tag-like tokens intact, see ``ml.text``); c
 "ngrepeat"). Logistic regression gives scores that read as probabilities, which the site
 shows to people. Each tag's weights land in one float32 matrix, so 1,000 tags x 250k
 features cost 1 GB instead of 1,000 separate estimator objects.
+
+It follows scikit-learn's estimator conventions (``__init__`` only stores its parameters,
+``get_params``/``set_params`` come from ``BaseEstimator``, what ``fit`` learns ends in
+``_``). Serving imports only the vectorizers; the solvers are imported by ``fit``.
 """
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
-from joblib import Parallel, delayed
 from scipy import sparse
+from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression, SGDClassifier
-from tqdm.auto import tqdm
 
-from .artifacts import ArtifactError, library_versions, load_metadata, save_artifact, verify_artifact
-from .predictor import Predictor
+from .artifacts import library_versions, open_artifact, save_artifact, unreadable
+from .cli_types import ngram_range, positive_int
+from .errors import ArtifactError
+from .predictor import Predictor, ServingOptions, TrainOptions, sigmoid
+from .registry import rebuild_hint
 from .text import TOKEN_PATTERN
+
+if TYPE_CHECKING:
+    from .train import Dataset
 
 VECTORIZERS_FILE = "vectorizers.joblib"
 WEIGHTS_FILE = "weights.npz"
-REBUILD = "python -m ml train --model baseline"
 # A score of sigmoid(-12) ~ 6e-6: what a tag never seen in training gets.
 NEVER_SEEN_LOGIT = -12.0
 SOLVERS = ("liblinear", "sgd")
@@ -34,16 +43,28 @@ SOLVERS = ("liblinear", "sgd")
 # ~10 s per tag on 1M rows (2.8 h for 1,000 tags on 2 cores) where SGD costs ~2.5 s, and
 # character n-grams multiply the feature matrix ~10x for little gain (bench/scale.py).
 LARGE_DATA_ROWS = 300_000
+# The parameters that define a trained model (recorded in its metadata); n_jobs and
+# progress only change how fast and how visibly it is trained.
+MODEL_PARAMS = ("word_ngrams", "char_ngrams", "C", "min_df", "max_features", "solver")
 
 
-def profile_for(n_train: int) -> dict:
+def profile_for(n_train: int) -> dict[str, Any]:
     """The settings "auto" resolves to for a training set of this size."""
     if n_train > LARGE_DATA_ROWS:
         return {"char_ngrams": None, "solver": "sgd"}
     return {"char_ngrams": (2, 5), "solver": "liblinear"}
 
 
-class TfidfBaseline(Predictor):
+def resolve_auto(char_ngrams: Any, solver: str, n_train: int) -> dict[str, Any]:
+    """Replace each "auto" setting by what the training-set size calls for."""
+    profile = profile_for(n_train)
+    return {
+        "char_ngrams": profile["char_ngrams"] if char_ngrams == "auto" else char_ngrams,
+        "solver": profile["solver"] if solver == "auto" else solver,
+    }
+
+
+class TfidfBaseline(BaseEstimator, Predictor):
     name = "baseline"
 
     def __init__(
@@ -57,36 +78,39 @@ class TfidfBaseline(Predictor):
         n_jobs: int = 2,
         progress: bool = False,
     ):
-        self.word_ngrams = tuple(word_ngrams)
-        self.char_ngrams = tuple(char_ngrams) if char_ngrams else None
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
         self.C = C
         self.min_df = min_df
         self.max_features = max_features
-        if solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
         self.solver = solver
         self.n_jobs = n_jobs
         self.progress = progress
-        self.metadata: dict = {}
 
-    def get_params(self) -> dict:
-        return {
-            "word_ngrams": list(self.word_ngrams),
-            "char_ngrams": list(self.char_ngrams) if self.char_ngrams else None,
-            "C": self.C,
-            "min_df": self.min_df,
-            "max_features": self.max_features,
-            "solver": self.solver,
-        }
+    # The Predictor interface reads labels and thresholds; fitted, they are labels_ and
+    # thresholds_ (tuning on validation sets the thresholds after fit).
+    @property
+    def labels(self) -> list[str]:  # type: ignore[override]
+        return self.labels_
+
+    @property
+    def thresholds(self) -> np.ndarray:  # type: ignore[override]
+        return self.thresholds_
+
+    @thresholds.setter
+    def thresholds(self, value: np.ndarray) -> None:
+        self.thresholds_ = np.asarray(value, dtype=np.float64)
 
     def _new_vectorizers(self) -> list[TfidfVectorizer]:
-        common = dict(sublinear_tf=True, dtype=np.float64, max_features=self.max_features)
+        common: dict[str, Any] = dict(sublinear_tf=True, dtype=np.float64, max_features=self.max_features)
         vectorizers = [
-            TfidfVectorizer(ngram_range=self.word_ngrams, token_pattern=TOKEN_PATTERN, min_df=self.min_df, **common)
+            TfidfVectorizer(
+                ngram_range=tuple(self.word_ngrams), token_pattern=TOKEN_PATTERN, min_df=self.min_df, **common
+            )
         ]
         if self.char_ngrams:
             vectorizers.append(
-                TfidfVectorizer(analyzer="char_wb", ngram_range=self.char_ngrams, min_df=self.min_df, **common)
+                TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngrams), min_df=self.min_df, **common)
             )
         return vectorizers
 
@@ -96,20 +120,24 @@ class TfidfBaseline(Predictor):
         features.sort_indices()
         return features
 
-    def fit(self, texts: Sequence[str], label_matrix, labels: Sequence[str]) -> TfidfBaseline:
+    def fit(self, texts: Sequence[str], label_matrix: Any, labels: Sequence[str]) -> TfidfBaseline:
         """``label_matrix``: (n_texts, n_labels) 0/1 matrix, columns in ``labels`` order."""
+        from joblib import Parallel, delayed
+        from tqdm.auto import tqdm
+
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
         texts = list(texts)
-        self.labels = list(labels)
+        labels = list(labels)
         y = sparse.csc_matrix(label_matrix, dtype=np.int8)
-        if y.shape != (len(texts), len(self.labels)):
-            raise ValueError(
-                f"label matrix shape {y.shape} does not match {len(texts)} texts x {len(self.labels)} labels"
-            )
+        if y.shape != (len(texts), len(labels)):
+            raise ValueError(f"label matrix shape {y.shape} does not match {len(texts)} texts x {len(labels)} labels")
+        self.labels_ = labels
         self.vectorizers_ = self._new_vectorizers()
         features = sparse.hstack([v.fit_transform(texts) for v in self.vectorizers_], format="csr")
         features.sort_indices()
 
-        n_labels = len(self.labels)
+        n_labels = len(labels)
         self.weights_ = np.zeros((features.shape[1], n_labels), dtype=np.float32)
         self.intercepts_ = np.zeros(n_labels, dtype=np.float32)
 
@@ -126,10 +154,12 @@ class TfidfBaseline(Predictor):
         jobs = tqdm(range(n_labels), desc="baseline: tags", unit="tag", disable=not self.progress)
         # liblinear releases the GIL, so threads share one copy of the feature matrix.
         Parallel(n_jobs=self.n_jobs, backend="threading")(delayed(fit_one)(j) for j in jobs)
-        self.thresholds = np.full(n_labels, 0.5)
+        self.thresholds_ = np.full(n_labels, 0.5)
         return self
 
-    def _new_classifier(self, n_rows: int):
+    def _new_classifier(self, n_rows: int) -> Any:
+        from sklearn.linear_model import LogisticRegression, SGDClassifier
+
         if self.solver == "sgd":
             # alpha = 1 / (C n) is the same L2 penalty as LogisticRegression's C.
             return SGDClassifier(loss="log_loss", alpha=1.0 / (self.C * n_rows), max_iter=5, tol=None, random_state=0)
@@ -140,38 +170,80 @@ class TfidfBaseline(Predictor):
         # float32 on both sides: a float64 matrix would make scipy upcast all the weights
         # (100 tags x 116k features) on every call, 27 ms of a 32 ms prediction.
         logits = self.transform(list(texts)).astype(np.float32) @ self.weights_ + self.intercepts_
-        return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+        return sigmoid(logits)
+
+    # -- training from the command line ----------------------------------------------------
+
+    @classmethod
+    def add_train_arguments(cls, group: argparse._ArgumentGroup) -> None:
+        add_profile_arguments(group)
+        group.add_argument("--word-ngrams", type=ngram_range, default=(1, 2), help="word n-gram range (default: 1-2)")
+        group.add_argument(
+            "--C", type=float, default=4.0, help="inverse regularisation strength (default: %(default)s)"
+        )
+        group.add_argument(
+            "--min-df", type=positive_int, default=2, help="ignore n-grams in fewer documents (default: %(default)s)"
+        )
+        group.add_argument("--max-features", type=positive_int, help="cap on features per vectorizer")
+        group.add_argument("--jobs", type=positive_int, default=2, help="parallel threads (default: %(default)s)")
+
+    @classmethod
+    def from_options(cls, params: dict[str, Any], n_train: int, progress: bool = False) -> TfidfBaseline:
+        """The model the CLI's options describe; options a command lacks keep the defaults."""
+        given = {name: params[option] for option, name in CLI_OPTIONS.items() if params.get(option) is not None}
+        auto = resolve_auto(params.get("char_ngrams", "auto"), params.get("solver", "auto"), n_train)
+        return cls(**given, **auto, progress=progress)
+
+    @classmethod
+    def train(cls, dataset: Dataset, options: TrainOptions) -> dict[str, Any]:
+        from .train import fit_and_evaluate, version_stamp
+
+        model = cls.from_options(options.params, len(dataset.split.train), progress=options.progress)
+        model, metadata = fit_and_evaluate(model, dataset, seed=options.seed)
+        metadata.update(version_stamp(cls.name, dataset), rebuild_command=options.command or rebuild_hint(cls.name))
+        model.save(options.output, metadata)
+        return model.metadata
+
+    @classmethod
+    def training_notes(cls, metadata: dict[str, Any]) -> list[str]:
+        return [f"fit in {metadata['train_seconds']:.1f} s"]
 
     # -- artifact -----------------------------------------------------------------------
 
-    def save(self, folder: Path, metadata: dict) -> Path:
+    def artifact_params(self) -> dict[str, Any]:
+        """The defining parameters, as JSON: n-gram ranges as lists."""
+        params = self.get_params()
+        return {name: list(params[name]) if isinstance(params[name], tuple) else params[name] for name in MODEL_PARAMS}
+
+    def save(self, folder: Path, metadata: dict[str, Any]) -> Path:
         metadata = dict(
             metadata,
-            model="baseline",
-            labels=self.labels,
-            params=self.get_params(),
-            thresholds={"per_tag": [float(t) for t in self.thresholds], **metadata.get("thresholds", {})},
+            model=self.name,
+            labels=self.labels_,
+            params=self.artifact_params(),
+            thresholds={"per_tag": [float(t) for t in self.thresholds_], **metadata.get("thresholds", {})},
             library_versions=library_versions("scikit-learn", "numpy", "scipy", "joblib"),
-            rebuild_command=metadata.get("rebuild_command", REBUILD),
+            rebuild_command=metadata.get("rebuild_command", rebuild_hint(self.name)),
         )
         writers = {
             VECTORIZERS_FILE: lambda path: joblib.dump(self.vectorizers_, path),
-            WEIGHTS_FILE: lambda path: np.savez(path.open("wb"), weights=self.weights_, intercepts=self.intercepts_),
+            WEIGHTS_FILE: lambda path: np.savez(path, weights=self.weights_, intercepts=self.intercepts_),
         }
         save_artifact(folder, writers, metadata)
         self.metadata = metadata
         return Path(folder)
 
     @classmethod
-    def load(cls, folder: Path) -> TfidfBaseline:
-        folder = Path(folder)
-        metadata = load_metadata(folder, REBUILD)
-        if metadata.get("model") != "baseline":
-            raise ArtifactError(f"{folder} holds a {metadata.get('model')!r} model, not a baseline")
+    def load(cls, folder: Path, options: ServingOptions | None = None) -> TfidfBaseline:
         import sklearn
 
-        verify_artifact(folder, metadata, {"scikit-learn": sklearn.__version__}, REBUILD)
+        folder = Path(folder)
+        hint = rebuild_hint(cls.name)
+        metadata = open_artifact(folder, cls.name, hint, {"scikit-learn": sklearn.__version__})
         params = dict(metadata.get("params", {}))
+        for name in ("word_ngrams", "char_ngrams"):
+            if params.get(name) is not None:
+                params[name] = tuple(params[name])
         model = cls(**params)
         try:
             model.vectorizers_ = joblib.load(folder / VECTORIZERS_FILE)
@@ -179,10 +251,38 @@ class TfidfBaseline(Predictor):
                 model.weights_ = arrays["weights"]
                 model.intercepts_ = arrays["intercepts"]
         except Exception as error:  # any unpickling failure means the same thing to a user
-            raise ArtifactError(f"{folder} could not be loaded ({error}). Rebuild it with: {REBUILD}") from error
-        model.labels = list(metadata["labels"])
-        model.thresholds = np.asarray(metadata["thresholds"]["per_tag"], dtype=np.float64)
-        if model.weights_.shape[1] != len(model.labels) or len(model.thresholds) != len(model.labels):
+            raise unreadable(folder, error, hint) from error
+        model.labels_ = list(metadata["labels"])
+        model.thresholds_ = np.asarray(metadata["thresholds"]["per_tag"], dtype=np.float64)
+        if model.weights_.shape[1] != len(model.labels_) or len(model.thresholds_) != len(model.labels_):
             raise ArtifactError(f"{folder} is inconsistent: weights, labels and thresholds disagree in size")
         model.metadata = metadata
         return model
+
+
+# CLI option (argparse dest) -> TfidfBaseline parameter
+CLI_OPTIONS = {
+    "word_ngrams": "word_ngrams",
+    "C": "C",
+    "min_df": "min_df",
+    "max_features": "max_features",
+    "jobs": "n_jobs",
+}
+
+
+def add_profile_arguments(group: argparse._ArgumentGroup) -> None:
+    """The options ``train`` and ``experiment`` share: what "auto" decides by data size."""
+    group.add_argument(
+        "--char-ngrams",
+        type=ngram_range,
+        default="auto",
+        help=f"character n-gram range, e.g. 2-5; 'off'; 'auto' = 2-5 up to {LARGE_DATA_ROWS:,} training questions, "
+        "off above (default: %(default)s)",
+    )
+    group.add_argument(
+        "--solver",
+        default="auto",
+        choices=("auto", *SOLVERS),
+        help=f"'liblinear' (exact, ~10 s per tag on 1M rows) or 'sgd' (5 epochs, ~4x faster); 'auto' = liblinear "
+        f"up to {LARGE_DATA_ROWS:,} training questions (default: %(default)s)",
+    )

@@ -105,7 +105,7 @@ def evaluate(y_true, y_pred, scores=None, labels=None, unknown_gold_tags: int = 
     precision, recall, f1, support = skm.precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
     rows = [
         {"tag": tag, "support": int(s), "precision": _rounded(p), "recall": _rounded(r), "f1": _rounded(f)}
-        for tag, p, r, f, s in zip(labels, precision, recall, f1, support)
+        for tag, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
     ]
     metrics["per_tag"] = sorted(rows, key=lambda row: (-row["support"], row["tag"]))
     return metrics
@@ -129,7 +129,7 @@ def format_table(rows: list[dict], columns: list[str]) -> str:
     ]
 
     def render(values: list[str]) -> str:
-        padded = (v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric))
+        padded = (v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True))
         return "  ".join(padded).rstrip()
 
     return "\n".join([render(columns), render(["-" * w for w in widths]), *map(render, cells)])

@@ -20,17 +20,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch import nn
 
+from .predictor import sigmoid
 from .transformer import MODEL_FILE, TOKENIZER_FILE, load_tokenizer
-
-try:
-    import torch
-    from torch import nn
-except ImportError as error:  # the site never installs torch; only training needs it
-    raise ImportError(
-        "Training the transformer needs torch: run `make train-transformer`, or "
-        "`pip install -r requirements-train.txt` first."
-    ) from error
 
 OPSET = 17
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -232,7 +226,7 @@ class FineTuner:
                     self._save(CHECKPOINT_FILE, model, optimizer, scheduler, state)
             bar.close()
 
-            scores = 1 / (1 + np.exp(-predict_logits(model, val_ids, self.device)))
+            scores = sigmoid(predict_logits(model, val_ids, self.device))
             score = float(score_fn(val_y, scores))
             state["history"].append(
                 {
@@ -283,7 +277,8 @@ class FineTuner:
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
-        torch.set_rng_state(payload["torch_rng"])
+        # map_location moved every tensor to the device; the CPU generator takes a CPU ByteTensor.
+        torch.set_rng_state(payload["torch_rng"].cpu())
         resumed = payload["state"]
         self._log(f"resuming from {path}: epoch {resumed['epoch'] + 1}, step {resumed['step_in_epoch']}")
         return resumed
@@ -353,8 +348,8 @@ def build_transformer(
     The fp32 and int8 graphs each get thresholds tuned on validation, so the reported
     int8-vs-fp32 difference is what quantization costs a user, nothing else.
     """
-    from .artifacts import library_versions, save_artifact, utc_now
-    from .train import evaluate_scores, tune_on_validation
+    from .artifacts import library_versions, save_artifact
+    from .train import evaluate_scores, tune_on_validation, version_stamp
     from .transformer import OnnxTagger, new_session
 
     checkpoint_dir = Path(checkpoint_dir)
@@ -387,11 +382,9 @@ def build_transformer(
             "megabytes": round(path.stat().st_size / 1e6, 1),
         }
     int8 = results["int8"]
-    created = utc_now()
     metadata = {
         "model": "transformer",
-        "model_version": f"transformer-{created[:10]}-{dataset.split.data_hash[:8]}",
-        "created": created,
+        **version_stamp("transformer", dataset),
         "labels": dataset.labels,
         "max_length": config.serve_max_length,
         "thresholds": {

@@ -1,11 +1,24 @@
-"""The one interface every model implements, so callers never know which model they use."""
+"""The one interface every model implements, so callers never know which model they use.
+
+Serving needs ``load`` and ``predict``; ``train`` and its options are class methods that
+import the training code only when called, so the website never loads it.
+"""
 
 from __future__ import annotations
 
+import argparse
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+from .errors import ArtifactError, UsageError
+
+if TYPE_CHECKING:
+    from .train import Dataset
 
 # Stack Overflow allows at most five tags on a question.
 DEFAULT_TOP_K = 5
@@ -39,6 +52,29 @@ def decide(
     return chosen
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Scores in [0, 1] from logits, in float64 so that close scores still sort apart."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+
+@dataclass(frozen=True)
+class ServingOptions:
+    """Settings a deployment gives every model it loads (the site's app config)."""
+
+    threads: int | None = None  # per-model inference threads; None = the runtime's default
+
+
+@dataclass
+class TrainOptions:
+    """What ``python -m ml train`` hands every model kind, besides the data set."""
+
+    output: Path
+    seed: int = 0
+    progress: bool = False
+    command: str = ""  # the command line that rebuilds the artifact, recorded in its metadata
+    params: dict[str, Any] = field(default_factory=dict)  # the kind's own options, by name
+
+
 def check_threshold(threshold: float | None) -> None:
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ValueError("threshold must be between 0 and 1")
@@ -51,10 +87,10 @@ class Predictor(ABC):
     that helped); a number applies that one global threshold instead.
     """
 
-    name: str = "model"
+    name: ClassVar[str] = "model"
     labels: list[str]
     thresholds: np.ndarray
-    metadata: dict
+    metadata: dict[str, Any] = {}  # read-only default; instances assign their own
 
     @abstractmethod
     def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
@@ -75,7 +111,7 @@ class Predictor(ABC):
         cut = self.thresholds if threshold is None else threshold
         chosen = decide(scores, cut, top_k=top_k, ensure_one=ensure_one)
         results = []
-        for row_scores, row_chosen in zip(scores, chosen):
+        for row_scores, row_chosen in zip(scores, chosen, strict=True):
             idx = np.flatnonzero(row_chosen)
             idx = idx[np.argsort(-row_scores[idx], kind="stable")]
             results.append([(self.labels[i], round(float(row_scores[i]), 4)) for i in idx])
@@ -83,4 +119,26 @@ class Predictor(ABC):
 
     @property
     def version(self) -> str:
-        return self.metadata.get("model_version", "unknown")
+        return str(self.metadata.get("model_version", "unknown"))
+
+    # -- artifacts and training: one interface for every model kind ----------------------
+
+    @classmethod
+    def load(cls, folder: Path, options: ServingOptions | None = None) -> Predictor:
+        """The model saved in ``folder``; ``ArtifactError`` when it is missing or broken."""
+        raise ArtifactError(f"the {cls.name} model has no artifact to load from {folder.name}")
+
+    @classmethod  # noqa: B027  (an optional hook: most kinds add no options)
+    def add_train_arguments(cls, group: argparse._ArgumentGroup) -> None:
+        """This kind's own options of ``python -m ml train`` (none by default)."""
+
+    @classmethod
+    def train(cls, dataset: Dataset, options: TrainOptions) -> dict[str, Any]:
+        """Fit on the train split, tune on validation, score once on test, save the artifact
+        in ``options.output``; return its metadata (with ``metrics.test``)."""
+        raise UsageError(f"the {cls.name} model cannot be trained with `python -m ml train`")
+
+    @classmethod
+    def training_notes(cls, metadata: dict[str, Any]) -> list[str]:
+        """Lines the CLI prints after training, besides the metrics every kind reports."""
+        return []

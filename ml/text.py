@@ -16,9 +16,7 @@ from dataclasses import dataclass
 # python-3.x) and may end with + or # (c++, c#), but never ends with . or - so that
 # sentence punctuation ("in python.") is not glued to the word.
 TOKEN_PATTERN = r"(?u)\.?\w(?:[\w+#.\-]*[\w+#])?"
-TOKEN_RE = re.compile(TOKEN_PATTERN)
 
-CODE_MODES = ("keep", "separate", "drop")
 
 _CODE_BLOCK_RE = re.compile(r"<pre\b[^>]*>(.*?)</pre\s*>", re.IGNORECASE | re.DOTALL)
 _FENCED_RE = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -86,34 +84,15 @@ def clean_title(title: str) -> str:
     return normalize_space(strip_html(title)).replace("\n", " ")
 
 
-def question_text(
-    title: str,
-    body: str = "",
-    code: str = "separate",
-    body_chars: int = BODY_CHARS,
-    code_chars: int = CODE_CHARS,
-) -> str:
-    """The single string both models read: title first, then prose, then code.
+def question_text(title: str, body: str = "", body_chars: int = BODY_CHARS, code_chars: int = CODE_CHARS) -> str:
+    """The single string every model reads: title first, then prose, then code.
 
-    ``code``: "keep" leaves code inline with the prose, "separate" appends it after the
-    prose (its own budget, so a long stack trace cannot crowd out the prose), "drop"
-    removes it. Truncation keeps the start of each part, where the question is stated.
+    Code comes after the prose with its own budget, so a long stack trace cannot crowd out
+    the prose. Truncation keeps the start of each part, where the question is stated.
     """
-    if code not in CODE_MODES:
-        raise ValueError(f"code must be one of {CODE_MODES}, got {code!r}")
     parts = [clean_title(title)]
     if body:
         cleaned = clean_body(body)
-        if code == "keep":
-            combined = normalize_space(cleaned.text + "\n" + cleaned.code)
-            parts.append(combined[: body_chars + code_chars])
-        else:
-            parts.append(cleaned.text[:body_chars])
-            if code == "separate":
-                parts.append(cleaned.code[:code_chars])
+        parts.append(cleaned.text[:body_chars])
+        parts.append(cleaned.code[:code_chars])
     return "\n".join(part for part in parts if part)
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-cased tokens, tag-like forms intact (the same rule TF-IDF uses)."""
-    return TOKEN_RE.findall(text.lower())

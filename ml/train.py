@@ -11,19 +11,17 @@ import numpy as np
 from sklearn.metrics import f1_score
 from tqdm.auto import tqdm
 
+from .artifacts import utc_now
 from .data.labels import select_labels
 from .data.readers import read_questions
 from .data.records import Question, ReadReport
 from .data.split import Split, data_hash, label_matrix, make_or_load_split
+from .errors import DataError
 from .evaluate import evaluate
+from .paths import DEFAULT_DATA, SPLITS_DIR, display_path, project_path
 from .predictor import DEFAULT_TOP_K, Predictor, decide
 from .text import question_text
 from .thresholds import tune_thresholds
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = PROJECT_ROOT / "data" / "so_titles_100tags.csv"
-MODELS_DIR = PROJECT_ROOT / "models"
-SPLITS_DIR = PROJECT_ROOT / "data" / "splits"
 
 
 @dataclass
@@ -34,10 +32,11 @@ class Dataset:
     report: ReadReport
     selection: dict
     source: str
+    format: str = "auto"
 
-    def texts(self, part: str | None = None, code: str = "separate") -> list[str]:
+    def texts(self, part: str | None = None) -> list[str]:
         indices = range(len(self.questions)) if part is None else getattr(self.split, part)
-        return [question_text(self.questions[i].title, self.questions[i].body, code=code) for i in indices]
+        return [question_text(self.questions[i].title, self.questions[i].body) for i in indices]
 
     def targets(self, part: str):
         y, _ = label_matrix([self.questions[i].tags for i in getattr(self.split, part)], self.labels)
@@ -46,6 +45,7 @@ class Dataset:
     def describe(self) -> dict:
         return {
             "source": self.source,
+            "format": self.format,
             "data_hash": self.split.data_hash,
             "read": self.report.to_dict(),
             "selection": self.selection,
@@ -70,21 +70,50 @@ def load_dataset(
     questions = list(tqdm(rows, desc=f"reading {path.name}", unit=" questions", disable=not progress, mininterval=1))
     selection = select_labels(questions, top_n=top_n, min_count=min_count, top_combinations=top_combinations)
     if len(selection.questions) < 3 or not selection.labels:
-        raise ValueError(f"{path}: only {len(selection.questions)} usable questions after label selection")
+        raise DataError(f"{path}: only {len(selection.questions)} usable questions after label selection")
     digest = data_hash(selection.questions)
     split_path = None
     if splits_dir is not None:
         split_path = Path(splits_dir) / f"{path.stem}-{digest[:12]}-seed{seed}.json"
     split = make_or_load_split(selection.questions, path=split_path, seed=seed)
-    return Dataset(selection.questions, selection.labels, split, report, selection.stats, display_path(path))
+    return Dataset(selection.questions, selection.labels, split, report, selection.stats, display_path(path), fmt)
 
 
-def display_path(path: Path) -> str:
-    """Paths inside the project are recorded relative to it, so metadata reads the same on every clone."""
-    try:
-        return str(Path(path).resolve().relative_to(PROJECT_ROOT))
-    except ValueError:
-        return str(path)
+def model_dataset(
+    metadata: dict, data: Path | str | None = None, splits_dir: Path | None = SPLITS_DIR, progress: bool = False
+) -> Dataset:
+    """The data set a model was trained on, split exactly as it was: the source, label
+    selection and seed recorded in its metadata, checked against the recorded data hash.
+    ``data`` overrides where the file lives now (the same data, moved)."""
+    name = metadata.get("model", "model")
+    recorded = metadata.get("dataset") or {}
+    if not recorded.get("data_hash") or not recorded.get("source"):
+        raise DataError(f"the {name} model's metadata records no training data, so its split cannot be rebuilt")
+    selection = recorded.get("selection") or {}
+    path = Path(data) if data is not None else project_path(recorded["source"])
+    dataset = load_dataset(
+        path,
+        fmt=recorded.get("format", "auto"),
+        top_n=selection.get("top_n"),
+        min_count=selection.get("min_count") or 1,
+        top_combinations=selection.get("top_combinations"),
+        seed=recorded.get("split_seed", 0),
+        splits_dir=splits_dir,
+        progress=progress,
+    )
+    if dataset.split.data_hash != recorded["data_hash"] or dataset.labels != list(metadata.get("labels", [])):
+        raise DataError(
+            f"{display_path(path)} no longer matches the data the {name} model was trained on "
+            f"(data hash {dataset.split.data_hash[:12]}, recorded {recorded['data_hash'][:12]}); "
+            f"pass --data with the original file, or retrain the model"
+        )
+    return dataset
+
+
+def version_stamp(model: str, dataset: Dataset) -> dict[str, str]:
+    """When a model was made and the version name its answers are stored with."""
+    created = utc_now()
+    return {"created": created, "model_version": f"{model}-{created[:10]}-{dataset.split.data_hash[:8]}"}
 
 
 def balanced_f1(y_true, y_pred) -> float:

@@ -1,5 +1,5 @@
-// The result toggle: switch between the baseline's and the transformer's tags, or show
-// both, without sending the question again. Without JavaScript both panels simply show.
+// The result toggle: show one model's tags, or every model's side by side, without
+// sending the question again. Without JavaScript every panel simply shows.
 (function () {
   "use strict";
   document.documentElement.classList.replace("no-js", "js");
@@ -8,6 +8,9 @@
     results.setAttribute("data-view", view);
     results.querySelectorAll(".toggle-button").forEach(function (button) {
       button.setAttribute("aria-pressed", String(button.getAttribute("data-view") === view));
+    });
+    results.querySelectorAll(".panel").forEach(function (panel) {
+      panel.classList.toggle("is-hidden", view !== "both" && panel.getAttribute("data-model") !== view);
     });
   }
 

@@ -1,29 +1,8 @@
 import csv
-import random
 
 import pytest
 
-# Each tag has words that give it away; questions mix one or two tags, so a model that
-# learns anything at all separates them, and one that learns nothing does not.
-TAG_WORDS = {
-    "python": ["django", "pip", "list comprehension", "pandas dataframe", "virtualenv"],
-    "java": ["jvm", "spring", "hashmap", "maven", "arraylist"],
-    "javascript": ["dom", "node.js", "promise", "npm", "callback"],
-    "c#": ["linq", "asp.net-mvc", ".net", "visual studio", "wpf"],
-    "sql": ["select", "join", "index", "query", "postgres"],
-}
-FILLER = ["how to", "why does", "best way to", "error when", "cannot", "using", "with", "fast"]
-
-
-def make_questions(n: int, seed: int = 0) -> list[tuple[str, list[str]]]:
-    rng = random.Random(seed)
-    tags = sorted(TAG_WORDS)
-    rows = []
-    for _ in range(n):
-        chosen = rng.sample(tags, 2 if rng.random() < 0.3 else 1)
-        words = [rng.choice(FILLER)] + [rng.choice(TAG_WORDS[tag]) for tag in chosen] + [rng.choice(FILLER)]
-        rows.append((" ".join(words), chosen))
-    return rows
+from tests.support import FakeTransformer, make_app, make_questions
 
 
 @pytest.fixture(scope="session")
@@ -65,3 +44,40 @@ def trained_models(tmp_path_factory, tiny_corpus):
     )
     assert status == 0
     return root
+
+
+@pytest.fixture(autouse=True)
+def hermetic_site(monkeypatch, tmp_path):
+    """No test reads the developer's settings or writes to the repository's instance folder."""
+    for name in (
+        "DATABASE_URL",
+        "SECRET_KEY",
+        "TAGSMITH_MODELS_DIR",
+        "TAGSMITH_BODY_MAX_CHARS",
+        "TAGSMITH_TITLE_MAX_CHARS",
+        "TAGSMITH_MAX_REQUEST_BYTES",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("flask.Flask.auto_find_instance_path", lambda self: str(tmp_path / "instance"))
+
+
+@pytest.fixture
+def app(trained_models, tmp_path):
+    """The site with the tiny baseline and no transformer artifact."""
+    return make_app(trained_models / "models", tmp_path / "site.sqlite3")
+
+
+@pytest.fixture
+def app_both(trained_models, tmp_path):
+    """The site with the tiny baseline and the fake transformer."""
+    return make_app(trained_models / "models", tmp_path / "site.sqlite3", transformer=FakeTransformer())
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def client_both(app_both):
+    return app_both.test_client()

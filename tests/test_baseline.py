@@ -6,9 +6,9 @@ import pytest
 from ml.artifacts import ArtifactError
 from ml.baseline import TfidfBaseline, profile_for
 from ml.data.split import label_matrix
-from ml.models import ModelUnavailable, load_predictor
-
-from .conftest import make_questions
+from ml.errors import ModelUnavailable
+from ml.registry import load_predictor
+from tests.support import make_questions
 
 
 def fitted(solver="liblinear", **kwargs):
@@ -49,8 +49,20 @@ def test_shape_mismatch_is_a_clear_error():
 def test_profile_switches_to_the_large_data_settings():
     assert profile_for(40_000) == {"char_ngrams": (2, 5), "solver": "liblinear"}
     assert profile_for(1_000_000) == {"char_ngrams": None, "solver": "sgd"}
-    with pytest.raises(ValueError):
-        TfidfBaseline(solver="adam")
+
+
+def test_follows_scikit_learn_estimator_conventions():
+    from sklearn.base import clone
+
+    model = TfidfBaseline(solver="adam", C=2.0)  # scikit-learn validates in fit, not in __init__
+    assert model.get_params(deep=True)["C"] == 2.0 and model.set_params(C=3.0).C == 3.0
+    assert clone(model).get_params() == model.get_params()
+    with pytest.raises(ValueError, match="solver"):
+        model.fit(["a b", "c d"], [[1], [0]], ["x"])
+    fitted_model = fitted()
+    learned = [name for name in vars(fitted_model) if name not in fitted_model.get_params()]
+    assert learned and all(name.endswith("_") or name == "metadata" for name in learned)
+    assert fitted_model.weights_.dtype == np.float32
 
 
 def test_artifact_round_trip_gives_identical_scores(tmp_path):

@@ -66,7 +66,10 @@ def test_tune_prefers_per_tag_when_tags_need_different_cuts():
     y = rng.rand(600, 4) < 0.3
     offsets = np.array([0.1, 0.3, 0.5, 0.7])
     scores = np.clip(offsets + np.where(y, 0.1, -0.1) + rng.normal(0, 0.01, y.shape), 0, 1)
-    f1 = lambda t, p: ((t & p).sum() * 2) / max(t.sum() + p.sum(), 1)
+
+    def f1(t, p):
+        return ((t & p).sum() * 2) / max(t.sum() + p.sum(), 1)
+
     tuned = tune_thresholds(y, scores, lambda s, th: s >= th, f1)
     assert tuned["shrinkage"] is not None
     assert np.all(np.abs(tuned["per_tag"] - offsets) < 0.12)

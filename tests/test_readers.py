@@ -8,12 +8,16 @@ import pytest
 from ml.data import FORMATS, DataFormatError, Question, ReadReport, parse_tags, read_questions
 from ml.data.readers import (
     read_corpus_csv,
-    read_generic,
     read_posts_xml,
     read_stacksample,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def read_generic(path, report=None):
+    """CSV or JSON lines by the file's name, as ``--format auto`` reads them."""
+    return read_questions(path, fmt="auto", report=report)
 
 
 def read_all(reader, path):

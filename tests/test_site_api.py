@@ -2,17 +2,7 @@
 
 import pytest
 
-from tests.site_support import (  # noqa: F401
-    FakeTransformer,
-    api_suggest,
-    app,
-    app_both,
-    client,
-    client_both,
-    count_rows,
-    hermetic_site,
-    make_app,
-)
+from tests.support import FakeTransformer, api_suggest, count_rows, make_app
 from webapp.tables import ModelAnswer, Prediction
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from tests.site_support import FakeTransformer, make_app
+from tests.support import FakeTransformer, make_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -105,7 +105,7 @@ def test_ask_toggle_and_review_in_a_browser(site, browser):
     verdicts = browser.find_elements(By.CSS_SELECTOR, ".verdict-row")
     tags = [row.find_element(By.CSS_SELECTOR, ".tag").text for row in verdicts]
     assert "java" in tags
-    for row, tag in zip(verdicts, tags):
+    for row, tag in zip(verdicts, tags, strict=True):
         row.find_element(By.CSS_SELECTOR, ".choice-accept" if tag == "java" else ".choice-reject").click()
     browser.find_element(By.ID, "added").send_keys("hibernate")
     browser.find_element(By.CSS_SELECTOR, ".review-form button[type=submit]").click()

@@ -49,7 +49,7 @@ def served(trained_models, tmp_path_factory):
         TAGSMITH_MODELS_DIR=str(trained_models / "models"),
         SECRET_KEY="gunicorn-test",
     )
-    log = open(tmp_path / "gunicorn.log", "w+")
+    log = open(tmp_path / "gunicorn.log", "w+")  # noqa: SIM115  (the server writes to it until the test ends)
     server = subprocess.Popen(
         [
             str(GUNICORN),
@@ -130,7 +130,8 @@ def test_two_workers_lose_no_rows_under_concurrent_posts(served):
         assert connection.execute("SELECT COUNT(*) FROM model_answers").fetchone()[0] == REQUESTS
         assert (
             connection.execute(
-                "SELECT COUNT(*) FROM predictions p WHERE NOT EXISTS (SELECT 1 FROM suggested_tags s JOIN model_answers a ON a.id = s.answer_id WHERE a.prediction_id = p.id)"
+                "SELECT COUNT(*) FROM predictions p WHERE NOT EXISTS (SELECT 1 FROM suggested_tags s "
+                "JOIN model_answers a ON a.id = s.answer_id WHERE a.prediction_id = p.id)"
             ).fetchone()[0]
             == 0
         )

@@ -29,7 +29,7 @@ def stratification_error(matrix, parts, fractions=FRACTIONS):
     """Mean over labels and parts of |share of the label's examples in the part - fraction|."""
     totals = np.asarray(matrix.sum(axis=0)).ravel()
     shares = [np.asarray(matrix[part].sum(axis=0)).ravel() / totals for part in parts]
-    return float(np.mean([np.abs(share - f) for share, f in zip(shares, fractions)]))
+    return float(np.mean([np.abs(share - f) for share, f in zip(shares, fractions, strict=True)]))
 
 
 def test_label_matrix_dedupes_and_ignores_unknown_tags():
@@ -43,14 +43,14 @@ def test_every_index_used_once_sorted_and_sizes_match_fractions():
     parts = iterative_split(LABEL_SETS, FRACTIONS, seed=0)
     n = len(LABEL_SETS)
     assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(n))
-    for part, fraction in zip(parts, FRACTIONS):
+    for part, fraction in zip(parts, FRACTIONS, strict=True):
         assert np.all(np.diff(part) > 0)
         assert abs(len(part) - fraction * n) <= 0.01 * n
 
 
 def test_same_seed_same_split_other_seed_other_split():
     first = iterative_split(LABEL_SETS, seed=3)
-    assert all(np.array_equal(a, b) for a, b in zip(first, iterative_split(LABEL_SETS, seed=3)))
+    assert all(np.array_equal(a, b) for a, b in zip(first, iterative_split(LABEL_SETS, seed=3), strict=True))
     assert not np.array_equal(first[2], iterative_split(LABEL_SETS, seed=4)[2])
 
 
@@ -58,7 +58,7 @@ def test_label_sets_sparse_and_dense_inputs_agree():
     matrix, _ = label_matrix(LABEL_SETS)
     expected = iterative_split(LABEL_SETS, seed=0)
     for same in (iterative_split(matrix, seed=0), iterative_split(matrix.toarray(), seed=0)):
-        assert all(np.array_equal(a, b) for a, b in zip(expected, same))
+        assert all(np.array_equal(a, b) for a, b in zip(expected, same, strict=True))
 
 
 def test_stratifies_far_better_than_a_random_split():

@@ -1,6 +1,10 @@
 import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
 
-from ml.text import clean_body, clean_title, question_text, tokenize
+from ml.text import TOKEN_PATTERN, clean_body, clean_title, question_text
+
+# The words the baseline sees: its own vectorizer's analyzer with the project's token rule.
+tokenize = TfidfVectorizer(token_pattern=TOKEN_PATTERN).build_analyzer()
 
 TAG_LIKE = ["c#", "c++", ".net", "node.js", "asp.net-mvc", "objective-c", "python-3.x", "f#", "vb.net"]
 
@@ -32,13 +36,9 @@ def test_markdown_body_fenced_and_indented_code_are_code():
     assert "import" not in cleaned.text and cleaned.text.startswith("Text about pandas")
 
 
-def test_code_modes():
-    body = "<p>Prose here</p><pre>SELECT 1</pre>"
-    assert question_text("T", body, code="drop") == "T\nProse here"
-    assert question_text("T", body, code="separate") == "T\nProse here\nSELECT 1"
-    assert question_text("T", body, code="keep") == "T\nProse here\nSELECT 1"
-    with pytest.raises(ValueError):
-        question_text("T", body, code="bogus")
+def test_code_follows_the_prose():
+    body = "<pre>SELECT 1</pre><p>Prose here</p>"
+    assert question_text("T", body) == "T\nProse here\nSELECT 1"
 
 
 def test_separate_code_has_its_own_budget():

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch", reason="training extras (requirements-train
 
 from ml import finetune  # noqa: E402
 from ml.cli import main  # noqa: E402
-from ml.models import load_predictor  # noqa: E402
+from ml.registry import load_predictor  # noqa: E402
 from ml.transformer import OnnxTagger, new_session  # noqa: E402
 
 
@@ -145,7 +145,7 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, tiny_encoder
     monkeypatch.setattr(finetune.FineTuner, "_save", real_save)
     resumed, history = finetune.FineTuner(config, tmp_path / "b", progress=False).fit(*args)
     assert [h["epoch"] for h in history["history"]] == [1, 2]
-    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
         torch.testing.assert_close(a, b, msg=name)
 
 
@@ -155,7 +155,9 @@ def test_batches_group_similar_lengths_and_cover_everything():
     assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
     spread = np.mean([np.ptp([lengths[i] for i in b]) for b in batches])
     assert spread < 5  # random batches of 32 would span ~35 tokens
-    assert all((a == b).all() for a, b in zip(batches, finetune.length_bucketed_batches(lengths, 32, seed=1)))
+    assert all(
+        (a == b).all() for a, b in zip(batches, finetune.length_bucketed_batches(lengths, 32, seed=1), strict=True)
+    )
 
 
 def test_positive_weights_favour_rare_tags_or_stay_plain():
@@ -171,7 +173,7 @@ def test_positive_weights_favour_rare_tags_or_stay_plain():
 
 
 def test_missing_transformer_artifact_says_how_to_build_it(tmp_path):
-    from ml.models import ModelUnavailable
+    from ml.errors import ModelUnavailable
 
     with pytest.raises(ModelUnavailable, match="make train-transformer"):
         load_predictor("transformer", tmp_path)

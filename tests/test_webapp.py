@@ -6,11 +6,12 @@ import pytest
 from flask.cli import ScriptInfo
 
 from ml.artifacts import ArtifactError
-from ml.models import ModelUnavailable, load_predictor
-from tests.site_support import FakeTransformer, app, ask, client, count_rows, csrf_token, hermetic_site, make_app  # noqa: F401
+from ml.errors import ModelUnavailable
+from ml.registry import load_predictor
+from tests.support import FakeTransformer, ask, count_rows, csrf_token, make_app
 from webapp import config as settings
 from webapp import create_app
-from webapp.registry import EXTENSION_KEY
+from webapp.serving import EXTENSION_KEY
 from webapp.tables import Prediction
 
 
@@ -102,7 +103,7 @@ def test_flask_cli_finds_the_factory(monkeypatch, trained_models, tmp_path):
 def test_each_model_loads_once_per_process_not_per_request(trained_models, tmp_path):
     calls = []
 
-    def loader(name, models_dir):
+    def loader(name, models_dir, options=None):
         calls.append(name)
         return load_predictor(name, models_dir)
 
@@ -120,7 +121,7 @@ def test_a_model_becomes_available_as_soon_as_its_artifact_appears(trained_model
     (models_dir / "baseline").mkdir(parents=True)
     attempts = []
 
-    def loader(name, folder):
+    def loader(name, folder, options=None):
         attempts.append(name)
         if name == "transformer" and (models_dir / "transformer" / "metadata.json").is_file():
             return FakeTransformer()
@@ -141,7 +142,7 @@ def test_a_model_becomes_available_as_soon_as_its_artifact_appears(trained_model
     "error", [ArtifactError("weights.npz is corrupt (checksum mismatch)"), OSError("disk on fire")]
 )
 def test_a_model_that_fails_to_load_is_shown_unavailable_with_its_reason(trained_models, tmp_path, error):
-    def loader(name, models_dir):
+    def loader(name, models_dir, options=None):
         if name == "transformer":
             raise error
         return load_predictor(name, models_dir)
@@ -152,7 +153,8 @@ def test_a_model_that_fails_to_load_is_shown_unavailable_with_its_reason(trained
     assert "Transformer: not available." in page and str(error) in page
     assert str(error) in client.get("/models").get_data(as_text=True)
     models = client.get("/api/v1/models").get_json()["models"]
-    assert models[1] == {"name": "transformer", "available": False, "message": models[1]["message"]}
+    assert models[1]["name"] == "transformer" and models[1]["label"] == "Transformer"
+    assert set(models[1]) == {"name", "label", "description", "available", "message"} and not models[1]["available"]
     assert str(error) in models[1]["message"]
     assert ask(client, "python django pip").status_code == 303  # the baseline still answers
 

@@ -10,7 +10,7 @@ import logging
 
 from flask import Flask, abort, request
 
-from . import api, database, errors, history, pages, registry, templating
+from . import api, database, errors, history, pages, serving, templating
 from . import config as settings
 from .extensions import csrf
 from .inputs import undecodable_form_fields
@@ -29,7 +29,7 @@ def create_app(config: dict | None = None) -> Flask:
     # Before CSRFProtect's hook: it parses the form, after which the raw bytes are gone.
     app.before_request(refuse_undecodable_forms)
     csrf.init_app(app)
-    registry.init_app(app)
+    serving.init_app(app)
     errors.init_app(app)
     templating.init_app(app)
 
@@ -49,5 +49,6 @@ def refuse_undecodable_forms():
         if fields:
             abort(
                 422,
-                description=f"The form's {', '.join(fields)} is not valid UTF-8 text; check the encoding of what you pasted.",
+                description=f"The form's {', '.join(fields)} is not valid UTF-8 text; "
+                "check the encoding of what you pasted.",
             )

@@ -8,16 +8,16 @@ import json
 from flask import Blueprint, current_app, jsonify, request, url_for
 from sqlalchemy import text
 
-from ml.models import MODEL_NAMES
+from ml.registry import model_names
 
 from .errors import ApiError
 from .extensions import db
 from .inputs import InputError, Limits, clean_models, clean_question, clean_threshold, clean_top_k, parse_tag_list
 from .queries import MAX_PER_PAGE, Filters, page_of
-from .registry import models
 from .review import save_review
 from .serialize import model_dict, prediction_dict
-from .suggest import NoModelAvailable, suggest_and_store
+from .serving import models
+from .suggest import suggest_and_store
 from .tables import Prediction
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -60,7 +60,7 @@ def _no_constant(name: str):
 
 
 def invalid(error: InputError) -> ApiError:
-    return ApiError(422, "The request has invalid fields.", error.fields)
+    return ApiError.invalid(error.fields)
 
 
 def _questions(data: dict, limits: Limits) -> tuple[list[tuple[str, str]], bool]:
@@ -74,15 +74,11 @@ def _questions(data: dict, limits: Limits) -> tuple[list[tuple[str, str]], bool]
         raise ApiError(422, "Send either one question (title, body) or a batch (questions), not both.")
     batch = data["questions"]
     if not isinstance(batch, list) or not batch:
-        raise ApiError(
-            422,
-            "The request has invalid fields.",
+        raise ApiError.invalid(
             {"questions": 'questions must be a non-empty list of {"title", "body"} objects.'},
         )
     if len(batch) > limits.batch_max:
-        raise ApiError(
-            422,
-            "The request has invalid fields.",
+        raise ApiError.invalid(
             {"questions": f"at most {limits.batch_max} questions per request (got {len(batch)})."},
         )
     questions, errors = [], {}
@@ -99,7 +95,7 @@ def _questions(data: dict, limits: Limits) -> tuple[list[tuple[str, str]], bool]
         except InputError as error:
             errors.update({f"questions[{index}].{name}": message for name, message in error.fields.items()})
     if errors:
-        raise ApiError(422, "The request has invalid fields.", errors)
+        raise ApiError.invalid(errors)
     return questions, True
 
 
@@ -116,13 +112,10 @@ def suggest():
         except InputError as error:
             errors.update(error.fields)
     if errors:
-        raise ApiError(422, "The request has invalid fields.", errors)
-    try:
-        outcome = suggest_and_store(
-            models(), settings["models"], questions, settings["top_k"], settings["threshold"], source="api"
-        )
-    except NoModelAvailable as error:
-        raise ApiError(503, "None of the requested models is available.", error.reasons) from None
+        raise ApiError.invalid(errors)
+    outcome = suggest_and_store(
+        models(), settings["models"], questions, settings["top_k"], settings["threshold"], source="api"
+    )
     items = [prediction_dict(prediction) for prediction in outcome.predictions]
     if batch:
         return jsonify(predictions=items, unavailable=outcome.unavailable), 201
@@ -137,10 +130,10 @@ def predictions():
     page = _positive_int_arg("page", 1)
     per_page = _positive_int_arg("per_page", current_app.config["PAGE_SIZE"])
     if per_page > MAX_PER_PAGE:
-        raise ApiError(422, "The request has invalid fields.", {"per_page": f"at most {MAX_PER_PAGE}."})
+        raise ApiError.invalid({"per_page": f"at most {MAX_PER_PAGE}."})
     model = request.args.get("model")
-    if model and model not in MODEL_NAMES:
-        raise ApiError(422, "The request has invalid fields.", {"model": f"choose from {', '.join(MODEL_NAMES)}."})
+    if model and model not in model_names():
+        raise ApiError.invalid({"model": f"choose from {', '.join(model_names())}."})
     filters = Filters.from_args(request.args)
     pagination = page_of(filters, page, per_page)
 
@@ -167,15 +160,12 @@ def _positive_int_arg(name: str, default: int) -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise ApiError(422, "The request has invalid fields.", {name: f"{name} must be a whole number of at least 1."})
+        raise ApiError.invalid({name: f"{name} must be a whole number of at least 1."})
     return value
 
 
 def _prediction_or_404(prediction_id: int) -> Prediction:
-    prediction = db.session.get(Prediction, prediction_id)
-    if prediction is None:
-        raise ApiError(404, f"There is no prediction {prediction_id}.")
-    return prediction
+    return db.get_or_404(Prediction, prediction_id, description=f"There is no prediction {prediction_id}.")
 
 
 @bp.get("/predictions/<int:prediction_id>")
@@ -188,9 +178,7 @@ def feedback(prediction_id: int):
     prediction = _prediction_or_404(prediction_id)
     data = json_object(FEEDBACK_KEYS)
     if "accepted" not in data:
-        raise ApiError(
-            422,
-            "The request has invalid fields.",
+        raise ApiError.invalid(
             {"accepted": "list the suggested tags that are right (may be empty)."},
         )
     try:

@@ -38,6 +38,8 @@ def from_environment(environ=os.environ) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url(environ.get("DATABASE_URL")),
         "MODELS_DIR": environ.get("TAGSMITH_MODELS_DIR") or None,
         "PRELOAD_MODELS": environ.get("TAGSMITH_PRELOAD_MODELS", "1") not in ("0", "false", "no"),
+        # onnxruntime threads per model per worker; empty = all cores (best for one worker).
+        "ORT_THREADS": _optional_int(environ, "TAGSMITH_ORT_THREADS"),
         # A question page left open over lunch should still submit.
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -52,6 +54,19 @@ def from_environment(environ=os.environ) -> dict:
         except ValueError:
             raise ConfigError(f"{variable} must be a whole number, got {raw!r}") from None
     return settings
+
+
+def _optional_int(environ, variable: str) -> int | None:
+    raw = environ.get(variable)
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{variable} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{variable} must be 0 or more, got {value}")
+    return value or None
 
 
 def database_url(url: str | None) -> str | None:

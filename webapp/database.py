@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import scoped_session
 
 from . import tables  # noqa: F401  (registers the tables before create_all)
 from .extensions import db
@@ -38,12 +41,10 @@ def _sqlite_pragmas(connection, _record) -> None:
     try:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        try:
-            # Persistent in the file: after the first connection this is a no-op.
+        # Persistent in the file: after the first connection this is a no-op. When another
+        # worker holds the file while it switches, its switch serves us too.
+        with suppress(sqlite3.OperationalError):
             cursor.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.OperationalError:
-            # Another worker holds the file while it switches; its switch serves us too.
-            pass
     finally:
         cursor.close()
 
@@ -60,3 +61,14 @@ def create_schema(attempts: int = 5) -> None:
             if attempt == attempts - 1:
                 raise
             time.sleep(0.1 * (attempt + 1))
+
+
+@contextmanager
+def transaction() -> Iterator[scoped_session]:
+    """Commit what the block changes, or roll all of it back: nothing is half-stored."""
+    try:
+        yield db.session
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise

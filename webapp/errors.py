@@ -1,4 +1,8 @@
-"""Error responses: pages in the site's style, JSON with a message under /api/ and /healthz."""
+"""Error responses: pages in the site's style, JSON with a message under /api/ and /healthz.
+
+Every error tagsmith raises on purpose is a ``TagsmithError`` carrying its HTTP status, and
+one handler answers them all; werkzeug's HTTP errors get the same two shapes.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
-from .suggest import NoModelAvailable, PredictionFailed
+from ml.errors import ModelUnavailable, TagsmithError
 
 TITLES = {
     400: "Bad request",
@@ -19,16 +23,21 @@ TITLES = {
     500: "Something went wrong",
     503: "Model unavailable",
 }
+INVALID_FIELDS = "The request has invalid fields."
 
 
-class ApiError(Exception):
+class ApiError(TagsmithError):
     """An error the API reports as JSON: ``{"error": message, "status": ..., "fields": ...}``."""
 
     def __init__(self, status: int, message: str, fields: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
-        self.message = message
         self.fields = fields
+
+    @classmethod
+    def invalid(cls, fields: dict[str, str]) -> ApiError:
+        """422 with a message per field: the API's one answer to values it cannot use."""
+        return cls(422, INVALID_FIELDS, fields)
 
 
 def wants_json() -> bool:
@@ -36,7 +45,7 @@ def wants_json() -> bool:
 
 
 def json_error(status: int, message: str, fields: dict[str, str] | None = None):
-    payload = {"error": message, "status": status}
+    payload: dict[str, object] = {"error": message, "status": status}
     if fields:
         payload["fields"] = fields
     return jsonify(payload), status
@@ -45,9 +54,15 @@ def json_error(status: int, message: str, fields: dict[str, str] | None = None):
 def error_page(status: int, message: str, *, title: str | None = None):
     if wants_json():
         return json_error(status, message)
-    return render_template(
-        "error.html", status=status, title=title or TITLES.get(status, "Error"), message=message
-    ), status
+    page = render_template("error.html", status=status, title=title or TITLES.get(status, "Error"), message=message)
+    return page, status
+
+
+def for_people(error: TagsmithError) -> str:
+    """The message with the reasons behind it, for a page (JSON lists them under fields)."""
+    if isinstance(error, ModelUnavailable) and error.reasons:
+        return " ".join([error.message, *(reason for reason in error.reasons.values() if reason not in error.message)])
+    return error.message
 
 
 def _message(error: HTTPException) -> str:
@@ -71,9 +86,12 @@ def _message(error: HTTPException) -> str:
 
 
 def init_app(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def api_error(error: ApiError):
-        return json_error(error.status, error.message, error.fields)
+    @app.errorhandler(TagsmithError)
+    def tagsmith_error(error: TagsmithError):
+        if wants_json():
+            fields = getattr(error, "fields", None) or getattr(error, "reasons", None)
+            return json_error(error.status, error.message, fields)
+        return error_page(error.status, for_people(error))
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
@@ -84,14 +102,6 @@ def init_app(app: Flask) -> None:
             title="Form expired",
         )
 
-    @app.errorhandler(NoModelAvailable)
-    def no_model(error: NoModelAvailable):
-        return error_page(503, str(error) or "No model is available.")
-
-    @app.errorhandler(PredictionFailed)
-    def prediction_failed(error: PredictionFailed):
-        return error_page(500, str(error))
-
     @app.errorhandler(InternalServerError)
     def internal_error(error: InternalServerError):
         # Flask logs the original exception; the visitor sees no traceback.
@@ -100,8 +110,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         status = error.code or 500
-        response = error_page(status, _message(error))
+        body, status = error_page(status, _message(error))
+        headers = {}
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
-            body, status = response
-            response = current_app.make_response((body, status, {"Allow": ", ".join(error.valid_methods)}))
-        return response
+            headers["Allow"] = ", ".join(error.valid_methods)
+        return current_app.make_response((body, status, headers))

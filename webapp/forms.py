@@ -1,59 +1,73 @@
-"""The ask form. Its checks are the API's (``inputs``), so a title the API refuses the form
+"""The ask form. Its checks are the API's (``inputs``), so a value the API refuses the form
 refuses with the same words."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask_wtf import FlaskForm
-from wtforms import FloatField, IntegerField, RadioField, StringField, TextAreaField
-from wtforms.fields.choices import SelectChoice
-from wtforms.validators import NumberRange, Optional, ValidationError
+from wtforms import RadioField, StringField, TextAreaField
+from wtforms.validators import ValidationError
 
-from ml.predictor import DEFAULT_TOP_K, MAX_TOP_K
+from ml.predictor import DEFAULT_TOP_K
+from ml.registry import kinds
 
-from .inputs import BOTH, InputError, Limits, clean_body, clean_title
+from .inputs import BOTH, InputError, Limits, clean_body, clean_threshold, clean_title, clean_top_k
 
-MODEL_LABELS = {BOTH: "Both, side by side", "baseline": "Baseline", "transformer": "Transformer"}
+
+def model_choices() -> list[tuple[str, str]]:
+    """Every model side by side, or one of them: read from the registry on each request."""
+    side_by_side = "Both, side by side" if len(kinds()) == 2 else "All, side by side"
+    return [(BOTH, side_by_side)] + [(kind.name, kind.label) for kind in kinds()]
 
 
 class AskForm(FlaskForm):
     title = StringField("Title")
     body = TextAreaField("Body")
-    model = RadioField(
-        "Model", choices=[SelectChoice(value, label) for value, label in MODEL_LABELS.items()], default=BOTH
-    )
-    top_k = IntegerField(
-        "Tags at most",
-        default=DEFAULT_TOP_K,
-        # Left empty, the default applies (see ``top_k_or_default``).
-        validators=[Optional(), NumberRange(1, MAX_TOP_K, message=f"Choose between 1 and {MAX_TOP_K} tags.")],
-    )
-    threshold = FloatField(
-        "Score cut-off",
-        validators=[
-            Optional(),
-            NumberRange(
-                0.0, 1.0, message="The cut-off is a score from 0 to 1; leave it empty for the tuned thresholds."
-            ),
-        ],
-    )
+    model = RadioField("Model", default=BOTH)
+    # Text, parsed by the same checks as the API's numbers; empty means the default.
+    top_k = StringField("Tags at most", default=str(DEFAULT_TOP_K))
+    threshold = StringField("Score cut-off")
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.model.choices = model_choices()
 
     @property
-    def top_k_or_default(self) -> int:
-        return DEFAULT_TOP_K if self.top_k.data is None else self.top_k.data
+    def top_k_value(self) -> int:
+        return _parsed(self.top_k.data, int, clean_top_k, DEFAULT_TOP_K)
+
+    @property
+    def threshold_value(self) -> float | None:
+        return _parsed(self.threshold.data, float, clean_threshold, None)
 
     def validate_title(self, field):
-        field.data = _checked(clean_title, field.data)
+        field.data = _checked(lambda value: clean_title(value, Limits.from_app()), field.data)
 
     def validate_body(self, field):
-        field.data = _checked(clean_body, field.data)
+        field.data = _checked(lambda value: clean_body(value, Limits.from_app()), field.data)
+
+    def validate_top_k(self, field):
+        _checked(lambda _: self.top_k_value, field.data)
 
     def validate_threshold(self, field):
-        if field.data is not None and field.data != field.data:  # NaN slips past NumberRange
-            raise ValidationError("The cut-off is a score from 0 to 1; leave it empty for the tuned thresholds.")
+        _checked(lambda _: self.threshold_value, field.data)
 
 
-def _checked(check, value):
+def _parsed(text: str | None, parse: Callable[[str], Any], check: Callable[[Any], Any], empty: Any) -> Any:
+    text = (text or "").strip()
+    if not text:
+        return empty
     try:
-        return check(value, Limits.from_app())
+        value = parse(text)
+    except ValueError:
+        value = text  # the check words the refusal
+    return check(value)
+
+
+def _checked(check: Callable[[Any], Any], value: Any) -> Any:
+    try:
+        return check(value)
     except InputError as error:
         raise ValidationError(next(iter(error.fields.values()))) from None

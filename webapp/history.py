@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from contextlib import suppress
 
 from flask import (
     Blueprint,
@@ -20,13 +21,13 @@ from flask import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from ml.models import MODEL_NAMES
+from ml.registry import model_names
 
 from .extensions import db
 from .inputs import InputError, parse_tag_list
 from .queries import Filters, exportable_count, page_of, reviewed_for_export
-from .registry import models
 from .review import save_review
+from .serving import models
 from .suggest import add_answer
 from .tables import Prediction
 
@@ -36,10 +37,9 @@ EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson
 
 
 def get_prediction(prediction_id: int) -> Prediction:
-    prediction = db.session.get(Prediction, prediction_id)
-    if prediction is None:
-        abort(404, description=f"There is no question #{prediction_id} in the history.")
-    return prediction
+    return db.get_or_404(
+        Prediction, prediction_id, description=f"There is no question #{prediction_id} in the history."
+    )
 
 
 @bp.get("/")
@@ -49,7 +49,7 @@ def index():
     pagination = page_of(filters, max(page, 1), current_app.config["PAGE_SIZE"])
     exportable = exportable_count()
     return render_template(
-        "history.html", pagination=pagination, filters=filters, exportable=exportable, model_names=MODEL_NAMES
+        "history.html", pagination=pagination, filters=filters, exportable=exportable, model_names=model_names()
     )
 
 
@@ -68,7 +68,7 @@ def _detail_page(
             "detail.html",
             prediction=prediction,
             states=states,
-            model_names=MODEL_NAMES,
+            model_names=model_names(),
             review_errors=review_errors or {},
             draft=draft,
             just_asked=request.args.get("asked") == "1",
@@ -85,15 +85,13 @@ def review(prediction_id: int):
     # Verdicts are read only for the tags this question has: a forged field name is ignored.
     verdicts = {tag: request.form.get(f"verdict:{tag}", "") for tag in suggested}
     draft = {"verdicts": verdicts, "added": request.form.get("added", "")}
-    undecided = [tag for tag, verdict in verdicts.items() if verdict not in ("accept", "reject")]
     errors = {}
-    if undecided:
-        errors["verdicts"] = f"Accept or reject every suggested tag (undecided: {', '.join(undecided)})."
     try:
         added = parse_tag_list(draft["added"], "added")
     except InputError as error:
         errors.update(error.fields)
     if not errors:
+        # save_review refuses undecided tags: one rule for the page and the API.
         accepted = [tag for tag, verdict in verdicts.items() if verdict == "accept"]
         rejected = [tag for tag, verdict in verdicts.items() if verdict == "reject"]
         try:
@@ -108,14 +106,12 @@ def review(prediction_id: int):
 @bp.post("/<int:prediction_id>/run/<model>")
 def run_model(prediction_id: int, model: str):
     """Ask another model about a stored question, so both can be compared."""
-    if model not in MODEL_NAMES:
+    if model not in model_names():
         abort(404, description=f"There is no model called {model!r}.")
     prediction = get_prediction(prediction_id)
     if prediction.answer(model) is None:
-        try:
+        with suppress(IntegrityError):  # a double click: the other request stored the answer first
             add_answer(models(), prediction, model)
-        except IntegrityError:
-            pass  # a double click: the other request stored the answer first
     return redirect(url_for("history.detail", prediction_id=prediction.id, view=model), code=303)
 
 

@@ -12,11 +12,12 @@ from urllib.parse import unquote, unquote_to_bytes
 
 from flask import current_app
 
-from ml.models import MODEL_NAMES
+from ml.errors import TagsmithError
 from ml.predictor import DEFAULT_TOP_K, MAX_TOP_K
+from ml.registry import model_names
 
+# Every model side by side (the name predates a third model; the API keeps it).
 BOTH = "both"
-MODEL_CHOICES = (BOTH, *MODEL_NAMES)
 # Stack Overflow's tag alphabet and length limit.
 TAG_RE = re.compile(r"^[a-z0-9+#.\-]{1,35}$")
 MAX_ADDED_TAGS = 10
@@ -26,7 +27,9 @@ _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
-class InputError(ValueError):
+class InputError(TagsmithError):
+    status = 422
+
     def __init__(self, fields: dict[str, str]):
         super().__init__("; ".join(f"{name}: {message}" for name, message in fields.items()))
         self.fields = fields
@@ -124,13 +127,18 @@ def clean_question(title: object, body: object, limits: Limits) -> tuple[str, st
     return cleaned[0], cleaned[1]
 
 
+TOP_K_RULE = f"a whole number of tags from 1 to {MAX_TOP_K}"
+THRESHOLD_RULE = "a number from 0 to 1, or empty (null in the API) for each tag's tuned threshold"
+
+
 def clean_top_k(value: object) -> int:
+    """The form and the API share these checks and words (the form parses its text first)."""
     if value is None:
         return DEFAULT_TOP_K
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError({"top_k": f"top_k must be a whole number from 1 to {MAX_TOP_K}."})
+        raise InputError({"top_k": f"Tags at most (top_k) must be {TOP_K_RULE}."})
     if not 1 <= value <= MAX_TOP_K:
-        raise InputError({"top_k": f"top_k must be between 1 and {MAX_TOP_K} (got {value})."})
+        raise InputError({"top_k": f"Tags at most (top_k) must be between 1 and {MAX_TOP_K} (got {value})."})
     return value
 
 
@@ -139,23 +147,27 @@ def clean_threshold(value: object) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError({"threshold": "threshold must be a number from 0 to 1, or null for the tuned thresholds."})
+        raise InputError({"threshold": f"The cut-off (threshold) must be {THRESHOLD_RULE}."})
     if not 0.0 <= value <= 1.0:  # also false for NaN
-        raise InputError({"threshold": f"threshold must be between 0 and 1 (got {value})."})
+        raise InputError(
+            {"threshold": f"The cut-off (threshold) must be between 0 and 1 (got {value}); empty = tuned ones."}
+        )
     return float(value)
 
 
 def clean_models(value: object) -> tuple[str, ...]:
     """ "both", one model's name, or a list of names -> the model names to run, in order."""
+    names_known = model_names()
     if value is None or value == BOTH:
-        return tuple(MODEL_NAMES)
+        return names_known
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
-        raise InputError({"models": f"models must be {', '.join(map(repr, MODEL_CHOICES))} or a list of model names."})
-    unknown = [name for name in names if name not in MODEL_NAMES]
+        choices = ", ".join(map(repr, (BOTH, *names_known)))
+        raise InputError({"models": f"models must be {choices} or a list of model names."})
+    unknown = [name for name in names if name not in names_known]
     if unknown:
-        raise InputError({"models": f"unknown model {unknown[0]!r}; choose from {', '.join(MODEL_NAMES)}."})
-    return tuple(name for name in MODEL_NAMES if name in names)
+        raise InputError({"models": f"unknown model {unknown[0]!r}; choose from {', '.join(names_known)}."})
+    return tuple(name for name in names_known if name in names)
 
 
 def parse_tag_list(value: object, field: str) -> list[str]:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, url_for
 
-from ml.models import MODEL_NAMES
+from ml.errors import ModelUnavailable
+from ml.registry import model_names
 
+from .errors import for_people
+from .extensions import db
 from .forms import AskForm
 from .inputs import clean_models
-from .queries import Filters, page_of
-from .registry import models
+from .queries import Filters, history_query
+from .serving import models
 from .stats import compute
-from .suggest import NoModelAvailable, suggest_and_store
+from .suggest import suggest_and_store
 
 bp = Blueprint("pages", __name__)
 RECENT = 5
@@ -29,14 +32,14 @@ def ask():
                 models(),
                 clean_models(form.model.data),
                 [(form.title.data, form.body.data)],
-                form.top_k_or_default,
-                form.threshold.data,
+                form.top_k_value,
+                form.threshold_value,
                 source="web",
             )
-        except NoModelAvailable as error:
-            return _ask_page(form, states, problem=str(error)), 503
+        except ModelUnavailable as error:
+            return _ask_page(form, states, problem=for_people(error)), 503
         # Post/redirect/get: reloading the result page never stores the question twice.
-        view = form.model.data if form.model.data in MODEL_NAMES else None
+        view = form.model.data if form.model.data in model_names() else None
         return redirect(
             url_for("history.detail", prediction_id=outcome.predictions[0].id, asked=1, view=view), code=303
         )
@@ -44,7 +47,7 @@ def ask():
 
 
 def _ask_page(form: AskForm, states, problem: str | None = None) -> str:
-    recent = page_of(Filters(), 1, RECENT).items
+    recent = db.session.scalars(history_query(Filters()).limit(RECENT)).all()  # no COUNT, unlike a page
     return render_template("ask.html", form=form, states=states, problem=problem, recent=recent)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Select, and_, func, or_, select
 
-from ml.models import MODEL_NAMES
+from ml.registry import model_names
 
 from .extensions import db
 from .inputs import TAG_RE
@@ -32,7 +32,7 @@ class Filters:
         reviewed = args.get("reviewed", "").strip().lower()
         reviewed = {"true": "yes", "1": "yes", "false": "no", "0": "no"}.get(reviewed, reviewed)
         return cls(
-            model=model if model in MODEL_NAMES else "",
+            model=model if model in model_names() else "",
             tag=tag if TAG_RE.match(tag) else "",
             text=" ".join(args.get("q", "").split())[:MAX_SEARCH_CHARS],
             reviewed=reviewed if reviewed in ("yes", "no") else "",

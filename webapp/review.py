@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .database import transaction
 from .extensions import db
 from .inputs import MAX_ADDED_TAGS, InputError
 from .tables import ACCEPTED, ADDED, REJECTED, Prediction, ReviewedTag, utc_now
@@ -32,7 +33,7 @@ def save_review(prediction: Prediction, accepted: list[str], rejected: list[str]
     accepted_set = set(accepted) | {tag for tag in added if tag in suggested}
     verdicts = [(tag, ACCEPTED if tag in accepted_set else REJECTED) for tag in suggested]
     verdicts += [(tag, ADDED) for tag in added if tag not in suggested]
-    try:
+    with transaction():
         prediction.review.clear()
         # Deletes before inserts: the (question, tag) pair is unique.
         db.session.flush()
@@ -40,7 +41,3 @@ def save_review(prediction: Prediction, accepted: list[str], rejected: list[str]
             ReviewedTag(tag=tag, verdict=verdict, position=position) for position, (tag, verdict) in enumerate(verdicts)
         )
         prediction.reviewed_at = utc_now()
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise

@@ -8,7 +8,7 @@ from flask import url_for
 
 from ml.predictor import Predictor
 
-from .registry import ModelState
+from .serving import ModelState
 from .tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction
 
 
@@ -56,9 +56,10 @@ def prediction_dict(prediction: Prediction) -> dict:
 
 
 def model_dict(state: ModelState) -> dict:
+    kind = {"name": state.name, "label": state.kind.label, "description": state.kind.description}
     if state.predictor is None:
-        return {"name": state.name, "available": False, "message": state.message}
-    return {"name": state.name, "available": True, **model_summary(state.predictor)}
+        return {**kind, "available": False, "message": state.message}
+    return {**kind, "available": True, **model_summary(state.predictor)}
 
 
 def model_summary(predictor: Predictor) -> dict:

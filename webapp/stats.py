@@ -1,13 +1,14 @@
-"""The numbers on the stats page: usage, how often the models agree, how often they are
-right on the questions people reviewed."""
+"""The numbers on the stats page: usage, how often each pair of models agrees, how often
+each model is right on the questions people reviewed."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import combinations
 
 from sqlalchemy import func, select
 
-from ml.models import MODEL_NAMES
+from ml.registry import model_names
 
 from .extensions import db
 from .tables import ModelAnswer, Prediction
@@ -36,6 +37,8 @@ class ModelStats:
 
 @dataclass
 class Agreement:
+    first: str
+    second: str
     questions: int = 0  # answered by both models
     same_top: int = 0  # both put the same tag first
     jaccard_sum: float = 0.0
@@ -54,7 +57,7 @@ class Stats:
     questions: int = 0
     reviewed: int = 0
     models: dict[str, ModelStats] = field(default_factory=dict)
-    agreement: Agreement = field(default_factory=Agreement)
+    agreements: list[Agreement] = field(default_factory=list)  # one per pair of models
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -66,7 +69,8 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
 
 
 def compute() -> Stats:
-    stats = Stats(models={name: ModelStats(name) for name in MODEL_NAMES})
+    names = model_names()
+    stats = Stats(models={name: ModelStats(name) for name in names})
     stats.questions = db.session.scalar(select(func.count(Prediction.id))) or 0
     stats.reviewed = (
         db.session.scalar(select(func.count(Prediction.id)).where(Prediction.reviewed_at.is_not(None))) or 0
@@ -80,18 +84,7 @@ def compute() -> Stats:
         model.answers = len(latencies)
         model.latency_p50_ms = percentile(latencies, 50)
         model.latency_p95_ms = percentile(latencies, 95)
-
-    both = (
-        select(Prediction)
-        .where(*(Prediction.answers.any(ModelAnswer.model == name) for name in MODEL_NAMES))
-        .execution_options(yield_per=500)
-    )
-    for prediction in db.session.scalars(both):
-        tag_sets = [prediction.answer(name).tag_names() for name in MODEL_NAMES]
-        stats.agreement.questions += 1
-        stats.agreement.same_top += bool(tag_sets[0] and tag_sets[1] and tag_sets[0][0] == tag_sets[1][0])
-        union = set(tag_sets[0]) | set(tag_sets[1])
-        stats.agreement.jaccard_sum += len(set(tag_sets[0]) & set(tag_sets[1])) / len(union) if union else 1.0
+    stats.agreements = [agreement(first, second) for first, second in combinations(names, 2)]
 
     reviewed = select(Prediction).where(Prediction.reviewed_at.is_not(None)).execution_options(yield_per=500)
     for prediction in db.session.scalars(reviewed):
@@ -110,3 +103,20 @@ def compute() -> Stats:
             model.correct += len(judged & right)
             model.missed += len(right - suggested)
     return stats
+
+
+def agreement(first: str, second: str) -> Agreement:
+    """How often two models put the same tag first, and how much their tag sets overlap."""
+    found = Agreement(first, second)
+    both = (
+        select(Prediction)
+        .where(Prediction.answers.any(ModelAnswer.model == first), Prediction.answers.any(ModelAnswer.model == second))
+        .execution_options(yield_per=500)
+    )
+    for prediction in db.session.scalars(both):
+        one, other = (answer.tag_names() if answer else [] for answer in map(prediction.answer, (first, second)))
+        found.questions += 1
+        found.same_top += bool(one and other and one[0] == other[0])
+        union = set(one) | set(other)
+        found.jaccard_sum += len(set(one) & set(other)) / len(union) if union else 1.0
+    return found

@@ -6,29 +6,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from ml.errors import ModelUnavailable, PredictionFailed
+from ml.predictor import Suggestions
 from ml.text import question_text
 
-from .extensions import db
-from .registry import ModelNotAvailable, ModelRegistry
+from .database import transaction
+from .serving import ModelRegistry
 from .tables import ModelAnswer, Prediction, SuggestedTag
 
 log = logging.getLogger(__name__)
-
-
-class NoModelAvailable(Exception):
-    """None of the requested models can run: nothing to answer with (503)."""
-
-    def __init__(self, reasons: dict[str, str]):
-        super().__init__(" ".join(reasons.values()))
-        self.reasons = reasons
-
-
-class PredictionFailed(Exception):
-    """A model raised while predicting; nothing was stored (500)."""
-
-    def __init__(self, model: str):
-        super().__init__(f"The {model} model failed on this question. Nothing was saved; please try again.")
-        self.model = model
 
 
 @dataclass
@@ -36,7 +22,7 @@ class ModelRun:
     model: str
     version: str
     latency_ms: float  # per question: a batch's time is shared out evenly
-    suggestions: list[list[tuple[str, float]]]
+    suggestions: Suggestions
 
 
 @dataclass
@@ -57,7 +43,7 @@ def run_models(
     for name in names:
         try:
             predictor = registry.get(name)
-        except ModelNotAvailable as error:
+        except ModelUnavailable as error:
             unavailable[name] = error.message
             continue
         started = time.perf_counter()
@@ -69,7 +55,7 @@ def run_models(
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         runs.append(ModelRun(name, predictor.version, elapsed_ms / len(texts), suggestions))
     if not runs:
-        raise NoModelAvailable(unavailable)
+        raise ModelUnavailable("None of the requested models is available.", unavailable)
     return runs, unavailable
 
 
@@ -85,38 +71,23 @@ def suggest_and_store(
     a model failing (or the database) leaves no question stored without its answers."""
     runs, unavailable = run_models(registry, names, questions, top_k, threshold)
     predictions = []
-    try:
+    with transaction() as session:
         for index, (title, body) in enumerate(questions):
             prediction = Prediction(title=title, body=body, source=source, top_k=top_k, threshold=threshold)
             prediction.answers = [_answer(run, index) for run in runs]
             predictions.append(prediction)
-        db.session.add_all(predictions)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
+        session.add_all(predictions)
     return Outcome(predictions, unavailable)
 
 
 def add_answer(registry: ModelRegistry, prediction: Prediction, name: str) -> None:
-    """Run one more model on a stored question (the user asked for the other model later)."""
-    runs, _ = run_models(
-        registry, (name,), [(prediction.title, prediction.body)], prediction.top_k, prediction.threshold
-    )
-    try:
+    """Run one more model on a stored question (the user asked for another model later)."""
+    question = [(prediction.title, prediction.body)]
+    runs, _ = run_models(registry, (name,), question, prediction.top_k, prediction.threshold)
+    with transaction():
         prediction.answers.append(_answer(runs[0], 0))
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
 
 
 def _answer(run: ModelRun, index: int) -> ModelAnswer:
-    return ModelAnswer(
-        model=run.model,
-        model_version=run.version,
-        latency_ms=round(run.latency_ms, 3),
-        tags=[
-            SuggestedTag(rank=rank, tag=tag, score=score) for rank, (tag, score) in enumerate(run.suggestions[index])
-        ],
-    )
+    tags = [SuggestedTag(rank=rank, tag=tag, score=score) for rank, (tag, score) in enumerate(run.suggestions[index])]
+    return ModelAnswer(model=run.model, model_version=run.version, latency_ms=round(run.latency_ms, 3), tags=tags)

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .extensions import db
 
 ACCEPTED, REJECTED, ADDED = "accepted", "rejected", "added"
-VERDICTS = (ACCEPTED, REJECTED, ADDED)
 
 
 def utc_now() -> datetime:

@@ -1,4 +1,5 @@
-"""Template filters and the security headers every HTML page gets."""
+"""Template filters, the model registry's names for templates, and the security headers
+every HTML page gets."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from datetime import UTC, datetime
 
 from flask import Flask
 
-from .forms import MODEL_LABELS
+from ml.registry import kinds
+
 from .inputs import BOTH
 
 # Everything the pages use is served from /static: no CDN, no inline script.
@@ -14,6 +16,8 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'self'"
 )
+# An answer stored by a model that is no longer registered still gets a neutral colour.
+UNKNOWN_COLOUR = "#6b7280"
 
 
 def init_app(app: Flask) -> None:
@@ -21,7 +25,10 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(iso_when, "iso_when")
     app.add_template_filter(percent, "percent")
     app.add_template_filter(milliseconds, "ms")
-    app.jinja_env.globals.update(MODEL_LABELS=MODEL_LABELS, BOTH=BOTH)
+    app.add_template_filter(model_label, "model_label")
+    app.add_template_filter(model_colour, "model_colour")
+    app.jinja_env.globals.update(BOTH=BOTH)
+    app.jinja_env.tests["in_every"] = lambda value, lists: all(value in items for items in lists)
 
     @app.after_request
     def security_headers(response):
@@ -31,6 +38,14 @@ def init_app(app: Flask) -> None:
             response.headers.setdefault("X-Frame-Options", "DENY")
             response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
+
+
+def model_label(name: str) -> str:
+    return next((kind.label for kind in kinds() if kind.name == name), name)
+
+
+def model_colour(name: str) -> str:
+    return next((kind.colour for kind in kinds() if kind.name == name), UNKNOWN_COLOUR)
 
 
 def when(moment: datetime | None) -> str:

@@ -72,17 +72,6 @@ def read_corpus_csv(path: PathArg, report: ReadReport | None = None) -> Iterator
     return _read_csv(Path(path), report)
 
 
-def read_generic(path: PathArg, report: ReadReport | None = None) -> Iterator[Question]:
-    """A CSV (``.csv``) or JSON lines (``.jsonl``, ``.json``) of title, tags and optional body."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _read_csv(path, report)
-    if suffix in (".jsonl", ".json"):
-        return _read_jsonl(path, report)
-    raise DataFormatError(f"{path}: expected a .csv, .jsonl or .json file")
-
-
 def read_stacksample(path: PathArg, report: ReadReport | None = None) -> Iterator[Question]:
     """Kaggle StackSample: a folder holding Questions.csv and Tags.csv, or that Questions.csv.
 

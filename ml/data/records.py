@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ml.errors import DataError
+
 
 @dataclass(frozen=True, slots=True)
 class Question:
@@ -15,7 +17,7 @@ class Question:
     body: str = ""
 
 
-class DataFormatError(ValueError):
+class DataFormatError(DataError):
     """The whole file is unreadable in the requested format (one clear message)."""
 
 

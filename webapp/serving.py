@@ -1,9 +1,10 @@
 """The models a worker serves: each loaded once per process and kept for its lifetime.
 
-The web layer only knows ``ml.models``' interface, never a model class. A model without
-an artifact (or with a broken one) is *unavailable*, with the reason, and the rest of the
-site keeps working. Unavailability is not cached for good: as soon as the model's folder
-changes (the transformer's artifact appears), the next request tries again.
+Which models exist comes from ``ml.registry``; the web layer only knows the ``Predictor``
+interface, never a model class. A model without an artifact (or with a broken one) is
+*unavailable*, with the reason, and the rest of the site keeps working. Unavailability is
+not cached for good: as soon as the model's folder changes (the transformer's artifact
+appears), the next request tries again.
 """
 
 from __future__ import annotations
@@ -17,30 +18,25 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
-from ml.artifacts import ArtifactError
-from ml.models import MODEL_NAMES, load_predictor, model_dir
-from ml.predictor import Predictor
+from ml.errors import ModelUnavailable
+from ml.predictor import Predictor, ServingOptions
+from ml.registry import ModelKind, get_kind, kinds, load_predictor, model_dir
 
 EXTENSION_KEY = "tagsmith.models"
 log = logging.getLogger(__name__)
 
-Loader = Callable[[str, "str | Path | None"], Predictor]
-
-
-class ModelNotAvailable(Exception):
-    """A model the request asked for cannot run; the message says why, for people."""
-
-    def __init__(self, name: str, message: str):
-        super().__init__(message)
-        self.name = name
-        self.message = message
+Loader = Callable[[str, "str | Path | None", ServingOptions], Predictor]
 
 
 @dataclass(frozen=True)
 class ModelState:
-    name: str
+    kind: ModelKind
     predictor: Predictor | None
     message: str | None  # why it is unavailable
+
+    @property
+    def name(self) -> str:
+        return self.kind.name
 
     @property
     def available(self) -> bool:
@@ -48,9 +44,15 @@ class ModelState:
 
 
 class ModelRegistry:
-    def __init__(self, models_dir: str | Path | None = None, loader: Loader = load_predictor):
+    def __init__(
+        self,
+        models_dir: str | Path | None = None,
+        loader: Loader = load_predictor,
+        options: ServingOptions | None = None,
+    ):
         self.models_dir = models_dir
         self.loader = loader
+        self.options = options or ServingOptions()
         self._loaded: dict[str, Predictor] = {}
         self._failed: dict[str, tuple[object, str]] = {}  # name -> (folder signature, message)
         self._lock = threading.Lock()
@@ -64,39 +66,38 @@ class ModelRegistry:
     def get(self, name: str) -> Predictor:
         state = self.state(name)
         if state.predictor is None:
-            raise ModelNotAvailable(name, state.message or f"The {name} model is not available.")
+            raise ModelUnavailable(state.message or f"The {name} model is not available.", {name: state.message or ""})
         return state.predictor
 
     def state(self, name: str) -> ModelState:
-        if name not in MODEL_NAMES:
-            raise ValueError(f"unknown model {name!r}")
+        kind = get_kind(name)
         loaded = self._loaded.get(name)
         if loaded is not None:
-            return ModelState(name, loaded, None)
+            return ModelState(kind, loaded, None)
         with self._lock:  # threaded servers: one thread loads, the others wait for it
             if name in self._loaded:
-                return ModelState(name, self._loaded[name], None)
+                return ModelState(kind, self._loaded[name], None)
             signature = self._signature(name)
             failed = self._failed.get(name)
             if failed is not None and failed[0] == signature:
-                return ModelState(name, None, failed[1])
+                return ModelState(kind, None, failed[1])
             try:
-                predictor = self.loader(name, self.models_dir)
-            except ArtifactError as error:
+                predictor = self.loader(name, self.models_dir, self.options)
+            except ModelUnavailable as error:
                 self._failed[name] = (signature, str(error))
-                return ModelState(name, None, str(error))
+                return ModelState(kind, None, str(error))
             except Exception as error:  # a model that cannot load must not take the site down
                 log.exception("loading the %s model failed", name)
                 message = f"The {name} model could not be loaded ({type(error).__name__}: {error})."
                 self._failed[name] = (signature, message)
-                return ModelState(name, None, message)
+                return ModelState(kind, None, message)
             self._loaded[name] = predictor
             self._failed.pop(name, None)
             log.info("loaded the %s model (%s) in process %d", name, predictor.version, os.getpid())
-            return ModelState(name, predictor, None)
+            return ModelState(kind, predictor, None)
 
     def states(self) -> list[ModelState]:
-        return [self.state(name) for name in MODEL_NAMES]
+        return [self.state(kind.name) for kind in kinds()]
 
     def _signature(self, name: str) -> object:
         """Names, sizes and times of the files in the model's folder: cheap to compute on
@@ -110,23 +111,27 @@ class ModelRegistry:
 
 
 def init_app(app: Flask) -> ModelRegistry:
-    registry = ModelRegistry(app.config.get("MODELS_DIR"), app.config.get("MODEL_LOADER") or load_predictor)
+    registry = ModelRegistry(
+        app.config.get("MODELS_DIR"),
+        app.config.get("MODEL_LOADER") or load_predictor,
+        ServingOptions(threads=app.config.get("ORT_THREADS")),
+    )
     app.extensions[EXTENSION_KEY] = registry
     if app.config.get("PRELOAD_MODELS", True):
         # gunicorn calls create_app in each worker: the models load at boot, not on a request.
         for state in registry.states():
             if state.predictor is not None:
-                warm_up(state)
+                warm_up(state.name, state.predictor)
     return registry
 
 
-def warm_up(state: ModelState) -> None:
+def warm_up(name: str, predictor: Predictor) -> None:
     """One throwaway prediction: the first call pays one-off set-up costs (hundreds of ms
     for the baseline), which should not land on the first visitor."""
     try:
-        state.predictor.predict(["warm up"], top_k=1)
+        predictor.predict(["warm up"], top_k=1)
     except Exception:
-        log.exception("warming up the %s model failed", state.name)
+        log.exception("warming up the %s model failed", name)
 
 
 def models() -> ModelRegistry:

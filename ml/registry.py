@@ -1,0 +1,115 @@
+"""The model kinds tagsmith knows, by name, as Annif maps names to backends.
+
+Everything that lists models (the CLI's choices, the site's forms, badges, ``/models``,
+``/stats``, the API) reads this registry, so adding a model is one module with a
+``Predictor`` subclass plus one ``register`` call. Classes are named by import path and
+imported on first use: listing the kinds loads no model code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ArtifactError, UsageError
+from .paths import MODELS_DIR, display_path
+from .predictor import Predictor, ServingOptions
+
+DEFAULT_MISSING = "The {label} model is not available ({folder} holds no artifact). Build it with: {rebuild}"
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    name: str  # the folder under models/ and the value in forms, the API and stored answers
+    label: str  # for people
+    description: str  # one line: what it is and what it is good at
+    predictor: str  # "module:Class", a Predictor subclass
+    rebuild: str  # the command that (re)builds its artifact
+    colour: str  # badge and panel accent, a CSS colour
+    missing: str = DEFAULT_MISSING  # what to say while the model folder is empty
+
+    def predictor_class(self) -> type[Predictor]:
+        module, _, name = self.predictor.partition(":")
+        found = getattr(importlib.import_module(module), name)
+        if not (isinstance(found, type) and issubclass(found, Predictor)):
+            raise TypeError(f"{self.predictor} is not a Predictor subclass")
+        return found
+
+    def missing_message(self, folder: Path) -> str:
+        return self.missing.format(label=self.label.lower(), folder=display_path(folder), rebuild=self.rebuild)
+
+
+_KINDS: dict[str, ModelKind] = {}
+
+
+def register(kind: ModelKind) -> ModelKind:
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def unregister(name: str) -> None:
+    _KINDS.pop(name, None)
+
+
+def kinds() -> list[ModelKind]:
+    return list(_KINDS.values())
+
+
+def model_names() -> tuple[str, ...]:
+    return tuple(_KINDS)
+
+
+def get_kind(name: str) -> ModelKind:
+    try:
+        return _KINDS[name]
+    except KeyError:
+        raise UsageError(f"unknown model {name!r}; choose one of {', '.join(_KINDS)}") from None
+
+
+def model_dir(name: str, models_dir: Path | str | None = None) -> Path:
+    get_kind(name)
+    return Path(models_dir or MODELS_DIR) / name
+
+
+def rebuild_hint(name: str) -> str:
+    return get_kind(name).rebuild
+
+
+def load_predictor(name: str, models_dir: Path | str | None = None, options: ServingOptions | None = None) -> Predictor:
+    kind = get_kind(name)
+    folder = model_dir(name, models_dir)
+    if not (folder / "metadata.json").is_file():
+        raise ArtifactError(kind.missing_message(folder))
+    return kind.predictor_class().load(folder, options)
+
+
+register(
+    ModelKind(
+        name="baseline",
+        label="Baseline",
+        description=(
+            "TF-IDF over word 1-2-grams and character 2-5-grams, one logistic regression per tag. "
+            "Fast (milliseconds on a CPU) and transparent: its scores read as probabilities, and each tag "
+            "has its own threshold tuned on validation data."
+        ),
+        predictor="ml.baseline:TfidfBaseline",
+        rebuild="python -m ml train --model baseline",
+        colour="#1d4ed8",
+        missing="The baseline model is not trained yet ({folder} is empty). Train it with: {rebuild}",
+    )
+)
+register(
+    ModelKind(
+        name="transformer",
+        label="Transformer",
+        description=(
+            "A fine-tuned MiniLM sentence encoder (all-MiniLM-L6-v2) with a multi-label head, served with "
+            "onnxruntime. It reads the question as a sequence, so it can pick up meaning that word counts "
+            "miss, at a higher cost per question."
+        ),
+        predictor="ml.transformer:OnnxTagger",
+        rebuild="make train-transformer",
+        colour="#7e22ce",
+    )
+)
