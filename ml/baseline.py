@@ -94,7 +94,7 @@ class TfidfBaseline(BaseEstimator, Predictor):
         return self.labels_
 
     @property
-    def thresholds(self) -> np.ndarray:  # type: ignore[override]
+    def thresholds(self) -> np.ndarray:
         return self.thresholds_
 
     @thresholds.setter

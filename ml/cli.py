@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 import numpy as np
 
@@ -276,7 +276,7 @@ def _read_jsonl(handle: TextIO) -> Iterator[tuple[int, dict | str]]:
             yield number, item
 
 
-def _open(name: str, mode: str) -> TextIO:
+def _open(name: str, mode: Literal["r", "w"]) -> TextIO:
     if name == "-":
         return sys.stdin if "r" in mode else sys.stdout
     try:

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -106,7 +107,7 @@ def length_bucketed_batches(lengths: Sequence[int], batch_size: int, seed: int) 
     rng = np.random.RandomState(seed)
     order = rng.permutation(len(lengths))
     pool = batch_size * 50
-    batches = []
+    batches: list[np.ndarray] = []
     for start in range(0, len(order), pool):
         chunk = order[start : start + pool]
         chunk = chunk[np.argsort([lengths[i] for i in chunk], kind="stable")]
@@ -191,7 +192,14 @@ class FineTuner:
         weights = positive_weights(train_y, config.pos_weight)
         loss_fn = nn.BCEWithLogitsLoss(pos_weight=None if weights is None else weights.to(self.device))
 
-        state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "history": [], "best_score": -1.0, "seconds": 0.0}
+        state: dict[str, Any] = {
+            "epoch": 0,
+            "step_in_epoch": 0,
+            "global_step": 0,
+            "history": [],
+            "best_score": -1.0,
+            "seconds": 0.0,
+        }
         state = self._resume(model, optimizer, scheduler, state)
         lengths = [len(ids) for ids in train_ids]
         started = time.perf_counter() - state["seconds"]
@@ -266,7 +274,7 @@ class FineTuner:
         torch.save(payload, partial)
         os.replace(partial, self.checkpoint_dir / name)  # a kill mid-save keeps the old one
 
-    def _resume(self, model, optimizer, scheduler, state) -> dict:
+    def _resume(self, model, optimizer, scheduler, state: dict[str, Any]) -> dict[str, Any]:
         path = self.checkpoint_dir / CHECKPOINT_FILE
         if not path.is_file():
             return state
@@ -369,7 +377,7 @@ def build_transformer(
     fp32_path = export_onnx(model, checkpoint_dir / "model.fp32.onnx")
     int8_path = quantize_int8(fp32_path, checkpoint_dir / "model.int8.onnx")
     tokenizer = load_tokenizer(Path(config.init) / TOKENIZER_FILE, config.serve_max_length)
-    results = {}
+    results: dict[str, dict[str, Any]] = {}
     for variant, path in (("fp32", fp32_path), ("int8", int8_path)):
         tagger = OnnxTagger(new_session(path), tokenizer, dataset.labels, np.full(len(dataset.labels), 0.5))
         tuning = tune_on_validation(tagger, dataset, seed=config.seed)

@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.metrics import f1_score
@@ -22,6 +23,9 @@ from .paths import DEFAULT_DATA, SPLITS_DIR, display_path, project_path
 from .predictor import DEFAULT_TOP_K, Predictor, decide
 from .text import question_text
 from .thresholds import tune_thresholds
+
+if TYPE_CHECKING:
+    from .baseline import TfidfBaseline
 
 
 @dataclass
@@ -153,7 +157,7 @@ def evaluate_scores(
     return evaluate(y_true, predicted, scores=scores, labels=list(labels), unknown_gold_tags=unknown_gold_tags)
 
 
-def fit_and_evaluate(model: Predictor, dataset: Dataset, seed: int = 0) -> tuple[Predictor, dict]:
+def fit_and_evaluate(model: TfidfBaseline, dataset: Dataset, seed: int = 0) -> tuple[TfidfBaseline, dict]:
     """Fit on train, tune thresholds on validation, score once on test. Returns the
     metadata the artifact records (timings, thresholds, metrics)."""
     started = time.perf_counter()

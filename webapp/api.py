@@ -4,6 +4,7 @@ errors are JSON with a message and the status code that fits."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 from sqlalchemy import text
@@ -105,7 +106,7 @@ def suggest():
     limits = Limits.from_app()
     questions, batch = _questions(data, limits)
     errors = {}
-    settings = {}
+    settings: dict[str, Any] = {}  # models: tuple[str, ...], top_k: int, threshold: float | None
     for key, check in (("models", clean_models), ("top_k", clean_top_k), ("threshold", clean_threshold)):
         try:
             settings[key] = check(data.get(key))
@@ -137,8 +138,10 @@ def predictions():
     filters = Filters.from_args(request.args)
     pagination = page_of(filters, page, per_page)
 
-    def link(number):
-        return url_for("api.predictions", page=number, per_page=per_page, **filters.as_args())
+    def link(number: int) -> str:
+        # Filter values are strings; url_for types its own keywords (_external, ...) more narrowly.
+        query_args: dict[str, Any] = filters.as_args()
+        return url_for("api.predictions", page=number, per_page=per_page, **query_args)
 
     return jsonify(
         items=[prediction_dict(prediction) for prediction in pagination.items],

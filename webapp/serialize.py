@@ -27,7 +27,7 @@ def answer_dict(answer: ModelAnswer) -> dict:
 def review_dict(prediction: Prediction) -> dict | None:
     if prediction.reviewed_at is None:
         return None
-    by_verdict = {ACCEPTED: [], REJECTED: [], ADDED: []}
+    by_verdict: dict[str, list[str]] = {ACCEPTED: [], REJECTED: [], ADDED: []}
     for item in prediction.review:
         by_verdict[item.verdict].append(item.tag)
     return {

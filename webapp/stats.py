@@ -91,17 +91,17 @@ def compute() -> Stats:
         verdicts = prediction.verdicts()
         right = set(prediction.right_tags())
         for answer in prediction.answers:
-            model = stats.models.get(answer.model)
-            if model is None:
+            model_stats = stats.models.get(answer.model)
+            if model_stats is None:
                 continue
             suggested = set(answer.tag_names())
             # A tag suggested after the review (another model run later) has no verdict
             # yet: it counts neither for nor against the model.
             judged = suggested & verdicts.keys()
-            model.reviewed += 1
-            model.judged += len(judged)
-            model.correct += len(judged & right)
-            model.missed += len(right - suggested)
+            model_stats.reviewed += 1
+            model_stats.judged += len(judged)
+            model_stats.correct += len(judged & right)
+            model_stats.missed += len(right - suggested)
     return stats
 
 

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
+
+if TYPE_CHECKING:
+    # mypy cannot take db.Model, an attribute set when ``db`` is made, as a base class
+    # (python/mypy#8603). db.Model is a subclass Flask-SQLAlchemy builds from Base, with Base's
+    # metadata and registry, so Base describes it; at run time the tables are db.Model's as before.
+    from .extensions import Base as Model
+else:
+    Model = db.Model
 
 ACCEPTED, REJECTED, ADDED = "accepted", "rejected", "added"
 
@@ -17,7 +26,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
-class Prediction(db.Model):
+class Prediction(Model):
     """One submitted question and the settings it was asked with."""
 
     __tablename__ = "predictions"
@@ -58,7 +67,7 @@ class Prediction(db.Model):
         return accepted + [item.tag for item in self.review if item.verdict == ADDED]
 
 
-class ModelAnswer(db.Model):
+class ModelAnswer(Model):
     """One model's tags for one question, with the model version and time it took."""
 
     __tablename__ = "model_answers"
@@ -80,7 +89,7 @@ class ModelAnswer(db.Model):
         return [tag.tag for tag in self.tags]
 
 
-class SuggestedTag(db.Model):
+class SuggestedTag(Model):
     __tablename__ = "suggested_tags"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -90,7 +99,7 @@ class SuggestedTag(db.Model):
     score: Mapped[float] = mapped_column(Float)
 
 
-class ReviewedTag(db.Model):
+class ReviewedTag(Model):
     """A reviewer's verdict on a suggested tag, or a tag the reviewer added."""
 
     __tablename__ = "reviewed_tags"

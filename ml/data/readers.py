@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import groupby, pairwise
 from operator import itemgetter
 from pathlib import Path
-from xml.etree.ElementTree import ParseError, XMLPullParser
+from typing import cast
+from xml.etree.ElementTree import Element, ParseError, XMLPullParser
 from xml.parsers.expat import ErrorString
 
 from ml.data.records import DataFormatError, Question, ReadReport
@@ -83,6 +84,7 @@ def read_stacksample(path: PathArg, report: ReadReport | None = None) -> Iterato
     report = report if report is not None else ReadReport(str(questions_path))
     # Checked before the first question is yielded: with Tags.csv out of order, a question
     # could be yielded before all of its tag rows had been read.
+    tags_of: Callable[[int], tuple[str, ...]]
     if _ids_ascending(_tag_rows(tags_path)):
         tags_of = _MergeJoin(_tag_rows(tags_path))
     else:
@@ -115,14 +117,17 @@ def read_posts_xml(path: PathArg, report: ReadReport | None = None) -> Iterator[
     """
     path = Path(path)
     report = report if report is not None else ReadReport(str(path))
-    parser, root = XMLPullParser(("start", "end")), None
+    parser: XMLPullParser[Element] = XMLPullParser(("start", "end"))
+    root: Element | None = None
     posts_seen = 0
     with _open(path, "rb") as handle:
         for line_number, line in enumerate(handle, 1):
             where = f"line {line_number}"
             try:
                 parser.feed(line)
-                for event, element in parser.read_events():
+                # Only "start" and "end" were asked for, so every event is (name, element); typeshed's
+                # read_events() also allows the shapes of the namespace and comment events.
+                for event, element in cast(Iterator[tuple[str, Element]], parser.read_events()):
                     if event == "start":
                         root = element if root is None else root
                     elif element.tag == "row":
@@ -130,6 +135,7 @@ def read_posts_xml(path: PathArg, report: ReadReport | None = None) -> Iterator[
                         posts_seen += "PostTypeId" in element.attrib
                         question = _post_question(report, where, element.attrib)
                         # Each row is used once; kept, the tree would grow with the file.
+                        assert root is not None  # set by the "start" of <posts>, before any row ends
                         root.clear()
                         if question:
                             yield question
