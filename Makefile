@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BASELINE := models/baseline/metadata.json
 
-.PHONY: run dev test baseline train-transformer clean-venv
+.PHONY: run dev test test-quick lint baseline train-transformer clean-venv
 
 run: $(VENV)/.runtime $(BASELINE)
 	@echo "tagsmith: serving on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
@@ -16,11 +16,22 @@ run: $(VENV)/.runtime $(BASELINE)
 dev: $(VENV)/.runtime $(BASELINE)
 	$(VENV)/bin/flask --app webapp run --debug --port $(PORT)
 
-# The browser test drives Debian's chromium through its chromedriver (never a downloaded one).
-test: $(VENV)/.dev
+# The lint and type gate first, then every test. The browser test drives Debian's chromium
+# through its chromedriver (never a downloaded one).
+test: lint
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 	$(PY) -m pytest
+
+# A developer's quick loop: the gate and every test but the slow ones (fine-tuning,
+# gunicorn, the browser), in well under a minute.
+test-quick: lint
+	$(PY) -m pytest -m "not slow" -q
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # The baseline trains in about a minute on 2 cores, so it is built on demand, never committed.
 baseline $(BASELINE): | $(VENV)/.runtime

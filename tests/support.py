@@ -4,6 +4,7 @@ does (with the CSRF token)."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Sequence
@@ -130,3 +131,36 @@ def count_rows(app, table) -> int:
 
 def api_suggest(client, payload, **kwargs):
     return client.post("/api/v1/suggest", json=payload, **kwargs)
+
+
+class StubModel(Predictor):
+    """A third model kind for the registry tests: scores each tag 0.8 when its give-away word
+    is in the text. Registered only inside those tests, through ml.registry alone."""
+
+    name = "stub"
+
+    def __init__(self, labels: Sequence[str] = TINY_TAGS, metadata: dict | None = None):
+        self.labels = list(labels)
+        self.thresholds = np.full(len(self.labels), 0.5)
+        self.metadata = metadata or {"model": "stub", "model_version": "stub-1", "labels": self.labels}
+
+    def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
+        words = [FAKE_WORDS.get(tag, "\0") for tag in self.labels]
+        return np.array([[0.8 if word in text.lower() else 0.1 for word in words] for text in texts])
+
+    @classmethod
+    def load(cls, folder, options=None):
+        metadata = json.loads((folder / "metadata.json").read_text())
+        return cls(metadata["labels"], metadata)
+
+    @classmethod
+    def train(cls, dataset, options):
+        from ml.train import evaluate_scores
+
+        model = cls(dataset.labels)
+        scores = model.predict_scores(dataset.texts("test"))
+        metrics = evaluate_scores(dataset.targets("test"), scores, model.thresholds, model.labels)
+        metadata = dict(model.metadata, model_version="stub-trained", metrics={"test": metrics})
+        options.output.mkdir(parents=True, exist_ok=True)
+        (options.output / "metadata.json").write_text(json.dumps(metadata))
+        return metadata

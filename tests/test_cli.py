@@ -281,3 +281,47 @@ def test_help_explains_every_command():
         assert command in result.stdout
     sub = subprocess.run([sys.executable, "-m", "ml", "suggest", "--help"], capture_output=True, text=True, check=True)
     assert "--top-k" in sub.stdout and "--threshold" in sub.stdout and "same order" in sub.stdout
+
+
+def test_eval_and_optimize_use_the_split_the_model_was_trained_with(tiny_corpus, tmp_path, capsys):
+    """Regression: eval --split rebuilt the split from the command line's data options, so a
+    model trained on the top 3 tags was scored on questions from its own training split."""
+    models, splits = tmp_path / "models", tmp_path / "splits"
+    argv = ["--quiet", "train", "--model", "baseline", "--data", str(tiny_corpus), "--top-n", "3", "--min-df", "1"]
+    assert main([*argv, "--output", str(models / "baseline"), "--splits-dir", str(splits)]) == 0
+    saved = json.loads((models / "baseline" / "metadata.json").read_text())
+    assert saved["dataset"]["selection"]["top_n"] == 3 and len(saved["labels"]) == 3
+
+    # No data options at all: the source, selection and seed come from the model's metadata.
+    rerun = tmp_path / "rerun.json"
+    argv = ["--quiet", "eval", "--model", "baseline", "--models-dir", str(models), "--split", "test"]
+    assert main([*argv, "--splits-dir", str(tmp_path / "elsewhere"), "--metrics-file", str(rerun)]) == 0
+    rerun_metrics, test_metrics = json.loads(rerun.read_text()), saved["metrics"]["test"]
+    assert rerun_metrics["n_samples"] == test_metrics["n_samples"] == saved["dataset"]["split"]["test"]
+    assert (
+        rerun_metrics["micro_f1"] == test_metrics["micro_f1"] and rerun_metrics["macro_f1"] == test_metrics["macro_f1"]
+    )
+    assert (
+        main(["--quiet", "optimize", "--model", "baseline", "--models-dir", str(models), "--splits-dir", str(splits)])
+        == 0
+    )
+
+    # The data changed since training: refused with a clear message instead of scoring another split.
+    changed = tmp_path / "changed.csv"
+    changed.write_text(tiny_corpus.read_text().replace("django", "flask"))
+    capsys.readouterr()
+    assert main([*argv, "--data", str(changed), "--splits-dir", str(splits)]) == 2
+    err = capsys.readouterr().err
+    assert "no longer matches the data the baseline model was trained on" in err and "Traceback" not in err
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    """Only tagsmith's own errors become one-line messages; anything else is a bug."""
+    from ml import cli
+
+    def broken(args):
+        raise KeyError("a bug")
+
+    monkeypatch.setitem(cli.COMMANDS, "experiment", broken)
+    with pytest.raises(KeyError):
+        main(["experiment"])

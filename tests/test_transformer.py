@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="training extras (requirements-train.txt) not installed")
+pytestmark = pytest.mark.slow  # real fine-tuning
 
 from ml import finetune  # noqa: E402
 from ml.cli import main  # noqa: E402
