@@ -11,6 +11,10 @@ def models_dir(trained):
     return str(trained / "models")
 
 
+def baseline_command(command, trained, *rest):
+    return ["--quiet", command, "--model", "baseline", "--models-dir", models_dir(trained), *rest]
+
+
 def write_jsonl(path, rows):
     path.write_text("".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows))
     return path
@@ -43,20 +47,7 @@ def test_suggest_keeps_order_and_marks_bad_lines(trained_models, tmp_path, capsy
     )
     out = tmp_path / "out.jsonl"
     status = main(
-        [
-            "--quiet",
-            "suggest",
-            "--model",
-            "baseline",
-            "--models-dir",
-            models_dir(trained_models),
-            "--input",
-            str(source),
-            "--output",
-            str(out),
-            "--top-k",
-            "2",
-        ]
+        baseline_command("suggest", trained_models, "--input", str(source), "--output", str(out), "--top-k", "2")
     )
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert status == 1  # some lines failed
@@ -73,49 +64,14 @@ def test_suggest_keeps_order_and_marks_bad_lines(trained_models, tmp_path, capsy
     assert "2 line(s) could not be read" in capsys.readouterr().err
 
 
-def test_suggest_threshold_one_still_gives_the_top_tag(trained_models, tmp_path):
+def test_threshold_one_keeps_the_top_tag_unless_no_fallback(trained_models, tmp_path):
     source = write_jsonl(tmp_path / "in.jsonl", [{"title": "npm promise callback"}])
     out = tmp_path / "out.jsonl"
-    assert (
-        main(
-            [
-                "--quiet",
-                "suggest",
-                "--model",
-                "baseline",
-                "--models-dir",
-                models_dir(trained_models),
-                "--input",
-                str(source),
-                "--output",
-                str(out),
-                "--threshold",
-                "1.0",
-            ]
-        )
-        == 0
-    )
+    argv = ["--quiet", "suggest", "--model", "baseline", "--models-dir", models_dir(trained_models)]
+    argv += ["--input", str(source), "--output", str(out), "--threshold", "1.0"]
+    assert main(argv) == 0
     assert [t["tag"] for t in json.loads(out.read_text())["tags"]] == ["javascript"]
-
-
-def test_no_fallback_lets_a_question_go_without_tags(trained_models, tmp_path):
-    source = write_jsonl(tmp_path / "in.jsonl", [{"title": "npm promise callback"}])
-    out = tmp_path / "out.jsonl"
-    common = [
-        "--quiet",
-        "suggest",
-        "--model",
-        "baseline",
-        "--models-dir",
-        models_dir(trained_models),
-        "--input",
-        str(source),
-        "--output",
-        str(out),
-        "--threshold",
-        "1.0",
-    ]
-    assert main([*common, "--no-fallback"]) == 0
+    assert main([*argv, "--no-fallback"]) == 0
     assert json.loads(out.read_text()) == {"tags": []}
 
 
@@ -130,21 +86,7 @@ def test_eval_ignores_and_counts_unknown_gold_tags(trained_models, tmp_path, cap
     )
     metrics_file = tmp_path / "m.json"
     assert (
-        main(
-            [
-                "--quiet",
-                "eval",
-                "--model",
-                "baseline",
-                "--models-dir",
-                models_dir(trained_models),
-                "--input",
-                str(gold),
-                "--metrics-file",
-                str(metrics_file),
-            ]
-        )
-        == 0
+        main(baseline_command("eval", trained_models, "--input", str(gold), "--metrics-file", str(metrics_file))) == 0
     )
     metrics = json.loads(metrics_file.read_text())
     assert metrics["unknown_gold_tags"] == 2 and metrics["questions_without_known_tags"] == 1
@@ -156,13 +98,9 @@ def test_eval_on_the_test_split_matches_the_metrics_saved_at_training(trained_mo
     metrics_file = tmp_path / "m.json"
     assert (
         main(
-            [
-                "--quiet",
+            baseline_command(
                 "eval",
-                "--model",
-                "baseline",
-                "--models-dir",
-                models_dir(trained_models),
+                trained_models,
                 "--split",
                 "test",
                 "--data",
@@ -171,7 +109,7 @@ def test_eval_on_the_test_split_matches_the_metrics_saved_at_training(trained_mo
                 str(trained_models / "splits"),
                 "--metrics-file",
                 str(metrics_file),
-            ]
+            )
         )
         == 0
     )

@@ -37,6 +37,8 @@ def test_top_combinations_keeps_only_whole_frequent_tag_sets():
     # {python, pandas} is the only set seen twice
     assert [x.tags for x in sel.questions] == [("python", "pandas"), ("python", "pandas")]
     assert sel.labels == ["pandas", "python"]
+    # tags_in counts the input's tags, before the tag-set filter (it used to count after it)
+    assert sel.stats["tags_in"] == len({tag for q in QUESTIONS for tag in q.tags}) > sel.stats["tags_kept"] == 2
 
 
 @pytest.mark.parametrize("kwargs", [{"top_n": 0}, {"min_count": 0}, {"top_combinations": 0}])

@@ -41,6 +41,7 @@ def select_labels(
     if min_count < 1:
         raise ValueError("min_count must be at least 1")
     n_input = len(questions)
+    n_tags_in = len(tag_counts(questions))  # before any filtering, like questions_in
     if top_combinations is not None:
         if top_combinations < 1:
             raise ValueError("top_combinations must be at least 1")
@@ -59,7 +60,7 @@ def select_labels(
     stats = {
         "questions_in": n_input,
         "questions_kept": len(selected),
-        "tags_in": len(tag_counts(questions)) if top_combinations else len(counts),
+        "tags_in": n_tags_in,
         "tags_kept": len(labels),
         "top_n": top_n,
         "min_count": min_count,
