@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ml.evaluate import format_table  # noqa: E402
-from ml.finetune import FineTuneConfig, FineTuner, validation_objective  # noqa: E402
+from ml.finetune import FineTuneConfig, FineTuner  # noqa: E402
 from ml.train import load_dataset  # noqa: E402
 
 
@@ -30,27 +30,20 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     args = parser.parse_args()
     dataset = load_dataset()
-    train_texts, train_y = dataset.texts("train")[: args.limit], dataset.targets("train")[: args.limit]
+    train_questions = min(args.limit, len(dataset.split.train))
     rows = []
     for max_length in (int(x) for x in args.max_lengths.split(",")):
         for lr in (float(x) for x in args.lrs.split(",")):
             config = FineTuneConfig(lr=lr, max_length=max_length, epochs=args.epochs, limit=args.limit)
             started = time.perf_counter()
             with tempfile.TemporaryDirectory() as checkpoints:
-                _, result = FineTuner(config, Path(checkpoints)).fit(
-                    train_texts,
-                    train_y,
-                    dataset.texts("validation"),
-                    dataset.targets("validation"),
-                    dataset.labels,
-                    validation_objective,
-                )
+                _, result = FineTuner(config, Path(checkpoints)).fit_dataset(dataset)
             best = max(result["history"], key=lambda h: h["validation_objective"])
             rows.append(
                 {
                     "lr": f"{lr:g}",
                     "max_length": max_length,
-                    "train_questions": len(train_texts),
+                    "train_questions": train_questions,
                     "epochs": args.epochs,
                     "validation_objective": best["validation_objective"],
                     "minutes": round((time.perf_counter() - started) / 60, 1),

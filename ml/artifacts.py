@@ -23,8 +23,6 @@ from .paths import display_path
 ARTIFACT_FORMAT = 1
 METADATA_FILE = "metadata.json"
 
-__all__ = ["ArtifactError", "open_artifact", "save_artifact"]
-
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()

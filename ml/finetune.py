@@ -261,6 +261,15 @@ class FineTuner:
             "train_minutes": round(state["seconds"] / 60, 1),
         }
 
+    def fit_dataset(self, dataset) -> tuple[TagClassifier, dict]:
+        """``fit`` on the dataset's train split (its first ``config.limit`` questions when set),
+        choosing the epoch on its validation split with ``validation_objective``."""
+        train_texts, train_y = dataset.texts("train"), dataset.targets("train")
+        if self.config.limit:
+            train_texts, train_y = train_texts[: self.config.limit], train_y[: self.config.limit]
+        val_texts, val_y = dataset.texts("validation"), dataset.targets("validation")
+        return self.fit(train_texts, train_y, val_texts, val_y, dataset.labels, validation_objective)
+
     def _save(self, name, model, optimizer, scheduler, state) -> None:
         payload = {
             "config": self.config.identity(),
@@ -362,17 +371,7 @@ def build_transformer(
 
     checkpoint_dir = Path(checkpoint_dir)
     tuner = FineTuner(config, checkpoint_dir, device=device, progress=progress)
-    train_texts, train_y = dataset.texts("train"), dataset.targets("train")
-    if config.limit:
-        train_texts, train_y = train_texts[: config.limit], train_y[: config.limit]
-    model, training = tuner.fit(
-        train_texts,
-        train_y,
-        dataset.texts("validation"),
-        dataset.targets("validation"),
-        dataset.labels,
-        validation_objective,
-    )
+    model, training = tuner.fit_dataset(dataset)
 
     fp32_path = export_onnx(model, checkpoint_dir / "model.fp32.onnx")
     int8_path = quantize_int8(fp32_path, checkpoint_dir / "model.int8.onnx")

@@ -3,10 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from ml.artifacts import ArtifactError
 from ml.baseline import TfidfBaseline, profile_for
 from ml.data.split import label_matrix
-from ml.errors import ModelUnavailable
+from ml.errors import ArtifactError, ModelUnavailable
 from ml.registry import load_predictor
 from tests.support import make_questions
 

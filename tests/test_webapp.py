@@ -5,8 +5,7 @@ import sqlite3
 import pytest
 from flask.cli import ScriptInfo
 
-from ml.artifacts import ArtifactError
-from ml.errors import ModelUnavailable
+from ml.errors import ArtifactError, ModelUnavailable
 from ml.registry import load_predictor
 from tests.support import FakeTransformer, ask, count_rows, csrf_token, make_app
 from webapp import config as settings
