@@ -5,15 +5,19 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 BASELINE := models/baseline/metadata.json
+# The quick models `make run` trains when missing: the ensemble combines the others.
+OPEN_MODELS := models/omikuji/metadata.json models/lexical/metadata.json
+ENSEMBLE := models/ensemble/metadata.json
+QUICK_MODELS := $(BASELINE) $(OPEN_MODELS) $(ENSEMBLE)
 
-.PHONY: run dev test test-quick lint baseline train-transformer clean-venv
+.PHONY: run dev test test-quick lint baseline models train-transformer clean-venv
 
-run: $(VENV)/.runtime $(BASELINE)
+run: $(VENV)/.runtime $(QUICK_MODELS)
 	@echo "tagsmith: serving on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
 	@# Two workers share the two cores: one onnxruntime thread each.
 	TAGSMITH_ORT_THREADS=$${TAGSMITH_ORT_THREADS:-1} $(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers 2 --access-logfile - "webapp:create_app()"
 
-dev: $(VENV)/.runtime $(BASELINE)
+dev: $(VENV)/.runtime $(QUICK_MODELS)
 	$(VENV)/bin/flask --app webapp run --debug --port $(PORT)
 
 # The lint and type gate first, then every test. The browser test drives Debian's chromium
@@ -33,9 +37,19 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+models: $(QUICK_MODELS)
+
 # The baseline trains in about a minute on 2 cores, so it is built on demand, never committed.
 baseline $(BASELINE): | $(VENV)/.runtime
 	$(PY) -m ml train --model baseline
+
+# The open-vocabulary tree (~75 s) and the lexical matcher (~30 s) learn from the bundled
+# corpus; the ensemble (~2.5 min) chooses its weights on validation once its members exist.
+models/%/metadata.json: | $(VENV)/.runtime
+	$(PY) -m ml --quiet train --model $*
+
+$(ENSEMBLE): $(OPEN_MODELS) $(BASELINE) models/transformer/metadata.json | $(VENV)/.runtime
+	$(PY) -m ml --quiet train --model ensemble
 
 # Fine-tuning takes ~45 min on 2 cores, so its artifact is committed; this rebuilds it.
 # It resumes from runs/transformer/ when interrupted.

@@ -58,7 +58,7 @@ def save_artifact(folder: Path, writers: dict[str, Callable[[Path], None]], meta
         for name, write in writers.items():
             write(staging / name)
         metadata = dict(metadata, artifact_format=ARTIFACT_FORMAT)
-        metadata["files"] = {name: file_sha256(staging / name) for name in writers}
+        metadata["files"] = _checksums(staging, writers)
         (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
         old = None
         if folder.exists():
@@ -72,6 +72,17 @@ def save_artifact(folder: Path, writers: dict[str, Callable[[Path], None]], meta
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return folder
+
+
+def _checksums(folder: Path, names) -> dict[str, str]:
+    """sha256 of each written file; a writer that made a folder has each file inside it listed."""
+    found = {}
+    for name in names:
+        path = folder / name
+        inside = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in inside:
+            found[file.relative_to(folder).as_posix()] = file_sha256(file)
+    return found
 
 
 def load_metadata(folder: Path, rebuild_hint: str = "") -> dict:

@@ -21,12 +21,15 @@ import numpy as np
 
 from . import __version__
 from .baseline import TfidfBaseline, add_profile_arguments
+from .catalogue import load_catalogue
 from .cli_types import positive_int, probability, top_k
 from .data.readers import FORMATS, read_questions
 from .data.records import ReadReport
+from .data.sources import Corpus, load_corpus
 from .data.split import label_matrix
 from .errors import TagsmithError, UsageError
-from .evaluate import format_report, format_table, write_metrics
+from .evaluate import all_tag_metrics, format_all_tag_report, format_report, format_table, write_metrics
+from .open_train import chosen_and_ranked, evaluate_model, model_corpus, top_of
 from .paths import DEFAULT_DATA, SPLITS_DIR
 from .predictor import DEFAULT_TOP_K, MAX_TOP_K, Predictor, TrainOptions
 from .registry import get_kind, kinds, load_predictor, model_dir, model_names
@@ -228,10 +231,20 @@ def _summary_line(metrics: dict[str, Any]) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     model_class = get_kind(args.model).predictor_class()
-    dataset = _load_dataset(args)
-    print(dataset.report.summary(), file=sys.stderr)
-    split = dataset.describe()["split"]
-    print(f"{len(dataset.questions)} questions, {len(dataset.labels)} tags; split {split}", file=sys.stderr)
+    dataset: Dataset | Corpus
+    if model_class.training_data == "corpus":
+        if args.data != DEFAULT_DATA:
+            raise UsageError(
+                f"the {args.model} model trains on the bundled open-vocabulary corpus; --data does not apply"
+            )
+        dataset = load_corpus(seed=args.seed, splits_dir=args.splits_dir)
+        parts = dataset.describe()["parts"]
+        print(f"{len(dataset.questions)} questions from {len(parts)} sources; split {parts}", file=sys.stderr)
+    else:
+        dataset = _load_dataset(args)
+        print(dataset.report.summary(), file=sys.stderr)
+        split = dataset.describe()["split"]
+        print(f"{len(dataset.questions)} questions, {len(dataset.labels)} tags; split {split}", file=sys.stderr)
     output = args.output or model_dir(args.model)
     options = TrainOptions(
         output=Path(output),
@@ -251,9 +264,19 @@ def report_training(model_class: type[Predictor], metadata: dict[str, Any], fold
     write_metrics(test, folder / "metrics.json")
     if metrics_file:
         write_metrics(test, metrics_file)
-    print(format_report(test))
     notes = "; ".join(model_class.training_notes(metadata))
-    print(f"\nsaved {folder}{f' ({notes})' if notes else ''}; test: {_summary_line(test)}")
+    if "all" in test:  # an open-vocabulary model: scored over every real tag
+        print(format_all_tag_report(test))
+        summary = _all_tag_summary(test["all"])
+    else:
+        print(format_report(test))
+        summary = _summary_line(test)
+    print(f"\nsaved {folder}{f' ({notes})' if notes else ''}; test: {summary}")
+
+
+def _all_tag_summary(metrics: dict[str, Any]) -> str:
+    f1, p_at_1, r_at_5 = metrics["micro_f1"], metrics["precision_at_1"], metrics["recall_at_5"]
+    return f"all-tag micro-F1 {f1:.4f}  P@1 {p_at_1:.4f}  R@5 {r_at_5:.4f}"
 
 
 def _read_jsonl(handle: TextIO) -> Iterator[tuple[int, dict | str]]:
@@ -330,6 +353,8 @@ def _scores(predictor: Predictor, texts: list[str]) -> np.ndarray:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     predictor = load_predictor(args.model, args.models_dir)
+    if args.split and "corpus" in predictor.metadata:
+        return _eval_open_split(args, predictor)
     if args.split:
         dataset = model_dataset(predictor.metadata, args.data, args.splits_dir, progress=not args.quiet)
         report = dataset.report
@@ -340,38 +365,63 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if fmt == "auto" and args.input.suffix not in (".csv", ".xml") and not args.input.is_dir():
             fmt = "jsonl"
         gold = list(read_questions(args.input, fmt=fmt, report=report))
+    if not gold:
+        raise UsageError(f"{args.input or args.split}: no question to score ({report.summary()})")
+    # In-vocabulary metrics compare the model's own tag names; the all-tag ones compare
+    # canonical names, as a user would (html5 is html today).
     vocabulary = set(predictor.labels)
     unknown = sum(1 for q in gold for tag in q.tags if tag not in vocabulary)
-    scored = [q for q in gold if any(tag in vocabulary for tag in q.tags)]
-    if not scored:
-        raise UsageError(
-            f"{args.input or args.split}: no question has a tag the {args.model} model knows ({report.summary()})"
-        )
-    scores = _scores(predictor, [question_text(q.title, q.body) for q in scored])
-    y_true, _ = label_matrix([q.tags for q in scored], predictor.labels)
+    all_scores = _scores(predictor, [question_text(q.title, q.body) for q in gold])
     thresholds = predictor.thresholds if args.threshold is None else args.threshold
-    metrics = evaluate_scores(
-        y_true,
-        scores,
+    catalogue = load_catalogue()
+    chosen, ranked = chosen_and_ranked(
+        top_of(all_scores),
+        [catalogue.canonical(tag) for tag in predictor.labels],
         thresholds,
-        predictor.labels,
-        unknown_gold_tags=unknown,
         top_k=args.top_k,
         ensure_one=args.ensure_one,
     )
+    all_tags = all_tag_metrics([set(catalogue.canonical_tags(q.tags)) for q in gold], chosen, ranked)
+    known_rows = [i for i, q in enumerate(gold) if any(tag in vocabulary for tag in q.tags)]
+    metrics: dict[str, Any] = {}
+    if known_rows:
+        y_true, _ = label_matrix([gold[i].tags for i in known_rows], predictor.labels)
+        metrics = evaluate_scores(
+            y_true,
+            all_scores[known_rows],
+            thresholds,
+            predictor.labels,
+            unknown_gold_tags=unknown,
+            top_k=args.top_k,
+            ensure_one=args.ensure_one,
+        )
+        print(format_report(metrics))
     metrics.update(
         model=args.model,
         model_version=predictor.version,
         questions_read=len(gold),
-        questions_without_known_tags=len(gold) - len(scored),
+        questions_without_known_tags=len(gold) - len(known_rows),
+        all_tags=all_tags,
         read=report.to_dict(),
     )
     print(report.summary(), file=sys.stderr)
-    print(format_report(metrics))
+    print("\n" + format_all_tag_report({"all": all_tags}))
     print(
-        f"\n{len(scored)} questions scored; {len(gold) - len(scored)} had no known tag; "
-        f"{unknown} gold tags outside the vocabulary were ignored"
+        f"\n{len(known_rows)} questions scored in the vocabulary; {len(gold) - len(known_rows)} had no known tag; "
+        f"{unknown} gold tags outside the vocabulary (misses in the all-tag scores, ignored in the others)"
     )
+    if args.metrics_file:
+        write_metrics(metrics, args.metrics_file)
+    return 0
+
+
+def _eval_open_split(args: argparse.Namespace, predictor: Predictor) -> int:
+    """An open-vocabulary model on the held-out part of the corpus it was trained on."""
+    corpus = model_corpus(predictor.metadata)
+    thresholds = predictor.thresholds if args.threshold is None else args.threshold
+    metrics = evaluate_model(predictor.predict_scores, predictor.labels, thresholds, corpus, args.split)
+    metrics.update(model=args.model, model_version=predictor.version, split=args.split)
+    print(format_all_tag_report(metrics))
     if args.metrics_file:
         write_metrics(metrics, args.metrics_file)
     return 0

@@ -156,3 +156,63 @@ def write_metrics(metrics: dict, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path
+
+
+ALL_TAG_K = (1, 2, 3, 4, 5)
+
+
+def all_tag_metrics(gold: list[set[str]], chosen: list[list[str]], ranked: list[list[str]]) -> dict:
+    """Scores over every real tag: a gold tag the model cannot produce is a miss.
+
+    ``chosen[i]``: the tags the serving rule gives question i (thresholds, top-k, fallback);
+    ``ranked[i]``: the model's best tags in order, at least 5 where it has them. Micro P/R/F1
+    count tag decisions over all questions; P@k, R@k and F1@k follow the tag-recommendation
+    literature: P@k = hits in the top k / k and R@k = hits / gold tags, each averaged over
+    questions, F1@k their harmonic mean.
+    """
+    if len(gold) != len(chosen) or len(gold) != len(ranked):
+        raise ValueError("gold, chosen and ranked must have one entry per question")
+    if not gold:
+        raise ValueError("nothing to evaluate: no questions")
+    true_positives = sum(len(g & set(c)) for g, c in zip(gold, chosen, strict=True))
+    n_chosen = sum(len(c) for c in chosen)
+    n_gold = sum(len(g) for g in gold)
+    precision = true_positives / n_chosen if n_chosen else 0.0
+    recall = true_positives / n_gold if n_gold else 0.0
+    metrics: dict = {
+        "n_samples": len(gold),
+        "gold_tags": n_gold,
+        "micro_precision": _rounded(precision),
+        "micro_recall": _rounded(recall),
+        "micro_f1": _rounded(_harmonic(precision, recall)),
+        "tags_per_question": _rounded(n_chosen / len(gold)),
+    }
+    for k in ALL_TAG_K:
+        hits = [len(g & set(r[:k])) for g, r in zip(gold, ranked, strict=True)]
+        p_at = float(np.mean([h / k for h in hits]))
+        r_at = float(np.mean([h / len(g) if g else 0.0 for h, g in zip(hits, gold, strict=True)]))
+        metrics[f"precision_at_{k}"] = _rounded(p_at)
+        metrics[f"recall_at_{k}"] = _rounded(r_at)
+        metrics[f"f1_at_{k}"] = _rounded(_harmonic(p_at, r_at))
+    return metrics
+
+
+def _harmonic(a: float, b: float) -> float:
+    return 2 * a * b / (a + b) if a + b else 0.0
+
+
+ALL_TAG_COLUMNS = ["slice", "n_samples", "micro_precision", "micro_recall", "micro_f1", "precision_at_1", "recall_at_5"]
+
+
+def format_all_tag_report(metrics: dict) -> str:
+    """The all-tag table: one row per slice of the held-out questions (all, titles, bodies)."""
+    rows = [
+        {"slice": name, **values}
+        for name, values in metrics.items()
+        if isinstance(values, dict) and "micro_f1" in values
+    ]
+    text = "Scored over every real tag (gold tags outside the vocabulary count as misses):\n"
+    text += format_table(rows, ALL_TAG_COLUMNS)
+    if "gold_in_vocabulary" in metrics:
+        text += f"\nshare of gold tags in the model's vocabulary: {metrics['gold_in_vocabulary']:.3f}"
+    return text

@@ -11,14 +11,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from .errors import ArtifactError, UsageError
-
-if TYPE_CHECKING:
-    from .train import Dataset
 
 # Stack Overflow allows at most five tags on a question.
 DEFAULT_TOP_K = 5
@@ -88,6 +85,9 @@ class Predictor(ABC):
     """
 
     name: ClassVar[str] = "model"
+    # What ``python -m ml train`` hands ``train``: "dataset" (one file, its own split) or
+    # "corpus" (every bundled source with its labelled tag set, ``ml.data.sources``).
+    training_data: ClassVar[str] = "dataset"
     labels: list[str]
     thresholds: np.ndarray
     metadata: dict[str, Any] = {}  # read-only default; instances assign their own
@@ -133,7 +133,7 @@ class Predictor(ABC):
         """This kind's own options of ``python -m ml train`` (none by default)."""
 
     @classmethod
-    def train(cls, dataset: Dataset, options: TrainOptions) -> dict[str, Any]:
+    def train(cls, dataset: Any, options: TrainOptions) -> dict[str, Any]:
         """Fit on the train split, tune on validation, score once on test, save the artifact
         in ``options.output``; return its metadata (with ``metrics.test``)."""
         raise UsageError(f"the {cls.name} model cannot be trained with `python -m ml train`")

@@ -113,3 +113,44 @@ register(
         colour="#7e22ce",
     )
 )
+register(
+    ModelKind(
+        name="omikuji",
+        label="Open vocabulary",
+        description=(
+            "TF-IDF features and an Omikuji (Bonsai) label tree over every tag with enough examples in real, "
+            "completely tagged questions: thousands of tags where the baseline knows 100, in about a millisecond."
+        ),
+        predictor="ml.omikuji_tagger:OmikujiTagger",
+        rebuild="python -m ml train --model omikuji",
+        colour="#047857",
+    )
+)
+register(
+    ModelKind(
+        name="lexical",
+        label="Lexical",
+        description=(
+            "Finds tag names, synonyms and aliases from the Stack Overflow catalogue in the title, prose and code "
+            "(react hooks, k8s, import polars) and scores each with a small model learned on real questions. "
+            "It can suggest tags no classifier has examples of."
+        ),
+        predictor="ml.lexical:LexicalMatcher",
+        rebuild="python -m ml train --model lexical",
+        colour="#b45309",
+    )
+)
+register(
+    ModelKind(
+        name="ensemble",
+        label="Ensemble",
+        description=(
+            "Combines the lexical matcher, the open-vocabulary tree and the 100-tag models, tag by tag, with "
+            "weights chosen on held-out real questions. The site's default: the best of each model."
+        ),
+        predictor="ml.ensemble:EnsembleTagger",
+        rebuild="python -m ml train --model ensemble",
+        colour="#be123c",
+        missing="The ensemble is not built yet ({folder} is empty). Build it, after its members, with: {rebuild}",
+    )
+)

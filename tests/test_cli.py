@@ -122,10 +122,22 @@ def test_eval_on_the_test_split_matches_the_metrics_saved_at_training(trained_mo
     )
 
 
-def test_eval_with_no_known_tags_is_a_usage_error(trained_models, tmp_path, capsys):
+def test_eval_with_no_known_tags_scores_every_tag_as_a_miss(trained_models, tmp_path, capsys):
     gold = write_jsonl(tmp_path / "gold.jsonl", [{"title": "x y z", "tags": ["haskell"]}])
+    metrics_file = tmp_path / "metrics.json"
+    command = ["eval", "--model", "baseline", "--models-dir", models_dir(trained_models), "--input", str(gold)]
+    assert main([*command, "--metrics-file", str(metrics_file)]) == 0
+    assert "0 questions scored in the vocabulary; 1 had no known tag" in capsys.readouterr().out
+    metrics = json.loads(metrics_file.read_text())
+    assert metrics["all_tags"]["micro_recall"] == 0.0 and metrics["all_tags"]["gold_tags"] == 1
+    assert "micro_f1" not in metrics  # no in-vocabulary score without an in-vocabulary tag
+
+
+def test_eval_with_no_question_is_a_usage_error(trained_models, tmp_path, capsys):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("")
     assert main(["eval", "--model", "baseline", "--models-dir", models_dir(trained_models), "--input", str(gold)]) == 2
-    assert "no question has a tag" in capsys.readouterr().err
+    assert "no question to score" in capsys.readouterr().err
 
 
 def test_optimize_and_experiment(trained_models, tiny_corpus, tmp_path, capsys):

@@ -27,7 +27,9 @@ def test_suggest_one_question(client, app):
 
 
 def test_suggest_both_models_with_settings(client_both):
-    response = api_suggest(client_both, {"title": "spring hashmap", "models": "both", "top_k": 1, "threshold": 0.0})
+    response = api_suggest(
+        client_both, {"title": "spring hashmap", "models": ["baseline", "transformer"], "top_k": 1, "threshold": 0.0}
+    )
     data = response.get_json()
     assert response.status_code == 201 and data["unavailable"] == {}
     assert [len(answer["tags"]) for answer in data["answers"].values()] == [1, 1]

@@ -6,7 +6,7 @@ import pytest
 from flask.cli import ScriptInfo
 
 from ml.errors import ArtifactError, ModelUnavailable
-from ml.registry import load_predictor
+from ml.registry import load_predictor, model_names
 from tests.support import FakeTransformer, ask, count_rows, csrf_token, make_app
 from webapp import config as settings
 from webapp import create_app
@@ -20,7 +20,7 @@ def test_healthz_reports_database_and_models(client):
     assert response.get_json() == {
         "status": "ok",
         "database": "ok",
-        "models": {"baseline": "loaded", "transformer": "unavailable"},
+        "models": {name: "loaded" if name == "baseline" else "unavailable" for name in model_names()},
     }
 
 
@@ -29,7 +29,7 @@ def test_healthz_is_degraded_but_up_without_any_model(tmp_path):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json()["status"] == "degraded"
-    assert response.get_json()["models"] == {"baseline": "unavailable", "transformer": "unavailable"}
+    assert response.get_json()["models"] == dict.fromkeys(model_names(), "unavailable")
 
 
 def test_default_database_is_sqlite_in_wal_mode_in_the_instance_folder(trained_models, tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ from .inputs import InputError, Limits, clean_models, clean_question, clean_thre
 from .queries import MAX_PER_PAGE, Filters, page_of
 from .review import save_review
 from .serialize import model_dict, prediction_dict
-from .serving import models
+from .serving import default_model, models
 from .suggest import suggest_and_store
 from .tables import Prediction
 
@@ -107,7 +107,13 @@ def suggest():
     questions, batch = _questions(data, limits)
     errors = {}
     settings: dict[str, Any] = {}  # models: tuple[str, ...], top_k: int, threshold: float | None
-    for key, check in (("models", clean_models), ("top_k", clean_top_k), ("threshold", clean_threshold)):
+    default = default_model()
+    checks = (
+        ("models", lambda value: clean_models(value, default)),
+        ("top_k", clean_top_k),
+        ("threshold", clean_threshold),
+    )
+    for key, check in checks:
         try:
             settings[key] = check(data.get(key))
         except InputError as error:

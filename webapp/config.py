@@ -40,6 +40,8 @@ def from_environment(environ=os.environ) -> dict:
         "PRELOAD_MODELS": environ.get("TAGSMITH_PRELOAD_MODELS", "1") not in ("0", "false", "no"),
         # onnxruntime threads per model per worker; empty = all cores (best for one worker).
         "ORT_THREADS": _optional_int(environ, "TAGSMITH_ORT_THREADS"),
+        # The model a question gets unless the asker picks one; "both" = every model side by side.
+        "DEFAULT_MODEL": environ.get("TAGSMITH_DEFAULT_MODEL") or "ensemble",
         # A question page left open over lunch should still submit.
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -31,6 +31,9 @@ class AskForm(FlaskForm):
     threshold = StringField("Score cut-off")
 
     def __init__(self, *args: Any, **kwargs: Any):
+        from .serving import default_model
+
+        kwargs.setdefault("model", default_model())
         super().__init__(*args, **kwargs)
         self.model.choices = model_choices()
 

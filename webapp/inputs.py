@@ -155,10 +155,13 @@ def clean_threshold(value: object) -> float | None:
     return float(value)
 
 
-def clean_models(value: object) -> tuple[str, ...]:
-    """ "both", one model's name, or a list of names -> the model names to run, in order."""
+def clean_models(value: object, default: str = BOTH) -> tuple[str, ...]:
+    """ "both", one model's name, or a list of names -> the model names to run, in order;
+    nothing given -> ``default``."""
     names_known = model_names()
-    if value is None or value == BOTH:
+    if value is None or value == "":
+        value = default
+    if value == BOTH:
         return names_known
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):

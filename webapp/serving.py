@@ -20,7 +20,9 @@ from flask import Flask, current_app
 
 from ml.errors import ModelUnavailable
 from ml.predictor import Predictor, ServingOptions
-from ml.registry import ModelKind, get_kind, kinds, load_predictor, model_dir
+from ml.registry import ModelKind, get_kind, kinds, load_predictor, model_dir, model_names
+
+from .inputs import BOTH
 
 EXTENSION_KEY = "tagsmith.models"
 log = logging.getLogger(__name__)
@@ -132,6 +134,15 @@ def warm_up(name: str, predictor: Predictor) -> None:
         predictor.predict(["warm up"], top_k=1)
     except Exception:
         log.exception("warming up the %s model failed", name)
+
+
+def default_model() -> str:
+    """The configured default model when it can answer, else every model side by side (a
+    site whose ensemble is not built yet still answers with what it has)."""
+    name = current_app.config.get("DEFAULT_MODEL") or BOTH
+    if name != BOTH and name in model_names() and models().state(name).available:
+        return name
+    return BOTH
 
 
 def models() -> ModelRegistry:

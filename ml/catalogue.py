@@ -1,0 +1,178 @@
+"""The Stack Overflow tag catalogue: canonical names, counts, synonyms, descriptions.
+
+Every tag that enters the system (training data, gold tags in ``eval``, tags added in
+review, the API) goes through ``TagCatalogue.canonical``: lower case, spaces as hyphens,
+and an approved synonym renamed to its target, as Stack Overflow does (``golang`` -> ``go``,
+``k8s`` -> ``kubernetes``). ``search`` answers prefix queries for autocompletion.
+
+The bundled catalogue is the September 2021 data dump (``data/catalogue/``); tags newer
+than that (python-polars, langchain) are simply unknown to it, never refused.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import heapq
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from .paths import PROJECT_ROOT
+
+CATALOGUE_DIR = PROJECT_ROOT / "data" / "catalogue"
+TAGS_FILE = "so_tags_2021.csv"
+SYNONYMS_FILE = "so_tag_synonyms_2021.csv"
+EXCERPTS_FILE = "so_tag_excerpts_2021.jsonl"
+TOPICS_FILE = "tech_topics.jsonl"
+# Stack Overflow's own limits on a tag name.
+MAX_TAG_LENGTH = 35
+TAG_NAME = re.compile(r"^[a-z0-9+#.][a-z0-9+#.\-]*$")
+_SPACES = re.compile(r"[\s_]+")
+
+
+def normalise_tag(text: str) -> str:
+    """A tag as Stack Overflow stores it: lower case, runs of spaces as one hyphen."""
+    return _SPACES.sub("-", text.strip().lower()).strip("-")
+
+
+def tag_problem(tag: str) -> str | None:
+    """Why a (normalised) name cannot be a tag, or None when it can."""
+    if not tag:
+        return "is empty"
+    if len(tag) > MAX_TAG_LENGTH:
+        return f"is longer than {MAX_TAG_LENGTH} characters"
+    if not TAG_NAME.match(tag):
+        return "may only use a-z, 0-9 and + # . -"
+    return None
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    name: str  # the canonical tag
+    count: int  # questions on Stack Overflow in 2021 (0: not in the catalogue)
+    description: str = ""
+    matched: str = ""  # the synonym the query matched, when it was one
+
+    def to_dict(self) -> dict:
+        info = {"tag": self.name, "count": self.count, "description": self.description}
+        if self.matched:
+            info["synonym"] = self.matched
+        return info
+
+
+class TagCatalogue:
+    def __init__(
+        self,
+        counts: dict[str, int],
+        synonyms: dict[str, str] | None = None,
+        descriptions: dict[str, str] | None = None,
+        aliases: dict[str, list[str]] | None = None,
+    ):
+        self.counts = dict(counts)
+        self.synonyms = {source: self._resolve(target, synonyms or {}) for source, target in (synonyms or {}).items()}
+        self.descriptions = dict(descriptions or {})
+        # Extra names a technology goes by (from the topic list); not renamed, only matched.
+        self.aliases = dict(aliases or {})
+        # Every name a prefix query can hit: tags and synonyms, sorted for bisection.
+        self._names = sorted(set(self.counts) | set(self.synonyms))
+
+    @staticmethod
+    def _resolve(tag: str, synonyms: dict[str, str]) -> str:
+        seen = {tag}
+        while tag in synonyms and synonyms[tag] not in seen:  # chains a -> b -> c end at c
+            tag = synonyms[tag]
+            seen.add(tag)
+        return tag
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def __contains__(self, tag: object) -> bool:
+        return isinstance(tag, str) and self.canonical(tag) in self.counts
+
+    def canonical(self, tag: str) -> str:
+        name = normalise_tag(tag)
+        return self.synonyms.get(name, name)
+
+    def canonical_tags(self, tags: Iterable[str]) -> tuple[str, ...]:
+        """Canonical names in first-seen order, without duplicates or empty names."""
+        return tuple(dict.fromkeys(name for name in (self.canonical(tag) for tag in tags) if name))
+
+    def count(self, tag: str) -> int:
+        return self.counts.get(self.canonical(tag), 0)
+
+    def description(self, tag: str) -> str:
+        return self.descriptions.get(self.canonical(tag), "")
+
+    def info(self, tag: str) -> TagInfo:
+        name = self.canonical(tag)
+        matched = normalise_tag(tag)
+        return TagInfo(
+            name, self.counts.get(name, 0), self.descriptions.get(name, ""), matched if matched != name else ""
+        )
+
+    def search(self, prefix: str, limit: int = 10) -> list[TagInfo]:
+        """Tags whose name or synonym starts with ``prefix``, most used first."""
+        query = normalise_tag(prefix)
+        if not query or limit < 1:
+            return []
+        start = bisect.bisect_left(self._names, query)
+        stop = bisect.bisect_left(self._names, query + "\uffff")
+        best: dict[str, str] = {}
+        for name in self._names[start:stop]:
+            target = self.synonyms.get(name, name)
+            if target not in best or name == target:
+                best[target] = "" if name == target else name
+        ranked = heapq.nlargest(limit, best, key=lambda tag: (self.counts.get(tag, 0), tag == query, tag))
+        return [TagInfo(tag, self.counts.get(tag, 0), self.descriptions.get(tag, ""), best[tag]) for tag in ranked]
+
+    def popular(self, min_count: int) -> list[str]:
+        return [tag for tag, count in self.counts.items() if count >= min_count]
+
+    @classmethod
+    def load(cls, folder: Path | str = CATALOGUE_DIR) -> TagCatalogue:
+        folder = Path(folder)
+        counts: dict[str, int] = {}
+        with open(folder / TAGS_FILE, encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                counts[normalise_tag(row["tag"])] = int(row["count"])
+        synonyms: dict[str, str] = {}
+        synonyms_path = folder / SYNONYMS_FILE
+        if synonyms_path.is_file():
+            with open(synonyms_path, encoding="utf-8", newline="") as handle:
+                for row in csv.DictReader(handle):
+                    synonyms[normalise_tag(row["from"])] = normalise_tag(row["to"])
+        descriptions: dict[str, str] = {}
+        aliases: dict[str, list[str]] = {}
+        topics_path = folder / TOPICS_FILE
+        if topics_path.is_file():
+            for record in _json_lines(topics_path):
+                tag = record.get("so_tag")
+                if tag:
+                    tag = normalise_tag(tag)
+                    descriptions.setdefault(tag, record.get("short_description") or "")
+                    names = [record.get("display_name") or "", *(record.get("aliases") or [])]
+                    aliases[tag] = [name for name in names if name]
+        excerpts_path = folder / EXCERPTS_FILE
+        if excerpts_path.is_file():  # the tag's own wiki excerpt wins over a topic's blurb
+            for record in _json_lines(excerpts_path):
+                if record.get("tag") and record.get("excerpt"):
+                    descriptions[normalise_tag(record["tag"])] = record["excerpt"]
+        return cls(counts, synonyms, descriptions, aliases)
+
+
+def _json_lines(path: Path) -> Iterable[dict]:
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+@lru_cache(maxsize=4)
+def load_catalogue(folder: str | None = None) -> TagCatalogue:
+    """The catalogue in ``folder`` (the bundled one by default), read once per process."""
+    return TagCatalogue.load(folder or CATALOGUE_DIR)

@@ -1,0 +1,354 @@
+"""A lexical tag matcher, after Annif's MLLM: find tag names in the question, then score them.
+
+Candidates are the catalogue's tag names, synonyms and technology aliases found in the
+title, the prose and the code: word n-grams joined with hyphens (``react hooks`` ->
+``react-hooks``, ``python 3`` -> ``python-3`` -> ``python-3.x``), the same with separators
+dropped (``next js`` -> ``nextjs`` -> ``next.js``), and code clues (``import polars``,
+``require('express')``, ``#include <boost/...>``, ``using System.Linq;``).
+
+Each candidate is then scored by a small gradient-boosted model learned on the questions
+whose whole tag set is known: where it was found, how often, how it was spelled, how
+popular the tag is, and how often that spelling meant that tag in training (estimated
+out-of-fold, so the model never sees a prior computed from its own answer). It can suggest
+any catalogue tag, including the many no classifier has examples of.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import joblib
+import numpy as np
+
+from .artifacts import library_versions, open_artifact, save_artifact, unreadable
+from .catalogue import TagCatalogue, load_catalogue, normalise_tag
+from .cli_types import positive_int
+from .errors import ArtifactError
+from .predictor import Predictor, ServingOptions, TrainOptions
+from .registry import rebuild_hint
+from .text import TOKEN_PATTERN
+
+if TYPE_CHECKING:
+    from .data.sources import Corpus
+
+MATCHER_FILE = "matcher.joblib"
+MAX_NGRAM = 3
+# Out-of-fold priors: P(tag | spelling) is smoothed toward the tag's base rate with this weight.
+PRIOR_WEIGHT = 3.0
+_TOKEN = re.compile(TOKEN_PATTERN)
+_COMPACT = re.compile(r"[\s.\-_]+")
+# Module names in code: Python imports, require/import from in JavaScript, C/C++ includes,
+# C# using, Java imports, R library(), PHP use.
+_CODE_CLUES = re.compile(
+    r"""(?:^|\n|;)\s*(?:from\s+([\w.]+)\s+import|import\s+([\w.]+)|using\s+([\w.]+)\s*;|library\(\s*([\w.]+)\s*\))"""
+    r"""|require\(\s*['"]([@\w./\-]+)['"]\s*\)|from\s+['"]([@\w./\-]+)['"]|#include\s*[<"]([\w./+\-]+)[>"]""",
+    re.IGNORECASE,
+)
+MATCH_KINDS = {"name": 0, "synonym": 1, "alias": 2, "compact": 3, "code": 4}
+FEATURES = (
+    "prior",
+    "prior_support",
+    "tag_prior",
+    "in_title",
+    "title_count",
+    "body_count",
+    "code_clue",
+    "first_position",
+    "n_tokens",
+    "match_kind",
+    "log_popularity",
+    "n_candidates",
+    "longest_overlap",
+)
+
+
+def compact(name: str) -> str:
+    return _COMPACT.sub("", name.lower())
+
+
+@dataclass
+class Candidate:
+    tag: str
+    spelling: str
+    kind: int
+    n_tokens: int
+    title_count: int = 0
+    body_count: int = 0
+    code_clue: int = 0
+    first_position: float = 1.0
+
+
+class TermIndex:
+    """Spellings -> tags: names, synonyms, aliases and separator-free forms of catalogue tags."""
+
+    def __init__(self, catalogue: TagCatalogue, min_count: int):
+        self.terms: dict[str, tuple[str, int]] = {}
+        tags = [t for t, n in sorted(catalogue.counts.items(), key=lambda kv: -kv[1]) if n >= min_count]
+        allowed = set(tags)
+        for tag in tags:
+            self.terms.setdefault(tag, (tag, MATCH_KINDS["name"]))
+        for source, target in catalogue.synonyms.items():
+            if target in allowed:
+                self.terms.setdefault(source, (target, MATCH_KINDS["synonym"]))
+        for tag, names in catalogue.aliases.items():
+            if tag in allowed:
+                for name in names:
+                    self.terms.setdefault(normalise_tag(name), (tag, MATCH_KINDS["alias"]))
+        self.compact: dict[str, str] = {}
+        for term, (tag, _) in self.terms.items():  # most popular first: it keeps a shared compact form
+            key = compact(term)
+            if len(key) >= 3:
+                self.compact.setdefault(key, tag)
+
+    def lookup(self, tokens: Sequence[str]) -> tuple[str, str, int] | None:
+        spelling = "-".join(tokens)
+        found = self.terms.get(spelling)
+        if found:
+            return spelling, found[0], found[1]
+        key = compact(spelling)
+        if len(tokens) > 1 or key != spelling:
+            tag = self.compact.get(key)
+            if tag:
+                return key, tag, MATCH_KINDS["compact"]
+        return None
+
+
+def split_question(text: str) -> tuple[str, str]:
+    """``question_text`` puts the cleaned title on the first line, the body after it."""
+    title, _, body = text.partition("\n")
+    return title, body
+
+
+def find_candidates(index: TermIndex, text: str) -> dict[str, Candidate]:
+    title, body = split_question(text)
+    found: dict[str, Candidate] = {}
+    for field, part in (("title", title), ("body", body)):
+        tokens = [token.lower() for token in _TOKEN.findall(part)]
+        n = max(1, len(tokens))
+        for start in range(len(tokens)):
+            for size in range(MAX_NGRAM, 0, -1):
+                if start + size > len(tokens):
+                    continue
+                match = index.lookup(tokens[start : start + size])
+                if match is None:
+                    continue
+                spelling, tag, kind = match
+                candidate = found.get(tag)
+                if candidate is None or size > candidate.n_tokens:
+                    old = candidate
+                    candidate = found[tag] = Candidate(tag, spelling, kind, size)
+                    if old is not None:
+                        candidate.title_count, candidate.body_count = old.title_count, old.body_count
+                        candidate.first_position, candidate.code_clue = old.first_position, old.code_clue
+                if field == "title":
+                    candidate.title_count += 1
+                    candidate.first_position = min(candidate.first_position, start / n)
+                else:
+                    candidate.body_count += 1
+    for clue in _CODE_CLUES.finditer(body):
+        module = next(group for group in clue.groups() if group)
+        head = module.lstrip("@").replace("/", ".").split(".")[0].lower()
+        for term in (head, f"python-{head}"):
+            hit = index.terms.get(term)
+            if hit:
+                candidate = found.setdefault(hit[0], Candidate(hit[0], term, MATCH_KINDS["code"], 1))
+                candidate.code_clue += 1
+    return found
+
+
+class LexicalMatcher(Predictor):
+    name = "lexical"
+    training_data = "corpus"
+
+    def __init__(self, min_count: int = 100, catalogue: TagCatalogue | None = None):
+        self.min_count = min_count
+        self.catalogue = catalogue
+        self.labels: list[str] = []
+        self.thresholds = np.zeros(0)
+
+    # -- features ---------------------------------------------------------------------------
+
+    def _rows(self, candidates: dict[str, Candidate], priors: dict) -> list[list[float]]:
+        counts = self.catalogue_counts_
+        longest = max((c.n_tokens for c in candidates.values()), default=1)
+        rows = []
+        for c in candidates.values():
+            hits, seen = priors["spelling"].get((c.spelling, c.tag), (0.0, 0.0))
+            base = priors["tag"].get(c.tag, priors["default"])
+            prior = (hits + PRIOR_WEIGHT * base) / (seen + PRIOR_WEIGHT)
+            rows.append(
+                [
+                    prior,
+                    math.log1p(seen),
+                    base,
+                    float(c.title_count > 0),
+                    c.title_count,
+                    c.body_count,
+                    c.code_clue,
+                    c.first_position,
+                    c.n_tokens,
+                    c.kind,
+                    math.log10(1 + counts.get(c.tag, 0)),
+                    len(candidates),
+                    float(c.n_tokens == longest),
+                ]
+            )
+        return rows
+
+    @staticmethod
+    def _priors(candidate_sets: Iterable[dict[str, Candidate]], gold: Iterable[set[str]]) -> dict:
+        spelling: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+        tag_hits: Counter[str] = Counter()
+        tag_seen: Counter = Counter()
+        for candidates, tags in zip(candidate_sets, gold, strict=True):
+            for c in candidates.values():
+                hit = float(c.tag in tags)
+                entry = spelling[(c.spelling, c.tag)]
+                entry[0] += hit
+                entry[1] += 1
+                tag_hits[c.tag] += int(hit)
+                tag_seen[c.tag] += 1
+        total_hits, total_seen = sum(tag_hits.values()), sum(tag_seen.values())
+        default = total_hits / total_seen if total_seen else 0.1
+        tag = {t: (tag_hits[t] + PRIOR_WEIGHT * default) / (tag_seen[t] + PRIOR_WEIGHT) for t in tag_seen}
+        return {"spelling": {key: tuple(value) for key, value in spelling.items()}, "tag": tag, "default": default}
+
+    def fit(self, texts: Sequence[str], gold: list[set[str]], seed: int = 0) -> LexicalMatcher:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        catalogue = self.catalogue or load_catalogue()
+        self.index_ = TermIndex(catalogue, self.min_count)
+        self.catalogue_counts_ = {tag: catalogue.counts[tag] for tag, _ in set(self.index_.terms.values())}
+        self.labels = sorted(self.catalogue_counts_, key=lambda t: (-self.catalogue_counts_[t], t))
+        self.column_ = {tag: j for j, tag in enumerate(self.labels)}
+        candidate_sets = [find_candidates(self.index_, text) for text in texts]
+        # Two folds: each half's features use priors counted on the other half only.
+        fold = np.random.default_rng(seed).integers(0, 2, len(candidate_sets))
+        features: list[list[float]] = []
+        targets: list[int] = []
+        for k in (0, 1):
+            other = [i for i in range(len(candidate_sets)) if fold[i] != k]
+            priors = self._priors([candidate_sets[i] for i in other], [gold[i] for i in other])
+            for i in np.flatnonzero(fold == k).tolist():
+                candidates = candidate_sets[i]
+                features += self._rows(candidates, priors)
+                targets += [int(c.tag in gold[i]) for c in candidates.values()]
+        self.priors_ = self._priors(candidate_sets, gold)
+        self.scorer_ = HistGradientBoostingClassifier(
+            max_iter=200, learning_rate=0.1, max_leaf_nodes=31, random_state=seed
+        )
+        self.scorer_.fit(np.asarray(features, dtype=np.float64), np.asarray(targets))
+        self.training_candidates_ = len(targets)
+        self.candidate_recall_ = sum(len(gold[i] & set(candidate_sets[i])) for i in range(len(gold))) / max(
+            1, sum(len(g) for g in gold)
+        )
+        self.thresholds = np.full(len(self.labels), 0.5)
+        return self
+
+    def candidates(self, text: str) -> dict[str, Candidate]:
+        return find_candidates(self.index_, text)
+
+    def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        scores = np.zeros((len(texts), len(self.labels)))
+        found = [self.candidates(text) for text in texts]
+        rows = [row for candidates in found for row in self._rows(candidates, self.priors_)]
+        if not rows:
+            return scores
+        probabilities = self.scorer_.predict_proba(np.asarray(rows, dtype=np.float64))[:, 1]
+        k = 0
+        for r, candidates in enumerate(found):
+            for tag in candidates:
+                scores[r, self.column_[tag]] = probabilities[k]
+                k += 1
+        return scores
+
+    # -- training ---------------------------------------------------------------------------
+
+    @classmethod
+    def add_train_arguments(cls, group: argparse._ArgumentGroup) -> None:
+        group.add_argument(
+            "--lexical-min-count",
+            type=positive_int,
+            default=100,
+            help="match catalogue tags with at least this many Stack Overflow questions (default: %(default)s)",
+        )
+
+    @classmethod
+    def train(cls, dataset: Any, options: TrainOptions) -> dict[str, Any]:
+        from .open_train import gold_sets, texts, tune_test_save
+
+        corpus: Corpus = dataset
+        model = cls(min_count=options.params.get("lexical_min_count") or 100)
+        rows = corpus.complete("train")
+        started = time.perf_counter()
+        model.fit(texts(corpus, rows), gold_sets(corpus, rows), seed=options.seed)
+        return tune_test_save(
+            model,
+            corpus,
+            options,
+            time.perf_counter() - started,
+            training_questions=len(rows),
+            training_candidates=model.training_candidates_,
+            candidate_recall=round(model.candidate_recall_, 4),
+        )
+
+    @classmethod
+    def training_notes(cls, metadata: dict[str, Any]) -> list[str]:
+        return [
+            f"{len(metadata['labels'])} catalogue tags",
+            f"{metadata['candidate_recall']:.1%} of training gold tags found as candidates",
+            f"fit in {metadata['train_seconds']:.1f} s",
+        ]
+
+    # -- artifact ---------------------------------------------------------------------------
+
+    def save(self, folder: Path, metadata: dict[str, Any]) -> Path:
+        metadata = dict(
+            metadata,
+            model=self.name,
+            labels=self.labels,
+            params={"min_count": self.min_count},
+            features=list(FEATURES),
+            thresholds={"per_tag": [float(t) for t in self.thresholds], **metadata.get("thresholds", {})},
+            library_versions=library_versions("scikit-learn", "numpy"),
+        )
+        state = {
+            "index": self.index_,
+            "counts": self.catalogue_counts_,
+            "priors": self.priors_,
+            "scorer": self.scorer_,
+        }
+        save_artifact(folder, {MATCHER_FILE: lambda path: joblib.dump(state, path, compress=3)}, metadata)
+        self.metadata = metadata
+        return Path(folder)
+
+    @classmethod
+    def load(cls, folder: Path, options: ServingOptions | None = None) -> LexicalMatcher:
+        import sklearn
+
+        folder = Path(folder)
+        hint = rebuild_hint(cls.name)
+        metadata = open_artifact(folder, cls.name, hint, {"scikit-learn": sklearn.__version__})
+        model = cls(**metadata.get("params", {}))
+        try:
+            state = joblib.load(folder / MATCHER_FILE)
+            model.index_, model.catalogue_counts_ = state["index"], state["counts"]
+            model.priors_, model.scorer_ = state["priors"], state["scorer"]
+        except Exception as error:
+            raise unreadable(folder, error, hint) from error
+        model.labels = list(metadata["labels"])
+        model.column_ = {tag: j for j, tag in enumerate(model.labels)}
+        model.thresholds = np.asarray(metadata["thresholds"]["per_tag"], dtype=np.float64)
+        if len(model.thresholds) != len(model.labels):
+            raise ArtifactError(f"{folder} is inconsistent: labels and thresholds disagree in size")
+        model.metadata = metadata
+        return model
