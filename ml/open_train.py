@@ -172,12 +172,16 @@ def model_corpus(metadata: dict) -> Corpus:
     return corpus
 
 
-def tune_test_save(model: Any, corpus: Corpus, options: Any, fit_seconds: float, **extra: Any) -> dict[str, Any]:
+def tune_test_save(
+    model: Any, corpus: Corpus, options: Any, fit_seconds: float, threshold: float | None = None, **extra: Any
+) -> dict[str, Any]:
     """What every open-vocabulary kind does after ``fit``: choose its global threshold on
-    the validation questions, score validation, test and the 100-tag check, save the artifact."""
+    the validation questions (unless the model chose it already, as the ensemble does on
+    out-of-fold scores), score validation, test and the 100-tag check, save the artifact."""
     validation = corpus.complete("validation")
     top = top_scores(model.predict_scores, texts(corpus, validation))
-    threshold, _ = tune_threshold(top, model.labels, gold_sets(corpus, validation))
+    if threshold is None:
+        threshold, _ = tune_threshold(top, model.labels, gold_sets(corpus, validation))
     model.thresholds = np.full(len(model.labels), threshold)
     test = corpus.complete("test")
     metadata = {

@@ -9,6 +9,8 @@ imported on first use: listing the kinds loads no model code.
 from __future__ import annotations
 
 import importlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,12 +78,33 @@ def rebuild_hint(name: str) -> str:
     return get_kind(name).rebuild
 
 
+# Loaded models by (name, folder, metadata file's mtime and size, options): the ensemble and
+# the site ask for the same members, and each should be held once per process.
+_LOADED: OrderedDict[tuple, Predictor] = OrderedDict()
+_LOADED_MAX = 16
+_LOADING = threading.RLock()
+
+
 def load_predictor(name: str, models_dir: Path | str | None = None, options: ServingOptions | None = None) -> Predictor:
+    """The model saved under ``models_dir/name``, loaded once per process while its
+    artifact is unchanged (a new artifact has a new metadata file, so it loads afresh)."""
     kind = get_kind(name)
     folder = model_dir(name, models_dir)
-    if not (folder / "metadata.json").is_file():
-        raise ArtifactError(kind.missing_message(folder))
-    return kind.predictor_class().load(folder, options)
+    metadata = folder / "metadata.json"
+    try:
+        stat = metadata.stat()
+    except OSError:
+        raise ArtifactError(kind.missing_message(folder)) from None
+    key = (name, str(folder.resolve()), stat.st_mtime_ns, stat.st_size, options)
+    with _LOADING:
+        if key in _LOADED:
+            _LOADED.move_to_end(key)
+            return _LOADED[key]
+        predictor = kind.predictor_class().load(folder, options)
+        _LOADED[key] = predictor
+        while len(_LOADED) > _LOADED_MAX:
+            _LOADED.popitem(last=False)
+        return predictor
 
 
 register(

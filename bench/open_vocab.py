@@ -1,0 +1,96 @@
+"""Every model side by side over every real tag, on the held-out open questions.
+
+Quality: all-tag micro P/R/F1, P@1 and R@5 on the test part of the open questions (complete
+real tag sets; a gold tag a model cannot produce is a miss), whole, titles only and with
+bodies, with each model's own serving rule (its thresholds, at most 5 tags, top-1 fallback).
+Speed: one question at a time with a 1,500-character HTML body, cleaning included, p50/p95.
+Memory: resident size of this process after loading each model (cumulative, like a worker).
+
+    .venv/bin/python bench/open_vocab.py [--n-latency 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ml.catalogue import load_catalogue  # noqa: E402
+from ml.data.sources import load_corpus  # noqa: E402
+from ml.errors import ModelUnavailable  # noqa: E402
+from ml.evaluate import format_table  # noqa: E402
+from ml.open_train import score_part, texts, top_scores  # noqa: E402
+from ml.paths import PROJECT_ROOT  # noqa: E402
+from ml.registry import load_predictor, model_names  # noqa: E402
+from ml.text import question_text  # noqa: E402
+
+BODIES = PROJECT_ROOT / "data" / "so_questions_with_bodies_sample.csv"
+BODY_CHARS = 1500
+
+
+def resident_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def latency(predictor, questions: list[tuple[str, str]]) -> tuple[float, float]:
+    for title, body in questions[:10]:
+        predictor.predict([question_text(title, body)])
+    times = []
+    for title, body in questions:
+        started = time.perf_counter()
+        predictor.predict([question_text(title, body)])
+        times.append((time.perf_counter() - started) * 1000)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n-latency", type=int, default=300, help="questions timed one at a time")
+    args = parser.parse_args()
+    corpus = load_corpus()
+    rows = corpus.complete("test")
+    inputs = texts(corpus, rows)
+    with open(BODIES, encoding="utf-8") as handle:
+        long_bodies = [
+            (r["title"], r["body"][:BODY_CHARS]) for r in csv.DictReader(handle) if len(r["body"]) >= BODY_CHARS
+        ]
+    timed = long_bodies[: args.n_latency]
+    catalogue = load_catalogue()
+    table = []
+    baseline_mb = resident_mb()
+    for name in model_names():
+        try:
+            predictor = load_predictor(name)
+        except ModelUnavailable as error:
+            print(f"{name}: not available ({error})", file=sys.stderr)
+            continue
+        labels = [catalogue.canonical(tag) for tag in predictor.labels]
+        metrics = score_part(top_scores(predictor.predict_scores, inputs), labels, predictor.thresholds, corpus, rows)
+        p50, p95 = latency(predictor, timed)
+        row = {"model": name, "tags": len(predictor.labels), "in_vocab": metrics["gold_in_vocabulary"]}
+        for part in ("all", "titles", "bodies"):
+            row[f"{part} F1"] = metrics[part]["micro_f1"]
+            row[f"{part} P@1"] = metrics[part]["precision_at_1"]
+        row["R@5"] = metrics["all"]["recall_at_5"]
+        row["p50 ms"], row["p95 ms"] = round(p50, 1), round(p95, 1)
+        row["RSS MB"] = round(resident_mb() - baseline_mb)
+        table.append(row)
+    print(
+        f"test part of the open questions: {len(rows)} questions; latency on {len(timed)} with a {BODY_CHARS}-char body"
+    )
+    print(format_table(table, list(table[0]) if table else []))
+    print(f"RSS MB: resident memory growth after loading each model (cumulative); start {baseline_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""The open-vocabulary models on a tiny corpus: each trains through the same interface as
+``python -m ml train``, saves, loads through the registry, and suggests tags."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from ml.catalogue import TagCatalogue
+from ml.data.sources import Source, load_corpus
+from ml.ensemble import EnsembleTagger
+from ml.evaluate import all_tag_metrics
+from ml.lexical import TermIndex, find_candidates
+from ml.predictor import Predictor, TrainOptions
+from ml.registry import load_predictor
+from ml.text import question_text
+from tests.support import make_questions
+
+SPELLINGS = {"docker": ["docker"], "kubernetes": ["kubernetes", "k8s"], "reactjs": ["react", "reactjs"]}
+FILLERS = ["pod keeps restarting", "state not updating", "how to fix build", "list of string values", "error"]
+
+
+def open_questions(n: int, seed: int = 0) -> list[dict]:
+    """Questions whose tags are named in the title (for the matcher) or given away by their
+    words (for the classifier), with tag-like distractors ("list", "string") that never are tags."""
+    rng = random.Random(seed)
+    records = [{"title": title, "tags": tags} for title, tags in make_questions(n // 2, seed)]
+    for _ in range(n - len(records)):
+        tag = rng.choice(sorted(SPELLINGS))
+        records.append({"title": f"{rng.choice(SPELLINGS[tag])} {rng.choice(FILLERS)}", "tags": [tag]})
+    return records
+
+
+@pytest.fixture(scope="session")
+def open_models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("open")
+    data = folder / "open.jsonl"
+    data.write_text("".join(json.dumps(record) + "\n" for record in open_questions(600)))
+    corpus = load_corpus((Source("open", str(data), "jsonl", "all", "hash"),), splits_dir=None)
+    models = folder / "models"
+    for name, params in (
+        ("omikuji", {"omikuji_min_count": 2}),
+        ("lexical", {}),
+        ("ensemble", {"members": "omikuji,lexical"}),
+    ):
+        kind_class = load_kind(name)
+        kind_class.train(corpus, TrainOptions(output=models / name, command=f"train {name}", params=params))
+    return models
+
+
+def load_kind(name: str) -> type[Predictor]:
+    from ml.registry import get_kind
+
+    return get_kind(name).predictor_class()
+
+
+def test_all_tag_metrics_count_unknown_gold_tags_as_misses():
+    gold = [{"python", "pandas"}, {"docker"}]
+    chosen = [["python"], ["kubernetes"]]
+    ranked = [["python", "numpy"], ["kubernetes", "docker"]]
+    metrics = all_tag_metrics(gold, chosen, ranked)
+    assert metrics["micro_precision"] == 0.5 and metrics["micro_recall"] == round(1 / 3, 4)
+    assert metrics["micro_f1"] == 0.4 and metrics["precision_at_1"] == 0.5
+    assert metrics["recall_at_2"] == round((0.5 + 1.0) / 2, 4) and metrics["precision_at_2"] == 0.5
+
+
+def test_the_matcher_finds_names_synonyms_phrases_and_code_clues():
+    catalogue = TagCatalogue(
+        {"react-hooks": 500, "reactjs": 900, "kubernetes": 800, "python-3.x": 900, "python-polars": 200, "list": 999},
+        {"react": "reactjs", "k8s": "kubernetes", "python-3": "python-3.x", "nextjs": "next.js"},
+    )
+    index = TermIndex(catalogue, min_count=100)
+    text = question_text("React hooks in K8s with Python 3", "<p>some prose</p><pre>import polars as pl</pre>")
+    found = find_candidates(index, text)
+    assert {"react-hooks", "kubernetes", "python-3.x", "python-polars"} <= set(found)
+    assert found["react-hooks"].n_tokens == 2 and found["react-hooks"].title_count == 1
+    assert found["python-polars"].code_clue == 1 and found["python-polars"].title_count == 0
+    assert found["kubernetes"].spelling == "k8s"
+
+
+def test_each_open_model_trains_saves_loads_and_suggests(open_models):
+    omikuji = load_predictor("omikuji", open_models)
+    assert omikuji.predict(["django pip virtualenv"], top_k=1)[0][0][0] == "python"
+    lexical = load_predictor("lexical", open_models)
+    assert len(lexical.labels) > 10_000  # every popular catalogue tag, not just the ones in training
+    best = lexical.predict(["k8s pod keeps restarting"], top_k=1)[0][0]
+    assert best[0] == "kubernetes" and best[1] > 0.5
+    for model in (omikuji, lexical):
+        metadata = model.metadata
+        assert metadata["metrics"]["test"]["all"]["n_samples"] > 0
+        assert 0 < metadata["thresholds"]["global"] < 1 and metadata["model_version"].startswith(model.name)
+
+
+def test_the_ensemble_combines_its_members(open_models):
+    ensemble = load_predictor("ensemble", open_models)
+    assert list(ensemble.members) == ["lexical", "omikuji"]
+    assert ensemble.members["lexical"] is load_predictor("lexical", open_models)  # held once per process
+    assert ensemble.predict(["react state not updating"], top_k=1)[0][0][0] == "reactjs"
+    metadata = ensemble.metadata
+    assert metadata["thresholds"]["global"] == ensemble.thresholds[0]
+    assert metadata["cross_validated"]["micro_f1"] > 0.5 and len(metadata["features"]) == 7
+
+
+class Fixed(Predictor):
+    def __init__(self, labels, scores):
+        self.labels, self.scores = labels, np.asarray([scores], dtype=float)
+        self.thresholds = np.full(len(labels), 0.5)
+
+    def predict_scores(self, texts):
+        return np.repeat(self.scores, len(texts), axis=0)
+
+
+def test_ensemble_candidates_say_which_member_proposed_what():
+    first = Fixed(["python", "html", "html5"], [0.8, 0.6, 0.1])
+    second = Fixed(["python", "docker"], [0.4, 0.0])
+    ensemble = EnsembleTagger({"second": second, "first": first})
+    assert ensemble.labels == ["python", "html", "docker"]  # html5 is html today; members sorted by name
+    tags, features = ensemble.candidates(["a question", "another"])
+    assert tags == [["python", "html"], ["python", "html"]]  # a zero score proposes nothing
+    by_tag = dict(zip(tags[0], features[: len(tags[0])].tolist(), strict=True))
+    names = ensemble.feature_names
+    python, html = dict(zip(names, by_tag["python"], strict=True)), dict(zip(names, by_tag["html"], strict=True))
+    assert python == {
+        "first score": 0.8, "second score": 0.4, "first rank": 0, "second rank": 0,
+        "first knows": 1.0, "second knows": 1.0, "members proposing": 2,
+    }  # fmt: skip
+    # The second member cannot know html at all: its silence is marked as such, not as a low score.
+    assert html["second knows"] == 0.0 and html["second rank"] == 50 and html["members proposing"] == 1
