@@ -37,6 +37,7 @@ if not CHROMIUM or not Path(CHROMEDRIVER).exists():
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -138,3 +139,24 @@ def test_pages_fit_a_phone_and_stack_the_panels(site, browser):
         assert transformer.location["y"] >= baseline.location["y"] + baseline.size["height"]
     finally:
         browser.set_window_size(1280, 1000)
+
+
+def test_missing_tags_autocomplete_from_the_catalogue(site, browser):
+    site, _ = site
+    browser.get(site + "/")
+    browser.find_element(By.ID, "title").send_keys("pod keeps restarting in a cluster")
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit].button-primary").click()
+    wait(browser).until(EC.presence_of_element_located((By.ID, "results")))
+    field = browser.find_element(By.ID, "added")
+    field.send_keys("docker k8")
+    wait(browser).until(EC.visibility_of_element_located((By.CSS_SELECTOR, "#added-suggestions .suggestion")))
+    first = browser.find_element(By.CSS_SELECTOR, "#added-suggestions .suggestion")
+    assert first.find_element(By.CSS_SELECTOR, ".tag").text == "kubernetes" and "for k8s" in first.text
+    assert field.get_attribute("aria-expanded") == "true"
+    field.send_keys(Keys.ARROW_DOWN, Keys.ENTER)  # Enter picks the option; it does not submit the form
+    assert field.get_attribute("value") == "docker kubernetes "
+    assert not browser.find_element(By.ID, "added-suggestions").is_displayed()
+    field.send_keys("golang python-polars")
+    browser.find_element(By.CSS_SELECTOR, ".question-title").click()  # leaving the field describes the tags
+    wait(browser).until(EC.text_to_be_present_in_element((By.ID, "added-preview"), "python-polars is new"))
+    assert "golang will be saved as go" in browser.find_element(By.ID, "added-preview").text

@@ -26,7 +26,7 @@ def panel(page, model):
 
 
 def suggested(page, model):
-    return re.findall(r'<span class="tag">([^<]+)</span>\s*<span class="bar"', panel(page, model))
+    return re.findall(r'<span class="tag"[^>]*>([^<]+)</span>\s*<span class="bar"', panel(page, model))
 
 
 # -- the ask page ---------------------------------------------------------------------

@@ -9,11 +9,21 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request, url_for
 from sqlalchemy import text
 
+from ml.catalogue import load_catalogue, normalise_tag, tag_problem
 from ml.registry import model_names
 
 from .errors import ApiError
 from .extensions import db
-from .inputs import InputError, Limits, clean_models, clean_question, clean_threshold, clean_top_k, parse_tag_list
+from .inputs import (
+    InputError,
+    Limits,
+    canonical_added,
+    clean_models,
+    clean_question,
+    clean_threshold,
+    clean_top_k,
+    parse_tag_list,
+)
 from .queries import MAX_PER_PAGE, Filters, page_of
 from .review import save_review
 from .serialize import model_dict, prediction_dict
@@ -193,11 +203,38 @@ def feedback(prediction_id: int):
     try:
         accepted = parse_tag_list(data["accepted"], "accepted")
         rejected = parse_tag_list(data["rejected"], "rejected") if data.get("rejected") is not None else None
-        added = parse_tag_list(data.get("added"), "added")
+        added = canonical_added(parse_tag_list(data.get("added"), "added"))
         save_review(prediction, accepted, rejected, added)
     except InputError as error:
         raise invalid(error) from None
     return jsonify(prediction_dict(prediction))
+
+
+TAG_SEARCH_MAX = 50
+
+
+@bp.get("/tags")
+def tag_search():
+    """Catalogue tags starting with ``prefix`` (names and synonyms), most used first."""
+    prefix = request.args.get("prefix", "").strip()
+    if not prefix:
+        raise ApiError.invalid({"prefix": "Give the start of a tag name, e.g. ?prefix=pyth"})
+    limit = _positive_int_arg("limit", 10)
+    if limit > TAG_SEARCH_MAX:
+        raise ApiError.invalid({"limit": f"limit must be at most {TAG_SEARCH_MAX}."})
+    return jsonify(prefix=prefix, tags=[info.to_dict() for info in load_catalogue().search(prefix, limit)])
+
+
+@bp.get("/tags/<path:name>")
+def tag_info(name: str):
+    """One tag as the site would store it: its canonical name, use count and description;
+    ``known`` is false for a tag the 2021 catalogue lacks (it would be added as new)."""
+    problem = tag_problem(normalise_tag(name))
+    if problem:
+        raise ApiError.invalid({"tag": f"{name[:40]!r} {problem}."})
+    catalogue = load_catalogue()
+    info = catalogue.info(name)
+    return jsonify(info.to_dict() | {"known": info.name in catalogue.counts})
 
 
 @bp.get("/models")

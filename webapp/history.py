@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from ml.registry import model_names
 
 from .extensions import db
-from .inputs import InputError, parse_tag_list
+from .inputs import InputError, canonical_added, parse_tag_list
 from .queries import Filters, exportable_count, page_of, reviewed_for_export
 from .review import save_review
 from .serving import models
@@ -87,7 +87,7 @@ def review(prediction_id: int):
     draft = {"verdicts": verdicts, "added": request.form.get("added", "")}
     errors = {}
     try:
-        added = parse_tag_list(draft["added"], "added")
+        added = canonical_added(parse_tag_list(draft["added"], "added"))
     except InputError as error:
         errors.update(error.fields)
     if not errors:

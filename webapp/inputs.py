@@ -173,6 +173,13 @@ def clean_models(value: object, default: str = BOTH) -> tuple[str, ...]:
     return tuple(name for name in names_known if name in names)
 
 
+def canonical_added(tags: list[str]) -> list[str]:
+    """Tags a reviewer adds, renamed as Stack Overflow renames synonyms (golang -> go)."""
+    from ml.catalogue import load_catalogue
+
+    return list(load_catalogue().canonical_tags(tags))
+
+
 def parse_tag_list(value: object, field: str) -> list[str]:
     """Tags given as a list or as one string separated by spaces or commas; lowercased,
     de-duplicated, each checked against Stack Overflow's tag alphabet."""

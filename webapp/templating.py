@@ -20,6 +20,18 @@ CONTENT_SECURITY_POLICY = (
 UNKNOWN_COLOUR = "#6b7280"
 
 
+def tag_description(tag: str) -> str:
+    """The catalogue's one-line description of a tag, with its use count; '' when unknown."""
+    from ml.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    info = catalogue.info(tag)
+    if not info.count:
+        return ""
+    used = f"{info.count:,} questions on Stack Overflow (2021)"
+    return f"{info.description} ({used})" if info.description else used
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(when, "when")
     app.add_template_filter(iso_when, "iso_when")
@@ -27,6 +39,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(milliseconds, "ms")
     app.add_template_filter(model_label, "model_label")
     app.add_template_filter(model_colour, "model_colour")
+    app.add_template_filter(tag_description, "tag_description")
     app.jinja_env.globals.update(BOTH=BOTH)
     app.jinja_env.tests["in_every"] = lambda value, lists: all(value in items for items in lists)
 
