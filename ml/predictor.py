@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -22,6 +22,12 @@ DEFAULT_TOP_K = 5
 MAX_TOP_K = 20
 
 Suggestions = list[list[tuple[str, float]]]
+
+
+class Suggestion(NamedTuple):
+    tag: str
+    score: float
+    confident: bool  # False: below its threshold, kept only as the top-1 fallback
 
 
 def decide(
@@ -103,18 +109,31 @@ class Predictor(ABC):
         threshold: float | None = None,
         ensure_one: bool = True,
     ) -> Suggestions:
+        return [[(s.tag, s.score) for s in row] for row in self.suggest(texts, top_k, threshold, ensure_one)]
+
+    def suggest(
+        self,
+        texts: Sequence[str],
+        top_k: int = DEFAULT_TOP_K,
+        threshold: float | None = None,
+        ensure_one: bool = True,
+    ) -> list[list[Suggestion]]:
+        """``predict`` that also says, per tag, whether it reached its threshold: the top-1
+        fallback of a question with no confident tag is a guess, and is shown as one."""
         check_threshold(threshold)
         texts = list(texts)
         if not texts:
             return []
         scores = self.predict_scores(texts)
-        cut = self.thresholds if threshold is None else threshold
+        cut = np.broadcast_to(np.asarray(self.thresholds if threshold is None else threshold), scores.shape[1:])
         chosen = decide(scores, cut, top_k=top_k, ensure_one=ensure_one)
         results = []
         for row_scores, row_chosen in zip(scores, chosen, strict=True):
             idx = np.flatnonzero(row_chosen)
             idx = idx[np.argsort(-row_scores[idx], kind="stable")]
-            results.append([(self.labels[i], round(float(row_scores[i]), 4)) for i in idx])
+            results.append(
+                [Suggestion(self.labels[i], round(float(row_scores[i]), 4), bool(row_scores[i] >= cut[i])) for i in idx]
+            )
         return results
 
     @property

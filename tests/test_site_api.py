@@ -36,7 +36,8 @@ def test_suggest_both_models_with_settings(client_both):
     assert data["answers"]["transformer"] == {
         "model_version": "transformer-fake-1",
         "latency_ms": data["answers"]["transformer"]["latency_ms"],
-        "tags": [{"tag": "java", "score": 0.9}],
+        "confident": True,
+        "tags": [{"tag": "java", "score": 0.9, "confident": True}],
     }
     data = api_suggest(client_both, {"title": "spring hashmap", "models": ["transformer"]}).get_json()
     assert list(data["answers"]) == ["transformer"]
@@ -249,3 +250,15 @@ def test_api_method_not_allowed_is_json(client):
     response = client.get("/api/v1/suggest")
     assert response.status_code == 405 and response.get_json()["status"] == 405
     assert "POST" in response.headers["Allow"]
+
+
+def test_a_question_with_no_confident_tag_says_so(client_both):
+    vague = api_suggest(client_both, {"title": "it does not work at all", "models": ["transformer"]}).get_json()
+    answer = vague["answers"]["transformer"]
+    assert answer["confident"] is False
+    assert [tag["confident"] for tag in answer["tags"]] == [False]  # the top-1 fallback, marked as a guess
+    page = client_both.get(vague["page"]).get_data(as_text=True)
+    assert "No confident tag." in page and "low confidence" in page
+    clear = api_suggest(client_both, {"title": "spring hashmap", "models": ["transformer"]}).get_json()
+    assert clear["answers"]["transformer"]["confident"] is True
+    assert "No confident tag." not in client_both.get(clear["page"]).get_data(as_text=True)

@@ -11,17 +11,29 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
+from alembic.migration import MigrationContext
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import scoped_session
 
-from . import tables  # noqa: F401  (registers the tables before create_all)
-from .extensions import db
+from ml.paths import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
+
+from . import tables  # noqa: F401  (registers the tables with the metadata migrations compare)
+from .extensions import db, migrate
 
 BUSY_TIMEOUT_S = 30
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+# The schema as ``create_all`` made it before migrations existed: such a database is
+# stamped with this revision, then upgraded like any other.
+FIRST_REVISION = "0001_initial"
 
 
 def init_app(app: Flask) -> None:
@@ -30,10 +42,11 @@ def init_app(app: Flask) -> None:
         options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
         options.setdefault("connect_args", {}).setdefault("timeout", BUSY_TIMEOUT_S)
     db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
-        create_schema()
+        upgrade_schema()
 
 
 def _sqlite_pragmas(connection, _record) -> None:
@@ -49,12 +62,53 @@ def _sqlite_pragmas(connection, _record) -> None:
         cursor.close()
 
 
-def create_schema(attempts: int = 5) -> None:
-    """Create missing tables. Two workers starting together can both see a table missing
-    and race to create it; the loser simply looks again."""
+@lru_cache(maxsize=1)
+def scripts() -> ScriptDirectory:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config(str(MIGRATIONS_DIR / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config)
+
+
+def head_revision() -> str:
+    head = scripts().get_current_head()
+    assert head, "migrations/versions holds no revision"
+    return head
+
+
+def current_revision() -> str | None:
+    if not inspect(db.engine).has_table("alembic_version"):
+        return None
+    with db.engine.connect() as connection:
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def upgrade_schema(attempts: int = 5) -> None:
+    """Bring the database to the newest migration (``flask db upgrade`` does the same).
+
+    A database made before migrations existed is stamped with the first revision, so its
+    rows are kept and only the later changes run. Two workers starting together may race
+    to migrate; the loser rolls back and looks again, by then at the head.
+    """
+    import flask_migrate
+
     for attempt in range(attempts):
         try:
-            db.create_all()
+            revision = current_revision()
+            if revision == head_revision():
+                return
+            if revision is None and not inspect(db.engine).has_table("predictions"):
+                # An empty database: the tables as the models define them are the head's
+                # (tests/test_migrations.py checks the two agree), made in one step.
+                db.create_all()
+                with db.engine.begin() as connection:
+                    MigrationContext.configure(connection).stamp(scripts(), "head")
+                return
+            if revision is None:
+                flask_migrate.stamp(str(MIGRATIONS_DIR), FIRST_REVISION)
+            flask_migrate.upgrade(str(MIGRATIONS_DIR))
             return
         except DBAPIError:
             db.session.rollback()

@@ -1,5 +1,6 @@
 """Extensions live at module level and are bound to an app in ``create_app``."""
 
+from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
@@ -13,3 +14,4 @@ class Base(DeclarativeBase):
 # default) would cost a second query just to send back what was written.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 csrf = CSRFProtect()
+migrate = Migrate()

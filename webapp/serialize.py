@@ -20,7 +20,9 @@ def answer_dict(answer: ModelAnswer) -> dict:
     return {
         "model_version": answer.model_version,
         "latency_ms": answer.latency_ms,
-        "tags": [{"tag": tag.tag, "score": tag.score} for tag in answer.tags],
+        # No confident tag: the one shown is the best guess, not an answer.
+        "confident": any(tag.confident for tag in answer.tags),
+        "tags": [{"tag": tag.tag, "score": tag.score, "confident": tag.confident} for tag in answer.tags],
     }
 
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from ml.errors import ModelUnavailable, PredictionFailed
-from ml.predictor import Suggestions
+from ml.predictor import Suggestion
 from ml.text import question_text
 
 from .database import transaction
@@ -22,7 +22,7 @@ class ModelRun:
     model: str
     version: str
     latency_ms: float  # per question: a batch's time is shared out evenly
-    suggestions: Suggestions
+    suggestions: list[list[Suggestion]]
 
 
 @dataclass
@@ -48,7 +48,7 @@ def run_models(
             continue
         started = time.perf_counter()
         try:
-            suggestions = predictor.predict(texts, top_k=top_k, threshold=threshold)
+            suggestions = predictor.suggest(texts, top_k=top_k, threshold=threshold)
         except Exception as error:
             log.exception("the %s model failed to predict", name)
             raise PredictionFailed(name) from error
@@ -89,5 +89,8 @@ def add_answer(registry: ModelRegistry, prediction: Prediction, name: str) -> No
 
 
 def _answer(run: ModelRun, index: int) -> ModelAnswer:
-    tags = [SuggestedTag(rank=rank, tag=tag, score=score) for rank, (tag, score) in enumerate(run.suggestions[index])]
+    tags = [
+        SuggestedTag(rank=rank, tag=item.tag, score=item.score, confident=item.confident)
+        for rank, item in enumerate(run.suggestions[index])
+    ]
     return ModelAnswer(model=run.model, model_version=run.version, latency_ms=round(run.latency_ms, 3), tags=tags)

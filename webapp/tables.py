@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -97,6 +97,9 @@ class SuggestedTag(Model):
     rank: Mapped[int] = mapped_column(Integer)
     tag: Mapped[str] = mapped_column(String(64), index=True)
     score: Mapped[float] = mapped_column(Float)
+    # False for the top-1 fallback when no tag reached its threshold: shown as a guess.
+    # Answers stored before this column existed read as confident, as they were shown.
+    confident: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class ReviewedTag(Model):
