@@ -15,12 +15,12 @@ import argparse
 import csv
 import resource
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.latency import one_at_a_time  # noqa: E402
 from ml.catalogue import load_catalogue  # noqa: E402
 from ml.data.sources import load_corpus  # noqa: E402
 from ml.errors import ModelUnavailable  # noqa: E402
@@ -28,7 +28,6 @@ from ml.evaluate import format_table  # noqa: E402
 from ml.open_train import score_part, texts, top_scores  # noqa: E402
 from ml.paths import PROJECT_ROOT  # noqa: E402
 from ml.registry import load_predictor, model_names  # noqa: E402
-from ml.text import question_text  # noqa: E402
 
 BODIES = PROJECT_ROOT / "data" / "so_questions_with_bodies_sample.csv"
 BODY_CHARS = 1500
@@ -43,13 +42,7 @@ def resident_mb() -> float:
 
 
 def latency(predictor, questions: list[tuple[str, str]]) -> tuple[float, float]:
-    for title, body in questions[:10]:
-        predictor.predict([question_text(title, body)])
-    times = []
-    for title, body in questions:
-        started = time.perf_counter()
-        predictor.predict([question_text(title, body)])
-        times.append((time.perf_counter() - started) * 1000)
+    times = one_at_a_time(predictor, questions)
     return float(np.percentile(times, 50)), float(np.percentile(times, 95))
 
 

@@ -135,3 +135,25 @@ def open_artifact(folder: Path, model: str, rebuild_hint: str, required_versions
 def unreadable(folder: Path, error: Exception, rebuild_hint: str) -> ArtifactError:
     """Any failure of a model's own loader means the same thing to a user."""
     return ArtifactError(f"{display_path(folder)} could not be loaded ({error}). Rebuild it with: {rebuild_hint}")
+
+
+def restored_params(
+    metadata: dict[str, Any], ranges: tuple[str, ...] = ("word_ngrams", "char_ngrams")
+) -> dict[str, Any]:
+    """A model's recorded parameters, with the n-gram ranges JSON turned into lists back as tuples."""
+    params = dict(metadata.get("params", {}))
+    for name in ranges:
+        if params.get(name) is not None:
+            params[name] = tuple(params[name])
+    return params
+
+
+def restored_labels(metadata: dict[str, Any], folder: Path) -> tuple[list[str], Any]:
+    """A model's labels and per-tag thresholds, checked to agree in size."""
+    import numpy as np
+
+    labels = list(metadata["labels"])
+    thresholds = np.asarray(metadata["thresholds"]["per_tag"], dtype=np.float64)
+    if len(thresholds) != len(labels):
+        raise ArtifactError(f"{folder} is inconsistent: labels and thresholds disagree in size")
+    return labels, thresholds

@@ -24,7 +24,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from .artifacts import library_versions, open_artifact, save_artifact, unreadable
+from .artifacts import library_versions, open_artifact, restored_params, save_artifact, unreadable
 from .cli_types import ngram_range, positive_int
 from .errors import ArtifactError
 from .predictor import Predictor, ServingOptions, TrainOptions, sigmoid
@@ -240,11 +240,7 @@ class TfidfBaseline(BaseEstimator, Predictor):
         folder = Path(folder)
         hint = rebuild_hint(cls.name)
         metadata = open_artifact(folder, cls.name, hint, {"scikit-learn": sklearn.__version__})
-        params = dict(metadata.get("params", {}))
-        for name in ("word_ngrams", "char_ngrams"):
-            if params.get(name) is not None:
-                params[name] = tuple(params[name])
-        model = cls(**params)
+        model = cls(**restored_params(metadata))
         try:
             model.vectorizers_ = joblib.load(folder / VECTORIZERS_FILE)
             with np.load(folder / WEIGHTS_FILE, allow_pickle=False) as arrays:

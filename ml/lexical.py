@@ -28,10 +28,9 @@ from typing import TYPE_CHECKING, Any
 import joblib
 import numpy as np
 
-from .artifacts import library_versions, open_artifact, save_artifact, unreadable
+from .artifacts import library_versions, open_artifact, restored_labels, save_artifact, unreadable
 from .catalogue import TagCatalogue, load_catalogue, normalise_tag
 from .cli_types import positive_int
-from .errors import ArtifactError
 from .predictor import Predictor, ServingOptions, TrainOptions
 from .registry import rebuild_hint
 from .text import TOKEN_PATTERN
@@ -345,10 +344,7 @@ class LexicalMatcher(Predictor):
             model.priors_, model.scorer_ = state["priors"], state["scorer"]
         except Exception as error:
             raise unreadable(folder, error, hint) from error
-        model.labels = list(metadata["labels"])
+        model.labels, model.thresholds = restored_labels(metadata, folder)
         model.column_ = {tag: j for j, tag in enumerate(model.labels)}
-        model.thresholds = np.asarray(metadata["thresholds"]["per_tag"], dtype=np.float64)
-        if len(model.thresholds) != len(model.labels):
-            raise ArtifactError(f"{folder} is inconsistent: labels and thresholds disagree in size")
         model.metadata = metadata
         return model

@@ -24,9 +24,9 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from .artifacts import library_versions, open_artifact, save_artifact, unreadable
+from .artifacts import library_versions, open_artifact, restored_labels, restored_params, save_artifact, unreadable
 from .cli_types import ngram_range, positive_int
-from .errors import ArtifactError, MissingDependency
+from .errors import MissingDependency
 from .predictor import Predictor, ServingOptions, TrainOptions
 from .registry import rebuild_hint
 from .text import TOKEN_PATTERN
@@ -192,10 +192,7 @@ class OmikujiTagger(Predictor):
         folder = Path(folder)
         hint = rebuild_hint(cls.name)
         metadata = open_artifact(folder, cls.name, hint, {"scikit-learn": sklearn.__version__})
-        params = dict(metadata.get("params", {}))
-        for name in ("word_ngrams", "char_ngrams"):
-            if params.get(name) is not None:
-                params[name] = tuple(params[name])
+        params = restored_params(metadata)
         threads = (options.threads if options else None) or 1
         model = cls(**params, n_threads=threads)
         try:
@@ -204,9 +201,6 @@ class OmikujiTagger(Predictor):
             model.tree_.init_prediction_thread_pool(threads)
         except Exception as error:
             raise unreadable(folder, error, hint) from error
-        model.labels = list(metadata["labels"])
-        model.thresholds = np.asarray(metadata["thresholds"]["per_tag"], dtype=np.float64)
-        if len(model.thresholds) != len(model.labels):
-            raise ArtifactError(f"{folder} is inconsistent: labels and thresholds disagree in size")
+        model.labels, model.thresholds = restored_labels(metadata, folder)
         model.metadata = metadata
         return model

@@ -127,3 +127,16 @@ def test_ensemble_candidates_say_which_member_proposed_what():
     }  # fmt: skip
     # The second member cannot know html at all: its silence is marked as such, not as a low score.
     assert html["second knows"] == 0.0 and html["second rank"] == 50 and html["members proposing"] == 1
+
+
+def test_the_site_serves_the_open_models_with_the_ensemble_as_default(open_models, tmp_path):
+    from tests.support import make_app
+
+    client = make_app(open_models, tmp_path / "site.sqlite3").test_client()
+    created = client.post("/api/v1/suggest", json={"title": "k8s pod keeps restarting"}).get_json()
+    assert list(created["answers"]) == ["ensemble"]  # the default, without naming a model
+    assert created["answers"]["ensemble"]["tags"][0]["tag"] == "kubernetes"
+    page = client.get("/models").get_data(as_text=True)
+    assert page.count("Test metrics over every real tag") == 3  # omikuji, lexical, ensemble
+    assert "more (most used first)" in page  # 20k catalogue tags are not all listed
+    assert 'value="ensemble" checked' in client.get("/").get_data(as_text=True).replace("\n", " ")
