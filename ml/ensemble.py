@@ -17,6 +17,7 @@ it adds ~18 ms per question with a body for +0.006 F1 (``--members`` puts it bac
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,11 +31,16 @@ from .catalogue import load_catalogue
 from .errors import ArtifactError, ModelUnavailable
 from .predictor import Predictor, ServingOptions, TrainOptions
 from .registry import load_predictor, rebuild_hint
+from .text import split_question
 
 if TYPE_CHECKING:
     from .data.sources import Corpus
 
-DEFAULT_MEMBERS = ("lexical", "omikuji", "baseline")
+DEFAULT_MEMBERS = ("lexical", "omikuji", "baseline", "transformer")
+# Members trained on titles alone read only the title: on validation the same quality (0.5056
+# micro-F1 either way for the baseline) at a fraction of the time (the transformer: ~2 ms for a
+# title, ~18 ms with a 1,500-character body).
+DEFAULT_TITLE_ONLY = ("baseline", "transformer")
 COMBINER_FILE = "combiner.joblib"
 # Each member's best tags that become candidates; an absent tag gets rank MISSING_RANK.
 MEMBER_TOP = 20
@@ -45,9 +51,10 @@ class EnsembleTagger(Predictor):
     name = "ensemble"
     training_data = "corpus"
 
-    def __init__(self, members: dict[str, Predictor], combiner: Any = None):
+    def __init__(self, members: dict[str, Predictor], combiner: Any = None, title_only: Sequence[str] = ()):
         # Sorted by name: features and the union of labels come out the same at training and loading.
         self.members = {name: members[name] for name in sorted(members)}
+        self.title_only = [name for name in self.members if name in title_only]
         self.combiner_ = combiner
         catalogue = load_catalogue()
         union: dict[str, int] = {}
@@ -64,6 +71,7 @@ class EnsembleTagger(Predictor):
         self.labels = list(union)
         self.column_ = union
         self.vocabularies_ = {name: set(tags) for name, tags in self.names_.items()}
+        self.popularity_ = {tag: catalogue.counts.get(tag, 0) for tag in self.labels}
         self.thresholds = np.full(len(self.labels), 0.5)
 
     @property
@@ -73,7 +81,7 @@ class EnsembleTagger(Predictor):
             [f"{m} score" for m in names]
             + [f"{m} rank" for m in names]
             + [f"{m} knows" for m in names]
-            + ["members proposing"]
+            + ["members proposing", "log10 questions with the tag", "candidates"]
         )
 
     def candidates(self, texts: Sequence[str]) -> tuple[list[list[str]], np.ndarray]:
@@ -81,9 +89,10 @@ class EnsembleTagger(Predictor):
         from .open_train import top_of
 
         texts = list(texts)
+        titles = [split_question(text)[0] for text in texts] if self.title_only else []
         proposed: list[dict[str, dict[str, tuple[float, int]]]] = [{} for _ in texts]
         for name, model in self.members.items():
-            scores = model.predict_scores(texts)[:, self.keep_[name]]
+            scores = model.predict_scores(titles if name in self.title_only else texts)[:, self.keep_[name]]
             columns, values = top_of(scores, MEMBER_TOP)
             labels = self.names_[name]
             for row, (row_columns, row_values) in enumerate(zip(columns, values, strict=True)):
@@ -100,9 +109,9 @@ class EnsembleTagger(Predictor):
                     [score for score, _ in found]
                     + [rank for _, rank in found]
                     + [float(tag in self.vocabularies_[m]) for m in names]
-                    + [len(by_member)]
+                    + [len(by_member), math.log10(1 + self.popularity_.get(tag, 0)), len(candidates)]
                 )
-        width = 3 * len(names) + 1
+        width = 3 * len(names) + 3
         return tags_per_row, np.asarray(features, dtype=np.float64).reshape(-1, width)
 
     def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
@@ -128,6 +137,11 @@ class EnsembleTagger(Predictor):
             default=",".join(DEFAULT_MEMBERS),
             help="comma-separated models to combine, each already trained (default: %(default)s)",
         )
+        group.add_argument(
+            "--title-only",
+            default=",".join(DEFAULT_TITLE_ONLY),
+            help="members that read only the title, having learned from titles alone (default: %(default)s)",
+        )
 
     @classmethod
     def train(cls, dataset: Any, options: TrainOptions) -> dict[str, Any]:
@@ -144,7 +158,12 @@ class EnsembleTagger(Predictor):
                     f"the ensemble needs the {name} model first: {error}", {name: str(error)}
                 ) from error
         started = time.perf_counter()
-        model = cls(members)
+        title_only = str(
+            options.params.get("title_only")
+            if options.params.get("title_only") is not None
+            else ",".join(DEFAULT_TITLE_ONLY)
+        )
+        model = cls(members, title_only=[name.strip() for name in title_only.split(",") if name.strip()])
         validation = corpus.complete("validation")
         threshold, cross_validated = model.fit(texts(corpus, validation), gold_sets(corpus, validation), options.seed)
         return tune_test_save(
@@ -154,6 +173,7 @@ class EnsembleTagger(Predictor):
             time.perf_counter() - started,
             threshold=threshold,
             member_versions={name: member.version for name, member in model.members.items()},
+            title_only=model.title_only,
             features=model.feature_names,
             cross_validated=cross_validated,
         )
@@ -241,7 +261,7 @@ class EnsembleTagger(Predictor):
             combiner = joblib.load(folder / COMBINER_FILE)
         except Exception as error:
             raise unreadable(folder, error, hint) from error
-        model = cls(members, combiner)
+        model = cls(members, combiner, metadata.get("title_only", ()))
         if model.labels != list(metadata["labels"]):
             raise ArtifactError(f"{folder} is inconsistent with its members' labels; rebuild it with: {hint}")
         model.thresholds = np.full(len(model.labels), float(metadata["thresholds"]["global"]))

@@ -33,7 +33,7 @@ from .catalogue import TagCatalogue, load_catalogue, normalise_tag
 from .cli_types import positive_int
 from .predictor import Predictor, ServingOptions, TrainOptions
 from .registry import rebuild_hint
-from .text import TOKEN_PATTERN
+from .text import TOKEN_PATTERN, split_question
 
 if TYPE_CHECKING:
     from .data.sources import Corpus
@@ -118,12 +118,6 @@ class TermIndex:
             if tag:
                 return key, tag, MATCH_KINDS["compact"]
         return None
-
-
-def split_question(text: str) -> tuple[str, str]:
-    """``question_text`` puts the cleaned title on the first line, the body after it."""
-    title, _, body = text.partition("\n")
-    return title, body
 
 
 def find_candidates(index: TermIndex, text: str) -> dict[str, Candidate]:

@@ -96,3 +96,9 @@ def question_text(title: str, body: str = "", body_chars: int = BODY_CHARS, code
         parts.append(cleaned.text[:body_chars])
         parts.append(cleaned.code[:code_chars])
     return "\n".join(part for part in parts if part)
+
+
+def split_question(text: str) -> tuple[str, str]:
+    """``question_text``'s output back into (title, the rest): the title is its first line."""
+    title, _, body = text.partition("\n")
+    return title, body

@@ -99,7 +99,7 @@ def test_the_ensemble_combines_its_members(open_models):
     assert ensemble.predict(["react state not updating"], top_k=1)[0][0][0] == "reactjs"
     metadata = ensemble.metadata
     assert metadata["thresholds"]["global"] == ensemble.thresholds[0]
-    assert metadata["cross_validated"]["micro_f1"] > 0.5 and len(metadata["features"]) == 7
+    assert metadata["cross_validated"]["micro_f1"] > 0.5 and len(metadata["features"]) == 9
 
 
 class Fixed(Predictor):
@@ -124,9 +124,25 @@ def test_ensemble_candidates_say_which_member_proposed_what():
     assert python == {
         "first score": 0.8, "second score": 0.4, "first rank": 0, "second rank": 0,
         "first knows": 1.0, "second knows": 1.0, "members proposing": 2,
+        "log10 questions with the tag": pytest.approx(6.25, abs=0.01), "candidates": 2,
     }  # fmt: skip
     # The second member cannot know html at all: its silence is marked as such, not as a low score.
     assert html["second knows"] == 0.0 and html["second rank"] == 50 and html["members proposing"] == 1
+
+
+def test_members_trained_on_titles_read_only_the_title():
+    seen = []
+
+    class Recording(Fixed):
+        def predict_scores(self, texts):
+            seen.append(list(texts))
+            return super().predict_scores(texts)
+
+    ensemble = EnsembleTagger(
+        {"titles": Recording(["python"], [0.9]), "full": Recording(["docker"], [0.8])}, title_only=["titles"]
+    )
+    ensemble.candidates([question_text("Docker in python", "<p>the body</p>")])
+    assert seen == [["Docker in python\nthe body"], ["Docker in python"]]  # "full" first: members are sorted
 
 
 def test_the_site_serves_the_open_models_with_the_ensemble_as_default(open_models, tmp_path):
