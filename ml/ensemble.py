@@ -165,22 +165,22 @@ class EnsembleTagger(Predictor):
         )
         model = cls(members, title_only=[name.strip() for name in title_only.split(",") if name.strip()])
         validation = corpus.complete("validation")
-        threshold, cross_validated = model.fit(texts(corpus, validation), gold_sets(corpus, validation), options.seed)
+        threshold, out_of_fold = model.fit(texts(corpus, validation), gold_sets(corpus, validation), options.seed)
         return tune_test_save(
             model,
             corpus,
             options,
             time.perf_counter() - started,
             threshold=threshold,
+            validation_metrics={"all": out_of_fold, "out_of_fold": True},
             member_versions={name: member.version for name, member in model.members.items()},
             title_only=model.title_only,
             features=model.feature_names,
-            cross_validated=cross_validated,
         )
 
-    def fit(self, texts: Sequence[str], gold: Sequence[set[str]], seed: int = 0) -> tuple[float, dict[str, float]]:
+    def fit(self, texts: Sequence[str], gold: Sequence[set[str]], seed: int = 0) -> tuple[float, dict[str, Any]]:
         """Learn the combiner on these questions; returns the threshold chosen on its
-        out-of-fold probabilities and the out-of-fold all-tag micro-F1 and P@1 there."""
+        out-of-fold probabilities and the out-of-fold all-tag metrics there."""
         from sklearn.base import clone
         from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -217,7 +217,7 @@ class EnsembleTagger(Predictor):
                 best = (metrics["micro_f1"], float(threshold), metrics)
         _, threshold, metrics = best
         self.thresholds = np.full(len(self.labels), threshold)
-        return threshold, {"micro_f1": metrics["micro_f1"], "precision_at_1": metrics["precision_at_1"]}
+        return threshold, metrics
 
     @classmethod
     def training_notes(cls, metadata: dict[str, Any]) -> list[str]:

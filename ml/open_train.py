@@ -173,15 +173,24 @@ def model_corpus(metadata: dict) -> Corpus:
 
 
 def tune_test_save(
-    model: Any, corpus: Corpus, options: Any, fit_seconds: float, threshold: float | None = None, **extra: Any
+    model: Any,
+    corpus: Corpus,
+    options: Any,
+    fit_seconds: float,
+    threshold: float | None = None,
+    validation_metrics: dict[str, Any] | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     """What every open-vocabulary kind does after ``fit``: choose its global threshold on
-    the validation questions (unless the model chose it already, as the ensemble does on
-    out-of-fold scores), score validation, test and the 100-tag check, save the artifact."""
+    the validation questions, score validation, test and the 100-tag check, save the artifact.
+    A model that learned on validation itself (the ensemble) brings its threshold and its
+    out-of-fold validation metrics instead: scoring it there again would flatter it."""
     validation = corpus.complete("validation")
-    top = top_scores(model.predict_scores, texts(corpus, validation))
-    if threshold is None:
-        threshold, _ = tune_threshold(top, model.labels, gold_sets(corpus, validation))
+    if threshold is None or validation_metrics is None:
+        top = top_scores(model.predict_scores, texts(corpus, validation))
+        if threshold is None:
+            threshold, _ = tune_threshold(top, model.labels, gold_sets(corpus, validation))
+        validation_metrics = score_part(top, model.labels, threshold, corpus, validation)
     model.thresholds = np.full(len(model.labels), threshold)
     test = corpus.complete("test")
     metadata = {
@@ -190,7 +199,7 @@ def tune_test_save(
         **extra,
         "thresholds": {"global": threshold},
         "metrics": {
-            "validation": score_part(top, model.labels, model.thresholds, corpus, validation),
+            "validation": validation_metrics,
             "test": score_part(
                 top_scores(model.predict_scores, texts(corpus, test)), model.labels, threshold, corpus, test
             ),

@@ -99,7 +99,11 @@ def test_the_ensemble_combines_its_members(open_models):
     assert ensemble.predict(["react state not updating"], top_k=1)[0][0][0] == "reactjs"
     metadata = ensemble.metadata
     assert metadata["thresholds"]["global"] == ensemble.thresholds[0]
-    assert metadata["cross_validated"]["micro_f1"] > 0.5 and len(metadata["features"]) == 9
+    assert (
+        metadata["metrics"]["validation"]["out_of_fold"]
+        and metadata["metrics"]["validation"]["all"]["micro_f1"] > 0.5
+        and len(metadata["features"]) == 9
+    )
 
 
 class Fixed(Predictor):
