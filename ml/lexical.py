@@ -107,12 +107,14 @@ class TermIndex:
             if len(key) >= 3:
                 self.compact.setdefault(key, tag)
 
-    def lookup(self, tokens: Sequence[str]) -> tuple[str, str, int] | None:
+    def lookup(self, tokens: Sequence[str], compacts: Sequence[str] | None = None) -> tuple[str, str, int] | None:
+        """The tag these tokens name, if any; ``compacts`` (each token without separators,
+        as ``compact`` makes them) saves recomputing them for every n-gram of a long body."""
         spelling = "-".join(tokens)
         found = self.terms.get(spelling)
         if found:
             return spelling, found[0], found[1]
-        key = compact(spelling)
+        key = "".join(compacts) if compacts is not None else compact(spelling)
         if len(tokens) > 1 or key != spelling:
             tag = self.compact.get(key)
             if tag:
@@ -125,12 +127,13 @@ def find_candidates(index: TermIndex, text: str) -> dict[str, Candidate]:
     found: dict[str, Candidate] = {}
     for field, part in (("title", title), ("body", body)):
         tokens = [token.lower() for token in _TOKEN.findall(part)]
+        compacts = [compact(token) for token in tokens]
         n = max(1, len(tokens))
         for start in range(len(tokens)):
             for size in range(MAX_NGRAM, 0, -1):
                 if start + size > len(tokens):
                     continue
-                match = index.lookup(tokens[start : start + size])
+                match = index.lookup(tokens[start : start + size], compacts[start : start + size])
                 if match is None:
                     continue
                 spelling, tag, kind = match
@@ -236,7 +239,7 @@ class LexicalMatcher(Predictor):
                 targets += [int(c.tag in gold[i]) for c in candidates.values()]
         self.priors_ = self._priors(candidate_sets, gold)
         self.scorer_ = HistGradientBoostingClassifier(
-            max_iter=200, learning_rate=0.1, max_leaf_nodes=31, random_state=seed
+            max_iter=60, learning_rate=0.25, max_leaf_nodes=31, random_state=seed
         )
         self.scorer_.fit(np.asarray(features, dtype=np.float64), np.asarray(targets))
         self.training_candidates_ = len(targets)

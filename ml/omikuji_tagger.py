@@ -60,7 +60,7 @@ class OmikujiTagger(Predictor):
         char_ngrams: tuple[int, int] | None = None,
         min_df: int = 2,
         bonsai: bool = True,
-        beam_size: int = 10,
+        beam_size: int = 5,  # as good as 10 on validation (0.4459 vs 0.4456), a third faster
         top_k: int = 20,
         n_threads: int = 2,
     ):
