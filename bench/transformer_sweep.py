@@ -1,9 +1,9 @@
 """Pilot runs that chose the transformer's learning rate, on the validation split only.
 
-Each setting fine-tunes MiniLM for one epoch on the first --limit training questions and
-reports the validation objective (mean of micro- and macro-F1 at the best global
-threshold) -- the same objective the full run uses to pick its best epoch. The test split
-is not touched.
+Each setting fine-tunes MiniLM for one epoch on the first --limit training questions of the
+open-vocabulary corpus (every source, partial labels) and reports the validation objective
+(all-tag micro-F1 at the best global threshold) -- the same objective the full run uses to
+pick its best epoch. The test split is not touched.
 
     .venv/bin/python bench/transformer_sweep.py --lrs 5e-5,1e-4,2e-4 --limit 10000
 """
@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ml.data.sources import load_corpus  # noqa: E402
 from ml.evaluate import format_table  # noqa: E402
-from ml.finetune import FineTuneConfig, FineTuner  # noqa: E402
-from ml.train import load_dataset  # noqa: E402
+from ml.finetune import FineTuneConfig, FineTuner, open_labels  # noqa: E402
 
 
 def main() -> None:
@@ -28,16 +28,18 @@ def main() -> None:
     parser.add_argument("--max-lengths", default="48")
     parser.add_argument("--limit", type=int, default=10_000)
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--min-count", type=int, default=5)
     args = parser.parse_args()
-    dataset = load_dataset()
-    train_questions = min(args.limit, len(dataset.split.train))
+    corpus = load_corpus()
+    labels = open_labels(corpus, args.min_count)
+    train_questions = min(args.limit, len(corpus.indices("train")))
     rows = []
     for max_length in (int(x) for x in args.max_lengths.split(",")):
         for lr in (float(x) for x in args.lrs.split(",")):
             config = FineTuneConfig(lr=lr, max_length=max_length, epochs=args.epochs, limit=args.limit)
             started = time.perf_counter()
             with tempfile.TemporaryDirectory() as checkpoints:
-                _, result = FineTuner(config, Path(checkpoints)).fit_dataset(dataset)
+                _, result = FineTuner(config, Path(checkpoints)).fit_corpus(corpus, labels)
             best = max(result["history"], key=lambda h: h["validation_objective"])
             rows.append(
                 {

@@ -25,7 +25,7 @@ from .catalogue import load_catalogue
 from .cli_types import positive_int, probability, top_k
 from .data.readers import FORMATS, read_questions
 from .data.records import ReadReport
-from .data.sources import Corpus, load_corpus
+from .data.sources import DEFAULT_SOURCES, Corpus, Source, load_corpus
 from .data.split import label_matrix
 from .errors import TagsmithError, UsageError
 from .evaluate import all_tag_metrics, format_all_tag_report, format_report, format_table, write_metrics
@@ -233,11 +233,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     model_class = get_kind(args.model).predictor_class()
     dataset: Dataset | Corpus
     if model_class.training_data == "corpus":
-        if args.data != DEFAULT_DATA:
-            raise UsageError(
-                f"the {args.model} model trains on the bundled open-vocabulary corpus; --data does not apply"
-            )
-        dataset = load_corpus(seed=args.seed, splits_dir=args.splits_dir)
+        # Another file stands for one source whose questions carry their complete tag sets.
+        sources = (
+            DEFAULT_SOURCES
+            if args.data == DEFAULT_DATA
+            else (Source("data", str(Path(args.data).resolve()), args.format, "all", "hash"),)
+        )
+        dataset = load_corpus(sources, seed=args.seed, splits_dir=args.splits_dir)
         parts = dataset.describe()["parts"]
         print(f"{len(dataset.questions)} questions from {len(parts)} sources; split {parts}", file=sys.stderr)
     else:

@@ -29,7 +29,7 @@ import numpy as np
 from .artifacts import library_versions, open_artifact, save_artifact, unreadable
 from .catalogue import load_catalogue
 from .errors import ArtifactError, ModelUnavailable
-from .predictor import Predictor, ServingOptions, TrainOptions
+from .predictor import Predictor, ServingOptions, TrainOptions, boosted_probabilities
 from .registry import load_predictor, rebuild_hint
 from .text import split_question
 
@@ -120,7 +120,7 @@ class EnsembleTagger(Predictor):
         tags_per_row, features = self.candidates(texts)
         if not len(features):
             return scores
-        probabilities = self.combiner_.predict_proba(features)[:, 1]
+        probabilities = boosted_probabilities(self.combiner_, features)
         k = 0
         for row, tags in enumerate(tags_per_row):
             for tag in tags:

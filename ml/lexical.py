@@ -31,7 +31,7 @@ import numpy as np
 from .artifacts import library_versions, open_artifact, restored_labels, save_artifact, unreadable
 from .catalogue import TagCatalogue, load_catalogue, normalise_tag
 from .cli_types import positive_int
-from .predictor import Predictor, ServingOptions, TrainOptions
+from .predictor import Predictor, ServingOptions, TrainOptions, boosted_probabilities
 from .registry import rebuild_hint
 from .text import TOKEN_PATTERN, split_question
 
@@ -259,7 +259,7 @@ class LexicalMatcher(Predictor):
         rows = [row for candidates in found for row in self._rows(candidates, self.priors_)]
         if not rows:
             return scores
-        probabilities = self.scorer_.predict_proba(np.asarray(rows, dtype=np.float64))[:, 1]
+        probabilities = boosted_probabilities(self.scorer_, np.asarray(rows, dtype=np.float64))
         k = 0
         for r, candidates in enumerate(found):
             for tag in candidates:

@@ -22,7 +22,7 @@ from .predictor import Predictor, ServingOptions, TrainOptions, sigmoid
 from .registry import rebuild_hint
 
 if TYPE_CHECKING:
-    from .train import Dataset
+    from .data.sources import Corpus
 
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -65,6 +65,7 @@ def new_session(model_path: Path, threads: int | None = None) -> Any:
 
 class OnnxTagger(Predictor):
     name = "transformer"
+    training_data = "corpus"
 
     def __init__(self, session, tokenizer, labels: Sequence[str], thresholds, metadata: dict | None = None):
         self.session = session
@@ -105,7 +106,7 @@ class OnnxTagger(Predictor):
 
     @classmethod
     def add_train_arguments(cls, group: argparse._ArgumentGroup) -> None:
-        group.add_argument("--epochs", type=positive_int, help="passes over the training split (default: 5)")
+        group.add_argument("--epochs", type=positive_int, help="passes over the training questions (default: 3)")
         group.add_argument("--batch-size", type=positive_int, help="questions per step (default: 32)")
         group.add_argument("--lr", type=float, help="encoder learning rate (default: 5e-5; the head uses 2e-3)")
         group.add_argument(
@@ -119,6 +120,12 @@ class OnnxTagger(Predictor):
         )
         group.add_argument(
             "--limit", type=positive_int, help="train on the first N training questions only (quick runs)"
+        )
+        group.add_argument(
+            "--transformer-min-count",
+            type=positive_int,
+            default=5,
+            help="learn tags with at least this many training questions (default: %(default)s)",
         )
         group.add_argument(
             "--init",
@@ -140,11 +147,11 @@ class OnnxTagger(Predictor):
         group.add_argument("--fresh", action="store_true", help="ignore existing checkpoints and start over")
 
     @classmethod
-    def train(cls, dataset: Dataset, options: TrainOptions) -> dict[str, Any]:
+    def train(cls, dataset: Corpus, options: TrainOptions) -> dict[str, Any]:
         try:
             import torch
 
-            from .finetune import FineTuneConfig, build_transformer
+            from .finetune import FineTuneConfig, build_open_transformer
         except ImportError as error:  # the site never installs torch; only training needs it
             raise MissingDependency(
                 "Training the transformer needs torch: run `make train-transformer`, or "
@@ -162,11 +169,12 @@ class OnnxTagger(Predictor):
         checkpoint_dir = Path(params.get("checkpoint_dir") or "runs/transformer")
         if params.get("fresh"):
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
-        return build_transformer(
+        return build_open_transformer(
             dataset,
             config,
             options.output,
             checkpoint_dir,
+            min_count=params.get("transformer_min_count") or 5,
             device=device,
             progress=options.progress,
             command=options.command,

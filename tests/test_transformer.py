@@ -75,6 +75,34 @@ def test_artifact_holds_graph_tokenizer_and_honest_metadata(trained_transformer)
         100 * (q["fp32_test_micro_f1"] - q["int8_test_micro_f1"]), abs=0.01
     )
     assert "--model transformer" in meta["rebuild_command"]
+    # scored like every open-vocabulary model: over every real tag of the held-out questions
+    assert meta["corpus"]["sources"][0]["scope"] == "all"
+    assert 0 < meta["metrics"]["test"]["all"]["micro_f1"] <= 1
+    assert meta["thresholds"]["per_tag"] == [meta["thresholds"]["global"]] * 5
+    assert {"fp32_validation_micro_f1", "int8_validation_micro_f1"} <= set(q)
+
+
+def test_int8_graph_keeps_the_head_in_fp32(trained_transformer):
+    import onnx
+
+    graph = onnx.load(str(trained_transformer / "models" / "transformer" / "model.onnx")).graph
+    head = [node.op_type for node in graph.node if node.name.startswith("/head/")]
+    assert "MatMul" in head and "MatMulInteger" not in head
+    assert sum(node.op_type == "MatMulInteger" for node in graph.node) >= 12  # the encoder is int8
+
+
+def test_unknown_targets_teach_nothing():
+    """A title from a file that kept only its own tag must not learn "not docker"."""
+    logits = torch.zeros((2, 3), requires_grad=True)
+    target = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    known = torch.tensor([[1, 0, 0], [1, 1, 1]], dtype=torch.int8)
+    losses = torch.nn.BCEWithLogitsLoss(reduction="none")(logits, target)
+    loss = finetune.known_label_loss(losses, known)
+    loss.backward()
+    assert loss.item() == pytest.approx(losses[known.bool()].mean().item())
+    assert logits.grad[0, 1].item() == 0 and logits.grad[0, 2].item() == 0
+    assert logits.grad[1, 2].item() > 0  # a known negative is pushed down
+    assert finetune.known_label_loss(losses, None).item() == pytest.approx(losses.mean().item())
 
 
 def test_graph_has_dynamic_batch_and_sequence_axes(trained_transformer):
