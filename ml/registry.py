@@ -127,9 +127,9 @@ register(
         name="transformer",
         label="Transformer",
         description=(
-            "A fine-tuned MiniLM sentence encoder (all-MiniLM-L6-v2) with a multi-label head, served with "
-            "onnxruntime. It reads the question as a sequence, so it can pick up meaning that word counts "
-            "miss, at a higher cost per question."
+            "A fine-tuned MiniLM sentence encoder (all-MiniLM-L6-v2) with a head over every tag with enough "
+            "examples, learned from every bundled source, served int8 with onnxruntime. It reads the question "
+            "as a sequence, so it can pick up meaning that word counts miss, at a higher cost per question."
         ),
         predictor="ml.transformer:OnnxTagger",
         rebuild="make train-transformer",
@@ -168,8 +168,9 @@ register(
         name="ensemble",
         label="Ensemble",
         description=(
-            "Combines the lexical matcher, the open-vocabulary tree and the 100-tag models, tag by tag, with "
-            "weights chosen on held-out real questions. The site's default: the best of each model."
+            "Combines the lexical matcher, the open-vocabulary tree, the transformer and the 100-tag baseline, "
+            "tag by tag, with a combiner learned on held-out real questions. "
+            "The site's default: the best of each model."
         ),
         predictor="ml.ensemble:EnsembleTagger",
         rebuild="python -m ml train --model ensemble",
