@@ -25,7 +25,7 @@ from ml.registry import model_names
 
 from .extensions import db
 from .inputs import InputError, canonical_added, parse_tag_list
-from .queries import Filters, exportable_count, page_of, reviewed_for_export
+from .queries import MAX_PAGE, PAGE_RULE, Filters, exportable_count, page_of, reviewed_for_export
 from .review import save_review
 from .serving import models
 from .suggest import add_answer
@@ -46,6 +46,8 @@ def get_prediction(prediction_id: int) -> Prediction:
 def index():
     filters = Filters.from_args(request.args)
     page = request.args.get("page", 1, type=int)
+    if page > MAX_PAGE:
+        abort(422, description=f"There is no page {page:,} of the history: {PAGE_RULE}")
     pagination = page_of(filters, max(page, 1), current_app.config["PAGE_SIZE"])
     exportable = exportable_count()
     return render_template(
@@ -53,7 +55,7 @@ def index():
     )
 
 
-@bp.get("/<int:prediction_id>")
+@bp.get("/<id:prediction_id>")
 def detail(prediction_id: int):
     prediction = get_prediction(prediction_id)
     return _detail_page(prediction)
@@ -78,7 +80,7 @@ def _detail_page(
     )
 
 
-@bp.post("/<int:prediction_id>/review")
+@bp.post("/<id:prediction_id>/review")
 def review(prediction_id: int):
     prediction = get_prediction(prediction_id)
     suggested = prediction.suggested_tags()
@@ -103,7 +105,7 @@ def review(prediction_id: int):
     return redirect(url_for("history.detail", prediction_id=prediction.id, reviewed=1, _anchor="review"), code=303)
 
 
-@bp.post("/<int:prediction_id>/run/<model>")
+@bp.post("/<id:prediction_id>/run/<model>")
 def run_model(prediction_id: int, model: str):
     """Ask another model about a stored question, so both can be compared."""
     if model not in model_names():

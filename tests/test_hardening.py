@@ -1,0 +1,130 @@
+"""Issue 11: hostile or broken input gets a clean 4xx (JSON under /api/, a page elsewhere),
+never a 500, and leaves what is stored exactly as it was."""
+
+import io
+import json
+
+import pytest
+
+from tests.support import api_suggest, count_rows, csrf_token
+from webapp.tables import ModelAnswer, Prediction, ReviewedTag
+
+TABLES = (Prediction, ModelAnswer, ReviewedTag)
+
+
+def rows(app) -> tuple[int, ...]:
+    return tuple(count_rows(app, table) for table in TABLES)
+
+
+@pytest.fixture
+def site(app):
+    """The site with one reviewed question in it, and the whole of it as the API shows it."""
+    client = app.test_client()
+    # Exceptions become responses, as in production: a 500 must show up as one.
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    created = api_suggest(client, {"title": "How do I use pip in a virtualenv with django?"}).get_json()
+    tags = [tag["tag"] for tag in created["answers"]["baseline"]["tags"]]
+    reviewed = client.post(f"/api/v1/predictions/{created['id']}/feedback", json={"accepted": tags[:1]})
+    assert reviewed.status_code == 200
+    return client, app, reviewed.get_json()
+
+
+def assert_untouched(client, app, existing, before):
+    assert rows(app) == before
+    assert client.get(existing["url"]).get_json() == existing
+
+
+def assert_json_error(response, status, words):
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
+    data = response.get_json()
+    assert data["status"] == status and words in json.dumps(data), data
+
+
+def assert_error_page(response, status, words):
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
+    page = response.get_data(as_text=True)
+    assert response.mimetype == "text/html" and 'class="site-header"' in page
+    assert words in page and "Traceback" not in page
+
+
+@pytest.mark.parametrize("big", [2**31, 2**63, 10**30])
+def test_ids_no_column_can_hold_are_404(site, big):
+    client, app, existing = site
+    before = rows(app)
+    assert_error_page(client.get(f"/history/{big}"), 404, "nothing at this address")
+    assert_json_error(client.get(f"/api/v1/predictions/{big}"), 404, "nothing at this address")
+    assert_json_error(client.post(f"/api/v1/predictions/{big}/feedback", json={"accepted": []}), 404, "nothing")
+    token = csrf_token(client, existing["page"])
+    assert client.post(f"/history/{big}/review", data={"csrf_token": token}).status_code == 404
+    assert client.post(f"/history/{big}/run/baseline", data={"csrf_token": token}).status_code == 404
+    assert_untouched(client, app, existing, before)
+
+
+@pytest.mark.parametrize("page", ["100001", str(2**63 - 1), "9" * 40])
+def test_huge_page_numbers_are_422(site, page):
+    client, app, existing = site
+    assert_error_page(client.get(f"/history/?page={page}"), 422, "from 1 to 100,000")
+    response = client.get(f"/api/v1/predictions?page={page}")
+    assert_json_error(response, 422, "from 1 to 100,000")
+    assert response.get_json()["fields"] == {"page": "page must be a whole number from 1 to 100,000."}
+    assert client.get("/api/v1/predictions?page=100000").get_json()["items"] == []
+
+
+def test_json_nested_100000_deep_is_400(site):
+    client, app, existing = site
+    before = rows(app)
+    deep = '{"title": "django pip question", "models": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    response = client.post("/api/v1/suggest", data=deep, content_type="application/json")
+    assert_json_error(response, 400, "nested too deeply")
+    deep_object = '{"accepted": ' + '{"a": ' * 100_000 + "1" + "}" * 100_001
+    response = client.post(f"{existing['url']}/feedback", data=deep_object, content_type="application/json")
+    assert_json_error(response, 400, "nested too deeply")
+    assert_untouched(client, app, existing, before)
+
+
+def chunked(client, url, body: bytes, **kwargs):
+    """A body sent with Transfer-Encoding: chunked, as gunicorn hands it over (no Content-Length,
+    the stream terminated by the server)."""
+    return client.post(
+        url,
+        input_stream=io.BytesIO(body),
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+        **kwargs,
+    )
+
+
+def test_a_chunked_upload_over_the_cap_is_413_and_stores_nothing(site):
+    client, app, existing = site
+    before = rows(app)
+    cap = app.config["MAX_CONTENT_LENGTH"]
+    # Valid JSON once cut at the cap: the old code stored its first 2 MiB and answered 201.
+    body = json.dumps({"title": "django pip question", "body": "x" * (cap + 10_000)}).encode()
+    cut = body[:cap].rsplit(b"x", 1)[0] + b'x"}'
+    assert json.loads(cut)
+    padded = cut + b" " * (cap + 1000 - len(cut))
+    for payload in (body, padded):
+        response = chunked(client, "/api/v1/suggest", payload, content_type="application/json")
+        assert_json_error(response, 413, "larger than the 2.0 MB")
+    form = b"title=django+pip+question&body=" + b"x" * cap
+    assert_error_page(chunked(client, "/", form, content_type="application/x-www-form-urlencoded"), 413, "2.0 MB")
+    assert_untouched(client, app, existing, before)
+    # A chunked upload within the cap is read whole, as before.
+    small = chunked(client, "/api/v1/suggest", b'{"title": "django pip question"}', content_type="application/json")
+    assert small.status_code == 201 and rows(app)[0] == before[0] + 1
+
+
+def test_a_form_with_too_many_parts_is_413_saying_so(site):
+    client, app, existing = site
+    before = rows(app)
+    token = csrf_token(client)
+    fields = {"csrf_token": token, "title": "django pip question"}
+    fields.update({f"field{n}": (io.BytesIO(b"x"), f"{n}.txt") for n in range(1001)})
+    response = client.post("/", data=fields, content_type="multipart/form-data")
+    assert_error_page(response, 413, "Too many form fields")
+    assert "MB" not in response.get_data(as_text=True)
+    response = client.post(
+        "/api/v1/suggest", data={f"field{n}": "x" for n in range(1001)}, content_type="multipart/form-data"
+    )
+    assert_json_error(response, 413, "Too many form fields")
+    assert_untouched(client, app, existing, before)
