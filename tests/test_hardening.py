@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from tests.support import api_suggest, count_rows, csrf_token
+from tests.support import api_suggest, ask, count_rows, csrf_token, make_app
+from webapp import config as settings
+from webapp import create_app
 from webapp.tables import ModelAnswer, Prediction, ReviewedTag
 
 TABLES = (Prediction, ModelAnswer, ReviewedTag)
@@ -84,14 +86,19 @@ def test_json_nested_100000_deep_is_400(site):
 
 def chunked(client, url, body: bytes, **kwargs):
     """A body sent with Transfer-Encoding: chunked, as gunicorn hands it over (no Content-Length,
-    the stream terminated by the server)."""
+    the stream terminated by the server). Each from its own address: a few 2 MB bodies from one
+    client would spend its budget of question text (429) before the size cap is reached."""
+    chunked.clients += 1
     return client.post(
         url,
         input_stream=io.BytesIO(body),
         headers={"Transfer-Encoding": "chunked"},
-        environ_overrides={"wsgi.input_terminated": True},
+        environ_overrides={"wsgi.input_terminated": True, "REMOTE_ADDR": f"10.1.0.{chunked.clients}"},
         **kwargs,
     )
+
+
+chunked.clients = 0
 
 
 def test_a_chunked_upload_over_the_cap_is_413_and_stores_nothing(site):
@@ -128,3 +135,67 @@ def test_a_form_with_too_many_parts_is_413_saying_so(site):
     )
     assert_json_error(response, 413, "Too many form fields")
     assert_untouched(client, app, existing, before)
+
+
+def limited_site(trained_models, tmp_path, **config):
+    app = make_app(trained_models / "models", tmp_path / "limited.sqlite3", **config)
+    return app, app.test_client()
+
+
+def assert_retry_after(response):
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
+
+
+def test_writes_are_limited_per_client_with_a_clear_429(trained_models, tmp_path):
+    app, client = limited_site(trained_models, tmp_path, WRITE_LIMIT="3 per minute")
+    first = api_suggest(client, {"title": "django pip question"}).get_json()
+    assert client.post(f"{first['url']}/feedback", json={"accepted": []}).status_code == 200
+    assert ask(client, "spring hashmap in java", model="baseline").status_code == 303
+    before = rows(app)
+
+    response = api_suggest(client, {"title": "one more django question"})
+    assert_json_error(response, 429, "at most 3 questions, reviews and other changes per minute")
+    assert "Try again in" in response.get_json()["error"]
+    assert_retry_after(response)
+    response = ask(client, "one more java question", model="baseline")
+    assert_error_page(response, 429, "Too many requests")
+    assert_retry_after(response)
+    token = csrf_token(client, first["page"])
+    response = client.post(f"{first['page']}/review", data={"csrf_token": token, "added": "python"})
+    assert_error_page(response, 429, "at most 3 questions")
+    assert_json_error(client.post(f"{first['url']}/feedback", json={"accepted": []}), 429, "Too many requests")
+    assert rows(app) == before
+    assert client.get(first["url"]).get_json()["review"]["added"] == []
+    # Reading is not limited, and another client has its own allowance.
+    assert client.get("/history/").status_code == 200 and client.get(first["url"]).status_code == 200
+    other = api_suggest(client, {"title": "django pip question"}, environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert other.status_code == 201
+
+
+def test_big_batches_spend_their_text_budget_long_before_single_questions(trained_models, tmp_path):
+    app, client = limited_site(trained_models, tmp_path, TEXT_LIMIT="40000 per minute")
+    heavy = {"environ_base": {"REMOTE_ADDR": "10.0.0.1"}}
+    light = {"environ_base": {"REMOTE_ADDR": "10.0.0.2"}}
+    batch = {"questions": [{"title": f"django pip question {n}", "body": "pip " * 300} for n in range(32)]}
+    assert api_suggest(client, batch, **heavy).status_code == 201
+    before = rows(app)
+    response = api_suggest(client, batch, **heavy)
+    assert_json_error(response, 429, "Too much question text from your address")
+    assert "40,000 bytes of questions per minute" in response.get_json()["error"]
+    assert_retry_after(response)
+    assert rows(app) == before
+    # Twenty ordinary questions from another client all go through.
+    for n in range(20):
+        assert api_suggest(client, {"title": f"django pip question {n}"}, **light).status_code == 201
+
+
+def test_limits_can_be_switched_off(trained_models, tmp_path):
+    app, client = limited_site(trained_models, tmp_path, RATELIMIT_ENABLED=False, WRITE_LIMIT="1 per minute")
+    for n in range(3):
+        assert api_suggest(client, {"title": f"django pip question {n}"}).status_code == 201
+
+
+def test_a_malformed_limit_fails_at_start_up_naming_the_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv("TAGSMITH_WRITE_LIMIT", "lots")
+    with pytest.raises(settings.ConfigError, match="TAGSMITH_WRITE_LIMIT"):
+        create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db.sqlite3'}", "SECRET_KEY": "x"})

@@ -20,6 +20,7 @@ TITLES = {
     413: "Too large",
     415: "Unsupported media type",
     422: "Cannot use this input",
+    429: "Too many requests",
     500: "Something went wrong",
     503: "Model unavailable",
 }
