@@ -199,3 +199,43 @@ def test_a_malformed_limit_fails_at_start_up_naming_the_variable(monkeypatch, tm
     monkeypatch.setenv("TAGSMITH_WRITE_LIMIT", "lots")
     with pytest.raises(settings.ConfigError, match="TAGSMITH_WRITE_LIMIT"):
         create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db.sqlite3'}", "SECRET_KEY": "x"})
+
+
+def test_a_forged_host_gets_400_when_trusted_hosts_are_set(trained_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("TAGSMITH_TRUSTED_HOSTS", "tagsmith.example, localhost")
+    app, client = limited_site(trained_models, tmp_path)
+    assert app.config["TRUSTED_HOSTS"] == ["tagsmith.example", "localhost"]
+    assert client.get("/", headers={"Host": "tagsmith.example"}).status_code == 200
+    before = rows(app)
+    response = client.get("/history", headers={"Host": "evil.example"})  # was a 308 to http://evil.example/
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert "does not answer to that host" in response.get_data(as_text=True)
+    assert "evil" not in response.get_data(as_text=True)
+    response = api_suggest(client, {"title": "django pip question"}, headers={"Host": "evil.example"})
+    assert_json_error(response, 400, "does not answer to that host")
+    assert "evil" not in response.get_data(as_text=True)
+    assert rows(app) == before
+
+
+def test_https_behind_a_proxy_gets_secure_cookies_and_hsts(trained_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("TAGSMITH_PROXIES", "1")
+    app, client = limited_site(trained_models, tmp_path, WRITE_LIMIT="1 per minute")
+    response = client.get("/", headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" in response.headers["Set-Cookie"] and "HttpOnly" in response.headers["Set-Cookie"]
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+    # Plain HTTP (make run on a laptop) keeps a cookie it can send back.
+    plain = app.test_client().get("/")
+    assert "Secure" not in plain.headers["Set-Cookie"] and "Strict-Transport-Security" not in plain.headers
+    # The proxy's X-Forwarded-For names the client whose writes are counted.
+    for address in ("203.0.113.1", "203.0.113.2"):
+        assert api_suggest(client, {"title": "django pip"}, headers={"X-Forwarded-For": address}).status_code == 201
+    assert api_suggest(client, {"title": "django pip"}, headers={"X-Forwarded-For": "203.0.113.1"}).status_code == 429
+
+
+def test_without_a_proxy_forwarded_headers_are_not_believed(trained_models, tmp_path):
+    app, client = limited_site(trained_models, tmp_path, WRITE_LIMIT="1 per minute")
+    response = client.get("/", headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" not in response.headers["Set-Cookie"] and "Strict-Transport-Security" not in response.headers
+    assert api_suggest(client, {"title": "django pip"}, headers={"X-Forwarded-For": "203.0.113.1"}).status_code == 201
+    # A made-up X-Forwarded-For does not buy a new allowance.
+    assert api_suggest(client, {"title": "django pip"}, headers={"X-Forwarded-For": "203.0.113.2"}).status_code == 429

@@ -52,6 +52,11 @@ def from_environment(environ=os.environ) -> dict:
         # One largest batch (32 questions with 50,000-character bodies, ~1.6 MB) a minute.
         "TEXT_LIMIT": environ.get("TAGSMITH_TEXT_LIMIT") or "2000000 per minute",
         "RATELIMIT_STORAGE_URI": environ.get("TAGSMITH_RATELIMIT_STORAGE") or "memory://",
+        # Proxies in front that set X-Forwarded-For/-Proto (1 on Render); 0 trusts no such header.
+        "PROXIES": _optional_int(environ, "TAGSMITH_PROXIES") or 0,
+        # Host names the site answers to (Flask answers 400 to others); unset: any.
+        "TRUSTED_HOSTS": [host.strip() for host in environ.get("TAGSMITH_TRUSTED_HOSTS", "").split(",") if host.strip()]
+        or None,
     }
     for key, (variable, default) in LIMITS.items():
         raw = environ.get(variable)

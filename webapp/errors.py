@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, SecurityError
 
 from ml.errors import ModelUnavailable, TagsmithError
 
@@ -25,6 +25,7 @@ TITLES = {
     503: "Model unavailable",
 }
 INVALID_FIELDS = "The request has invalid fields."
+UNTRUSTED_HOST = "This site does not answer to that host name."
 
 
 class ApiError(TagsmithError):
@@ -68,6 +69,8 @@ def for_people(error: TagsmithError) -> str:
 
 def _message(error: HTTPException) -> str:
     """The specific description if the code gave one, else one written for people."""
+    if isinstance(error, SecurityError):  # werkzeug's repeats the forged Host
+        return UNTRUSTED_HOST
     if error.description and error.description != type(error).description:
         return error.description
     status = error.code or 500
@@ -83,6 +86,7 @@ def _message(error: HTTPException) -> str:
         )
     if status == 415:
         return "Send the request as JSON with the header Content-Type: application/json."
+
     return error.description or TITLES.get(status, "Error")
 
 
@@ -111,6 +115,11 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         status = error.code or 500
+        if isinstance(error, SecurityError) and not wants_json():
+            # A Host outside TRUSTED_HOSTS: no URL can be built for it, so no page in the site's
+            # style (its links need one), and the forged name is not repeated back.
+            page = f"400 Bad request. {UNTRUSTED_HOST}"
+            return current_app.make_response((page, 400, {"Content-Type": "text/plain; charset=utf-8"}))
         body, status = error_page(status, _message(error))
         headers = {}
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
