@@ -1,11 +1,13 @@
 """Issue 11: hostile or broken input gets a clean 4xx (JSON under /api/, a page elsewhere),
 never a 500, and leaves what is stored exactly as it was."""
 
+import csv
 import io
 import json
 
 import pytest
 
+from ml.registry import load_predictor
 from tests.support import api_suggest, ask, count_rows, csrf_token, make_app
 from webapp import config as settings
 from webapp import create_app
@@ -239,3 +241,66 @@ def test_without_a_proxy_forwarded_headers_are_not_believed(trained_models, tmp_
     assert api_suggest(client, {"title": "django pip"}, headers={"X-Forwarded-For": "203.0.113.1"}).status_code == 201
     # A made-up X-Forwarded-For does not buy a new allowance.
     assert api_suggest(client, {"title": "django pip"}, headers={"X-Forwarded-For": "203.0.113.2"}).status_code == 429
+
+
+def test_no_absolute_path_or_exception_class_reaches_a_visitor(trained_models, tmp_path):
+    secret = "/srv/secret-place/models/transformer/model.onnx"
+
+    def loader(name, models_dir, options=None):
+        if name == "transformer":
+            raise OSError(2, "No such file or directory", secret)
+        return load_predictor(name, models_dir)
+
+    app = make_app(trained_models / "models", tmp_path / "db.sqlite3", MODEL_LOADER=loader)
+    client = app.test_client()
+    models = {model["name"]: model for model in client.get("/api/v1/models").get_json()["models"]}
+    assert "model.onnx" in models["transformer"]["message"]
+    # Missing artifacts are named by the models folder, as the README calls it.
+    assert "(models/omikuji holds no artifact)" in models["omikuji"]["message"]
+    shown = [
+        json.dumps(models),
+        client.get("/").get_data(as_text=True),
+        client.get("/models").get_data(as_text=True),
+        api_suggest(client, {"title": "django pip", "models": ["transformer", "omikuji"]}).get_data(as_text=True),
+        json.dumps(api_suggest(client, {"title": "django pip", "models": "both"}).get_json()["unavailable"]),
+    ]
+    for text in shown:
+        assert "/srv/secret-place" not in text and str(trained_models) not in text and str(tmp_path) not in text
+        assert "OSError" not in text and "Traceback" not in text
+
+
+def test_healthz_names_no_exception_class(client, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import scoped_session
+
+    def broken(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("unable to open /var/lib/tagsmith/site.sqlite3"))
+
+    monkeypatch.setattr(scoped_session, "execute", broken)
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.get_json()["database"] == "error"
+    assert "OperationalError" not in response.get_data(as_text=True) and "/var/lib" not in response.get_data(
+        as_text=True
+    )
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example")', "+1 django pip", "-2 django pip", "@SUM(1) django pip"]
+
+
+def test_exports_have_one_charset_and_no_spreadsheet_formulas(site):
+    client, app, existing = site
+    for title in FORMULAS:
+        created = api_suggest(client, {"title": title, "body": "\t=cmd|' /C calc'!A0"}).get_json()
+        tags = [tag["tag"] for tag in created["answers"]["baseline"]["tags"]]
+        client.post(f"{created['url']}/feedback", json={"accepted": tags[:1]})
+    before = rows(app)
+    response = client.get("/history/export.csv")
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    lines = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [line["title"] for line in lines] == [existing["title"], *("'" + title for title in FORMULAS)]
+    assert {line["body"] for line in lines[1:]} == {"'\t=cmd|' /C calc'!A0"}
+    response = client.get("/history/export.jsonl")
+    assert response.headers["Content-Type"] == "application/x-ndjson; charset=utf-8"
+    records = [json.loads(line) for line in response.get_data(as_text=True).splitlines()]
+    assert [record["title"] for record in records] == [existing["title"], *FORMULAS]  # JSONL keeps the text
+    assert_untouched(client, app, existing, before)

@@ -6,6 +6,8 @@ one handler answers them all; werkzeug's HTTP errors get the same two shapes.
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, SecurityError
@@ -26,6 +28,9 @@ TITLES = {
 }
 INVALID_FIELDS = "The request has invalid fields."
 UNTRUSTED_HOST = "This site does not answer to that host name."
+# An absolute path of two parts or more (/srv/models/baseline), not part of a URL or a
+# relative path (models/baseline stays as it is).
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])(?:/[\w.@+~-]+){2,}")
 
 
 class ApiError(TagsmithError):
@@ -40,6 +45,15 @@ class ApiError(TagsmithError):
     def invalid(cls, fields: dict[str, str]) -> ApiError:
         """422 with a message per field: the API's one answer to values it cannot use."""
         return cls(422, INVALID_FIELDS, fields)
+
+
+def hide_paths(text: str, named: dict[str, str] | None = None) -> str:
+    """``text`` without the server's absolute paths, which are nobody's business but its
+    operator's (the log has them): a folder in ``named`` is shown by its name there, any
+    other path by its last part."""
+    for folder, name in (named or {}).items():
+        text = text.replace(folder, name)
+    return _ABSOLUTE_PATH.sub(lambda match: match.group(0).rsplit("/", 1)[-1], text)
 
 
 def wants_json() -> bool:
@@ -95,8 +109,10 @@ def init_app(app: Flask) -> None:
     def tagsmith_error(error: TagsmithError):
         if wants_json():
             fields = getattr(error, "fields", None) or getattr(error, "reasons", None)
-            return json_error(error.status, error.message, fields)
-        return error_page(error.status, for_people(error))
+            if fields:
+                fields = {name: hide_paths(message) for name, message in fields.items()}
+            return json_error(error.status, hide_paths(error.message), fields)
+        return error_page(error.status, hide_paths(for_people(error)))
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):

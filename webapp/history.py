@@ -33,6 +33,7 @@ from .tables import Prediction
 
 bp = Blueprint("history", __name__, url_prefix="/history")
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 
 
@@ -123,7 +124,8 @@ def export(kind: str):
         abort(404, description="Export as export.csv or export.jsonl.")
     rows = _csv_lines() if kind == "csv" else _jsonl_lines()
     headers = {"Content-Disposition": f'attachment; filename="tagsmith-reviewed.{kind}"'}
-    return Response(stream_with_context(rows), mimetype=EXPORT_TYPES[kind], headers=headers)
+    # content_type, not mimetype: Flask adds "; charset=utf-8" to a mimetype a second time.
+    return Response(stream_with_context(rows), content_type=EXPORT_TYPES[kind], headers=headers)
 
 
 def _csv_lines():
@@ -132,9 +134,16 @@ def _csv_lines():
     writer = csv.writer(buffer)
     writer.writerow(["id", "title", "body", "tags"])
     for prediction, tags in reviewed_for_export():
-        writer.writerow([prediction.id, prediction.title, prediction.body, " ".join(tags)])
+        writer.writerow([prediction.id, *map(inert_cell, (prediction.title, prediction.body, " ".join(tags)))])
         yield _drain(buffer)
     yield _drain(buffer)
+
+
+def inert_cell(text: str) -> str:
+    """A cell a spreadsheet shows as text: one starting like a formula (=, +, -, @, tab,
+    carriage return) gets a leading apostrophe (OWASP's advice against CSV injection).
+    The JSONL export keeps every text exactly as asked."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _jsonl_lines():
