@@ -304,3 +304,38 @@ def test_exports_have_one_charset_and_no_spreadsheet_formulas(site):
     records = [json.loads(line) for line in response.get_data(as_text=True).splitlines()]
     assert [record["title"] for record in records] == [existing["title"], *FORMULAS]  # JSONL keeps the text
     assert_untouched(client, app, existing, before)
+
+
+INVISIBLE_TITLES = ["\u200b\u200b\u200b\u200b", "\u200c \u200d \u2060", "\ufeff\u200b\ufeff", "\u2060\u3164\u200b"]
+
+
+@pytest.mark.parametrize("title", INVISIBLE_TITLES)
+def test_titles_made_of_invisible_characters_are_refused_like_empty_ones(site, title):
+    client, app, existing = site
+    before = rows(app)
+    response = api_suggest(client, {"title": title})
+    assert_json_error(response, 422, "only invisible characters")
+    response = api_suggest(client, {"questions": [{"title": "django pip question"}, {"title": title}]})
+    assert response.status_code == 422 and "invisible" in response.get_json()["fields"]["questions[1].title"]
+    response = ask(client, title, model="baseline")
+    assert response.status_code == 422 and "only invisible characters" in response.get_data(as_text=True)
+    # Two letters padded with zero-width spaces are still too short.
+    response = api_suggest(client, {"title": "ab\u200b\u200b\u200b"})
+    assert "at least 3 characters (this one has 2)" in response.get_json()["fields"]["title"]
+    assert_untouched(client, app, existing, before)
+
+
+def test_bidi_overrides_in_shown_text_cannot_reorder_the_page(site):
+    client, app, existing = site
+    title = "django pip \u202eexe.txt\u2066 question"
+    body = "pip \u202dinstall\u2067 django"
+    created = api_suggest(client, {"title": title, "body": body}).get_json()
+    assert created["title"] == title and created["body"] == body  # stored as typed
+    for url in (created["page"], "/history/", "/"):
+        page = client.get(url).get_data(as_text=True)
+        assert page.count(title) >= 1
+        assert page.count(title) == page.count(f"<bdi>{title}</bdi>"), url
+    page = client.get(created["page"]).get_data(as_text=True)
+    assert f"<pre><bdi>{body}</bdi></pre>" in page
+    head = page.split("</title>")[0]
+    assert "<title>django pip exe.txt question · tagsmith" in head and "\u202e" not in head
