@@ -33,6 +33,9 @@ def init_app(app: Flask, write_blueprints: Iterable[Blueprint]) -> Limiter:
         # Counters per window: a moving window would keep one entry per byte of a batch.
         strategy="fixed-window",
         key_prefix="tagsmith",
+        # A shared storage that is down is logged and lets requests through: the site keeps
+        # answering rather than failing every write with a 500.
+        swallow_errors=True,
     )
     app.extensions[EXTENSION_KEY] = limiter
     if not limiter.enabled:
