@@ -87,6 +87,8 @@ def start_server(workers: int, models_dir: Path, database: Path, ort_threads: in
         TAGSMITH_MODELS_DIR=str(models_dir),
         SECRET_KEY="bench",
         TAGSMITH_ORT_THREADS=str(ort_threads),
+        # One client sends every request: the per-client limits would measure themselves.
+        TAGSMITH_RATE_LIMITS="0",
     )
     gunicorn = Path(sys.executable).parent / "gunicorn"
     server = subprocess.Popen(

@@ -56,6 +56,12 @@ def hermetic_site(monkeypatch, tmp_path):
         "TAGSMITH_BODY_MAX_CHARS",
         "TAGSMITH_TITLE_MAX_CHARS",
         "TAGSMITH_MAX_REQUEST_BYTES",
+        "TAGSMITH_RATE_LIMITS",
+        "TAGSMITH_WRITE_LIMIT",
+        "TAGSMITH_TEXT_LIMIT",
+        "TAGSMITH_RATELIMIT_STORAGE",
+        "TAGSMITH_PROXIES",
+        "TAGSMITH_TRUSTED_HOSTS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr("flask.Flask.auto_find_instance_path", lambda self: str(tmp_path / "instance"))

@@ -1,5 +1,6 @@
 """The site under gunicorn with two workers: concurrent writes to one SQLite file."""
 
+import http.client
 import json
 import os
 import socket
@@ -53,6 +54,9 @@ def served(trained_models, tmp_path_factory):
         DATABASE_URL=f"sqlite:///{database}",
         TAGSMITH_MODELS_DIR=str(trained_models / "models"),
         SECRET_KEY="gunicorn-test",
+        # Every request comes from 127.0.0.1: a 2 MB upload must meet the size cap, not the
+        # client's budget of question text (tests/test_hardening.py tests that one).
+        TAGSMITH_TEXT_LIMIT="100000000 per minute",
     )
     log = open(tmp_path / "gunicorn.log", "w+")  # noqa: SIM115  (the server writes to it until the test ends)
     server = subprocess.Popen(
@@ -146,3 +150,34 @@ def test_two_workers_lose_no_rows_under_concurrent_posts(served):
     log.seek(0)
     loaded = [line for line in log.read().splitlines() if "loaded the baseline model" in line]
     assert len(loaded) == 2, loaded
+
+
+def post_chunked(base: str, body: bytes) -> tuple[int, bytes]:
+    """POST with Transfer-Encoding: chunked and no Content-Length, 64 kB a chunk."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        chunks = (body[start : start + 65536] for start in range(0, len(body), 65536))
+        connection.request(
+            "POST", "/api/v1/suggest", body=chunks, headers={"Content-Type": "application/json"}, encode_chunked=True
+        )
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_a_chunked_upload_over_the_cap_is_refused_whole(served):
+    base, database, _ = served
+    with sqlite3.connect(database) as connection:
+        before = connection.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
+    status, body = post_chunked(base, json.dumps({"title": "chunked question about django pip"}).encode())
+    assert status == 201, body[:300]
+    # Cut at the 2 MiB cap this is still valid JSON: the stream gunicorn hands over used to be
+    # read up to the cap and parsed as if that were all of it.
+    cap = 2 * 1024 * 1024
+    head = b'{"title": "chunked question about django pip", "body": "' + b"x" * (cap - 100) + b'"}'
+    status, body = post_chunked(base, head + b" " * 10_000)
+    assert status == 413 and b"larger than the 2.0 MB" in body, body[:300]
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == before + 1

@@ -10,7 +10,7 @@ import logging
 
 from flask import Flask, abort, request
 
-from . import api, database, errors, history, pages, serving, templating
+from . import api, database, errors, guards, history, https, pages, ratelimits, serving, templating
 from . import config as settings
 from .extensions import csrf
 from .inputs import undecodable_form_fields
@@ -25,7 +25,11 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
 
+    https.init_app(app)
     database.init_app(app)
+    # First: a client over its limit is refused before its body is read.
+    ratelimits.init_app(app, [pages.bp, history.bp, api.bp])
+    guards.init_app(app)
     # Before CSRFProtect's hook: it parses the form, after which the raw bytes are gone.
     app.before_request(refuse_undecodable_forms)
     csrf.init_app(app)

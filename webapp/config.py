@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from flask import Flask
+from limits import parse_many
 
 DATABASE_FILE = "tagsmith.sqlite3"
 SECRET_KEY_FILE = "secret_key"
@@ -45,6 +46,17 @@ def from_environment(environ=os.environ) -> dict:
         # A question page left open over lunch should still submit.
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # Per-client limits on writes (see ratelimits.py): POSTs, and bytes of questions.
+        "RATELIMIT_ENABLED": environ.get("TAGSMITH_RATE_LIMITS", "1") not in ("0", "false", "no", "off"),
+        "WRITE_LIMIT": environ.get("TAGSMITH_WRITE_LIMIT") or "60 per minute",
+        # One largest batch (32 questions with 50,000-character bodies, ~1.6 MB) a minute.
+        "TEXT_LIMIT": environ.get("TAGSMITH_TEXT_LIMIT") or "2000000 per minute",
+        "RATELIMIT_STORAGE_URI": environ.get("TAGSMITH_RATELIMIT_STORAGE") or "memory://",
+        # Proxies in front that set X-Forwarded-For/-Proto (1 on Render); 0 trusts no such header.
+        "PROXIES": _optional_int(environ, "TAGSMITH_PROXIES") or 0,
+        # Host names the site answers to (Flask answers 400 to others); unset: any.
+        "TRUSTED_HOSTS": [host.strip() for host in environ.get("TAGSMITH_TRUSTED_HOSTS", "").split(",") if host.strip()]
+        or None,
     }
     for key, (variable, default) in LIMITS.items():
         raw = environ.get(variable)
@@ -94,6 +106,13 @@ def finish(app: Flask) -> None:
             raise ConfigError(f"{key} must be a positive whole number, got {config[key]!r}")
     if config["TITLE_MIN_CHARS"] > config["TITLE_MAX_CHARS"]:
         raise ConfigError("TITLE_MIN_CHARS is larger than TITLE_MAX_CHARS")
+    for key, variable in (("WRITE_LIMIT", "TAGSMITH_WRITE_LIMIT"), ("TEXT_LIMIT", "TAGSMITH_TEXT_LIMIT")):
+        try:
+            parse_many(config[key])
+        except ValueError:
+            raise ConfigError(
+                f"{variable} must be a rate such as '60 per minute' or '10/second;100/hour', got {config[key]!r}"
+            ) from None
 
 
 def _instance_secret(folder: Path) -> str:

@@ -6,9 +6,11 @@ one handler answers them all; werkzeug's HTTP errors get the same two shapes.
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, SecurityError
 
 from ml.errors import ModelUnavailable, TagsmithError
 
@@ -20,10 +22,15 @@ TITLES = {
     413: "Too large",
     415: "Unsupported media type",
     422: "Cannot use this input",
+    429: "Too many requests",
     500: "Something went wrong",
     503: "Model unavailable",
 }
 INVALID_FIELDS = "The request has invalid fields."
+UNTRUSTED_HOST = "This site does not answer to that host name."
+# An absolute path of two parts or more (/srv/models/baseline), not part of a URL or a
+# relative path (models/baseline stays as it is).
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])(?:/[\w.@+~-]+){2,}")
 
 
 class ApiError(TagsmithError):
@@ -38,6 +45,15 @@ class ApiError(TagsmithError):
     def invalid(cls, fields: dict[str, str]) -> ApiError:
         """422 with a message per field: the API's one answer to values it cannot use."""
         return cls(422, INVALID_FIELDS, fields)
+
+
+def hide_paths(text: str, named: dict[str, str] | None = None) -> str:
+    """``text`` without the server's absolute paths, which are nobody's business but its
+    operator's (the log has them): a folder in ``named`` is shown by its name there, any
+    other path by its last part."""
+    for folder, name in (named or {}).items():
+        text = text.replace(folder, name)
+    return _ABSOLUTE_PATH.sub(lambda match: match.group(0).rsplit("/", 1)[-1], text)
 
 
 def wants_json() -> bool:
@@ -67,6 +83,8 @@ def for_people(error: TagsmithError) -> str:
 
 def _message(error: HTTPException) -> str:
     """The specific description if the code gave one, else one written for people."""
+    if isinstance(error, SecurityError):  # werkzeug's repeats the forged Host
+        return UNTRUSTED_HOST
     if error.description and error.description != type(error).description:
         return error.description
     status = error.code or 500
@@ -82,6 +100,7 @@ def _message(error: HTTPException) -> str:
         )
     if status == 415:
         return "Send the request as JSON with the header Content-Type: application/json."
+
     return error.description or TITLES.get(status, "Error")
 
 
@@ -90,8 +109,10 @@ def init_app(app: Flask) -> None:
     def tagsmith_error(error: TagsmithError):
         if wants_json():
             fields = getattr(error, "fields", None) or getattr(error, "reasons", None)
-            return json_error(error.status, error.message, fields)
-        return error_page(error.status, for_people(error))
+            if fields:
+                fields = {name: hide_paths(message) for name, message in fields.items()}
+            return json_error(error.status, hide_paths(error.message), fields)
+        return error_page(error.status, hide_paths(for_people(error)))
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
@@ -110,6 +131,11 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         status = error.code or 500
+        if isinstance(error, SecurityError) and not wants_json():
+            # A Host outside TRUSTED_HOSTS: no URL can be built for it, so no page in the site's
+            # style (its links need one), and the forged name is not repeated back.
+            page = f"400 Bad request. {UNTRUSTED_HOST}"
+            return current_app.make_response((page, 400, {"Content-Type": "text/plain; charset=utf-8"}))
         body, status = error_page(status, _message(error))
         headers = {}
         if isinstance(error, MethodNotAllowed) and error.valid_methods:

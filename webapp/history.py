@@ -25,7 +25,7 @@ from ml.registry import model_names
 
 from .extensions import db
 from .inputs import InputError, canonical_added, parse_tag_list
-from .queries import Filters, exportable_count, page_of, reviewed_for_export
+from .queries import MAX_PAGE, PAGE_RULE, Filters, exportable_count, page_of, reviewed_for_export
 from .review import save_review
 from .serving import models
 from .suggest import add_answer
@@ -33,6 +33,7 @@ from .tables import Prediction
 
 bp = Blueprint("history", __name__, url_prefix="/history")
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 
 
@@ -46,6 +47,8 @@ def get_prediction(prediction_id: int) -> Prediction:
 def index():
     filters = Filters.from_args(request.args)
     page = request.args.get("page", 1, type=int)
+    if page > MAX_PAGE:
+        abort(422, description=f"There is no page {page:,} of the history: {PAGE_RULE}")
     pagination = page_of(filters, max(page, 1), current_app.config["PAGE_SIZE"])
     exportable = exportable_count()
     return render_template(
@@ -53,7 +56,7 @@ def index():
     )
 
 
-@bp.get("/<int:prediction_id>")
+@bp.get("/<id:prediction_id>")
 def detail(prediction_id: int):
     prediction = get_prediction(prediction_id)
     return _detail_page(prediction)
@@ -78,7 +81,7 @@ def _detail_page(
     )
 
 
-@bp.post("/<int:prediction_id>/review")
+@bp.post("/<id:prediction_id>/review")
 def review(prediction_id: int):
     prediction = get_prediction(prediction_id)
     suggested = prediction.suggested_tags()
@@ -103,7 +106,7 @@ def review(prediction_id: int):
     return redirect(url_for("history.detail", prediction_id=prediction.id, reviewed=1, _anchor="review"), code=303)
 
 
-@bp.post("/<int:prediction_id>/run/<model>")
+@bp.post("/<id:prediction_id>/run/<model>")
 def run_model(prediction_id: int, model: str):
     """Ask another model about a stored question, so both can be compared."""
     if model not in model_names():
@@ -121,7 +124,8 @@ def export(kind: str):
         abort(404, description="Export as export.csv or export.jsonl.")
     rows = _csv_lines() if kind == "csv" else _jsonl_lines()
     headers = {"Content-Disposition": f'attachment; filename="tagsmith-reviewed.{kind}"'}
-    return Response(stream_with_context(rows), mimetype=EXPORT_TYPES[kind], headers=headers)
+    # content_type, not mimetype: Flask adds "; charset=utf-8" to a mimetype a second time.
+    return Response(stream_with_context(rows), content_type=EXPORT_TYPES[kind], headers=headers)
 
 
 def _csv_lines():
@@ -130,9 +134,16 @@ def _csv_lines():
     writer = csv.writer(buffer)
     writer.writerow(["id", "title", "body", "tags"])
     for prediction, tags in reviewed_for_export():
-        writer.writerow([prediction.id, prediction.title, prediction.body, " ".join(tags)])
+        writer.writerow([prediction.id, *map(inert_cell, (prediction.title, prediction.body, " ".join(tags)))])
         yield _drain(buffer)
     yield _drain(buffer)
+
+
+def inert_cell(text: str) -> str:
+    """A cell a spreadsheet shows as text: one starting like a formula (=, +, -, @, tab,
+    carriage return) gets a leading apostrophe (OWASP's advice against CSV injection).
+    The JSONL export keeps every text exactly as asked."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _jsonl_lines():

@@ -7,6 +7,7 @@ typed the input; the caller turns it into a 422 (or an inline form error).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import unquote, unquote_to_bytes
 
@@ -25,6 +26,10 @@ MAX_ADDED_TAGS = 10
 # return, which pasted text does contain: the others mean a binary file or a broken encoder.
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
+# Blanks that str.split() does not see as space: the Hangul fillers. With the format
+# characters (category Cf: zero-width spaces and joiners U+200B-U+200D, U+2060, U+FEFF,
+# bidi controls, the soft hyphen) they draw nothing, so a title of them alone looks empty.
+_FILLERS = frozenset("\u115f\u1160\u3164\uffa0")
 
 
 class InputError(TagsmithError):
@@ -87,10 +92,13 @@ def clean_title(value: object, limits: Limits) -> str:
     if not title:
         what = "is empty" if not value else "contains only whitespace"
         raise InputError({"title": f"Enter a title: this one {what}."})
-    if len(title) < limits.title_min:
+    visible = visible_length(title)
+    if not visible_length(title.replace(" ", "")):
         raise InputError(
-            {"title": f"The title needs at least {limits.title_min} characters (this one has {len(title)})."}
+            {"title": "Enter a title: this one contains only invisible characters (such as zero-width spaces)."}
         )
+    if visible < limits.title_min:
+        raise InputError({"title": f"The title needs at least {limits.title_min} characters (this one has {visible})."})
     if len(title) > limits.title_max:
         raise InputError(
             {"title": f"The title can have at most {limits.title_max:,} characters (this one has {len(title):,})."}
@@ -111,7 +119,12 @@ def clean_body(value: object, limits: Limits) -> str:
             {"body": f"The body can have at most {limits.body_max:,} characters (this one has {len(value):,})."}
         )
     # Kept as pasted (markdown, HTML, code): ml.text cleans it for the models.
-    return value if value.strip() else ""
+    return value if visible_length("".join(value.split())) else ""
+
+
+def visible_length(text: str) -> int:
+    """Characters that draw something (spaces count): what a reader sees of ``text``."""
+    return sum(1 for char in text if char not in _FILLERS and unicodedata.category(char) != "Cf")
 
 
 def clean_question(title: object, body: object, limits: Limits) -> tuple[str, str]:

@@ -13,6 +13,10 @@ from .inputs import TAG_RE
 from .tables import REJECTED, ModelAnswer, Prediction, ReviewedTag, SuggestedTag
 
 MAX_PER_PAGE = 100
+# Far past any real history, and small enough that page x per_page stays a valid OFFSET
+# (a page near 2**63 overflowed the database driver: a 500).
+MAX_PAGE = 100_000
+PAGE_RULE = f"page must be a whole number from 1 to {MAX_PAGE:,}."
 MAX_SEARCH_CHARS = 200
 
 

@@ -19,9 +19,11 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from ml.errors import ModelUnavailable
+from ml.paths import MODELS_DIR
 from ml.predictor import Predictor, ServingOptions
 from ml.registry import ModelKind, get_kind, kinds, load_predictor, model_dir, model_names
 
+from .errors import hide_paths
 from .inputs import BOTH
 
 EXTENSION_KEY = "tagsmith.models"
@@ -85,12 +87,12 @@ class ModelRegistry:
                 return ModelState(kind, None, failed[1])
             try:
                 predictor = self.loader(name, self.models_dir, self.options)
-            except ModelUnavailable as error:
-                self._failed[name] = (signature, str(error))
-                return ModelState(kind, None, str(error))
             except Exception as error:  # a model that cannot load must not take the site down
-                log.exception("loading the %s model failed", name)
-                message = f"The {name} model could not be loaded ({type(error).__name__}: {error})."
+                if isinstance(error, ModelUnavailable):
+                    message = self._public(str(error))
+                else:
+                    log.exception("loading the %s model failed", name)
+                    message = self._public(f"The {name} model could not be loaded ({error}).")
                 self._failed[name] = (signature, message)
                 return ModelState(kind, None, message)
             self._loaded[name] = predictor
@@ -100,6 +102,12 @@ class ModelRegistry:
 
     def states(self) -> list[ModelState]:
         return [self.state(kind.name) for kind in kinds()]
+
+    def _public(self, message: str) -> str:
+        """Every visitor reads these messages: the models folder is shown as models/, as
+        the README names it, and no other absolute path is shown at all."""
+        folder = Path(self.models_dir or MODELS_DIR)
+        return hide_paths(message, {str(folder.resolve()): "models", str(folder.absolute()): "models"})
 
     def _signature(self, name: str) -> object:
         """Names, sizes and times of the files in the model's folder: cheap to compute on

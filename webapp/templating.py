@@ -3,6 +3,7 @@ every HTML page gets."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from flask import Flask
@@ -16,6 +17,9 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'self'"
 )
+# Bidi embeddings, overrides and isolates. Shown user text sits in <bdi>, which confines
+# them; the page's <title> cannot hold markup, so there they are dropped.
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 # An answer stored by a model that is no longer registered still gets a neutral colour.
 UNKNOWN_COLOUR = "#6b7280"
 
@@ -40,6 +44,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(model_label, "model_label")
     app.add_template_filter(model_colour, "model_colour")
     app.add_template_filter(tag_description, "tag_description")
+    app.add_template_filter(without_bidi_controls, "without_bidi_controls")
     app.jinja_env.globals.update(BOTH=BOTH)
     app.jinja_env.tests["in_every"] = lambda value, lists: all(value in items for items in lists)
 
@@ -51,6 +56,10 @@ def init_app(app: Flask) -> None:
             response.headers.setdefault("X-Frame-Options", "DENY")
             response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
+
+
+def without_bidi_controls(text: str) -> str:
+    return BIDI_CONTROLS.sub("", text)
 
 
 def model_label(name: str) -> str:

@@ -1,0 +1,110 @@
+"""Per-client rate limits on every write (Flask-Limiter), so one client cannot crowd out the
+others: a number of POSTs per client, and a budget of bytes of questions per client, which
+a client looping big batches spends long before one asking a question at a time does.
+
+Counters live in each worker's memory (``TAGSMITH_RATELIMIT_STORAGE=memory://``): with two
+gunicorn workers a client may get up to twice each limit. A shared storage (``redis://...``,
+with its driver installed) makes the limits exact.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+
+from flask import Blueprint, Flask, request
+from flask_limiter import Limiter, RequestLimit
+from flask_limiter.util import get_remote_address
+from limits import RateLimitItem, parse_many
+
+EXTENSION_KEY = "tagsmith.limiter"
+
+
+def init_app(app: Flask, write_blueprints: Iterable[Blueprint]) -> Limiter:
+    """One limiter per app: Flask-Limiter keeps its storage and switches on the instance, so
+    a module-level one would mix the settings of every app a test process builds."""
+    config = app.config
+    limiter = Limiter(
+        # The client's address; behind a proxy, ProxyFix (TAGSMITH_PROXIES) makes it the real one.
+        get_remote_address,
+        app=app,
+        storage_uri=config["RATELIMIT_STORAGE_URI"],
+        # Counters per window: a moving window would keep one entry per byte of a batch.
+        strategy="fixed-window",
+        key_prefix="tagsmith",
+        # A shared storage that is down is logged and lets requests through: the site keeps
+        # answering rather than failing every write with a 500.
+        swallow_errors=True,
+    )
+    app.extensions[EXTENSION_KEY] = limiter
+    if not limiter.enabled:
+        return limiter
+    writes = limiter.shared_limit(
+        config["WRITE_LIMIT"], scope="writes", methods=["POST"], error_message=_explain(limiter, _writes)
+    )
+    budget = parse_many(config["TEXT_LIMIT"])
+    text = limiter.shared_limit(
+        config["TEXT_LIMIT"],
+        scope="text",
+        methods=["POST"],
+        cost=lambda: _request_size(budget),
+        error_message=_explain(limiter, _text),
+    )
+    for blueprint in write_blueprints:
+        writes(blueprint)
+        text(blueprint)
+
+    @app.after_request
+    def retry_after(response):
+        breached = limiter.current_limit
+        if response.status_code == 429 and breached is not None:
+            response.headers["Retry-After"] = str(_seconds_left(breached))
+        return response
+
+    return limiter
+
+
+def _request_size(budget: list[RateLimitItem]) -> int:
+    """What a request costs: its body's bytes (a batch counts every question), read before
+    the body is; capped at the budget, so the largest request allowed can still pass."""
+    size = request.content_length
+    if size is None:  # chunked: the guards read it at most up to the size cap
+        size = len(request.get_data(cache=True))
+    return max(1, min([size, *(item.amount for item in budget)]))
+
+
+def _explain(limiter: Limiter, wording: Callable[[RateLimitItem], str]) -> Callable[[], str]:
+    def message() -> str:
+        breached = limiter.current_limit
+        if breached is None:
+            return "Too many requests from your address. Try again in a minute."
+        wait = _seconds_left(breached)
+        return f"{wording(breached.limit)} Try again in {wait} second{'s' if wait != 1 else ''}."
+
+    return message
+
+
+def _writes(limit: RateLimitItem) -> str:
+    return (
+        f"Too many requests from your address: this site takes at most {limit.amount:,} questions, "
+        f"reviews and other changes per {_period(limit)} from one client."
+    )
+
+
+def _text(limit: RateLimitItem) -> str:
+    return (
+        f"Too much question text from your address: this site reads at most {limit.amount:,} bytes "
+        f"of questions per {_period(limit)} from one client (a batch counts every question). "
+        "Send fewer or shorter questions."
+    )
+
+
+def _period(limit: RateLimitItem) -> str:
+    unit = limit.GRANULARITY.name
+    return unit if limit.multiples == 1 else f"{limit.multiples} {unit}s"
+
+
+def _seconds_left(breached: RequestLimit) -> int:
+    # window.reset_time, unrounded: RequestLimit.reset_at adds a second.
+    return max(1, math.ceil(breached.window.reset_time - time.time()))
