@@ -85,8 +85,13 @@ def test_bad_settings_fail_at_start_up_with_the_variable_named(monkeypatch, tmp_
         )
 
 
-def test_postgres_urls_from_hosts_get_the_scheme_sqlalchemy_accepts():
-    assert settings.database_url("postgres://u:p@host/db") == "postgresql://u:p@host/db"
+def test_postgres_urls_from_hosts_get_the_scheme_and_driver_sqlalchemy_needs():
+    # psycopg (3) is the driver requirements.txt installs; SQLAlchemy's default is psycopg2.
+    assert settings.database_url("postgres://u:p@host/db") == "postgresql+psycopg://u:p@host/db"
+    assert settings.database_url("postgresql://u:p@host/db?sslmode=require") == (
+        "postgresql+psycopg://u:p@host/db?sslmode=require"
+    )
+    assert settings.database_url("postgresql+psycopg2://u@host/db") == "postgresql+psycopg2://u@host/db"
     assert settings.database_url("sqlite:///x.db") == "sqlite:///x.db"
     assert settings.database_url("") is None
 

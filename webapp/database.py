@@ -2,7 +2,10 @@
 
 SQLite is set up for several gunicorn workers writing at once: WAL lets readers work while
 one writer commits, and the busy timeout makes a second writer wait its turn instead of
-failing with "database is locked".
+failing with "database is locked". PostgreSQL gets a statement timeout and a connect
+timeout, so a stuck server costs a request seconds, not a worker. Every pool pings a
+connection before handing it out: after a server restart the first request on each worker
+reconnects instead of failing.
 """
 
 from __future__ import annotations
@@ -30,17 +33,30 @@ from . import tables  # noqa: F401  (registers the tables with the metadata migr
 from .extensions import db, migrate
 
 BUSY_TIMEOUT_S = 30
+CONNECT_TIMEOUT_S = 5
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 # The schema as ``create_all`` made it before migrations existed: such a database is
 # stamped with this revision, then upgraded like any other.
 FIRST_REVISION = "0001_initial"
+# Any fixed number: the PostgreSQL advisory lock workers take while migrating.
+MIGRATION_LOCK_KEY = 0x7461_6773
 
 
 def init_app(app: Flask) -> None:
     url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    options.setdefault("pool_pre_ping", True)
+    connect_args = options.setdefault("connect_args", {})
     if url.get_backend_name() == "sqlite":
-        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
-        options.setdefault("connect_args", {}).setdefault("timeout", BUSY_TIMEOUT_S)
+        connect_args.setdefault("timeout", BUSY_TIMEOUT_S)
+    elif url.get_backend_name() == "postgresql":
+        if "connect_timeout" not in url.query:
+            connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+        timeout = app.config.get("STATEMENT_TIMEOUT_MS")
+        if timeout:
+            # Before any options the URL or the caller gave, so that theirs win.
+            given = connect_args.get("options", url.query.get("options", ""))
+            connect_args["options"] = f"-c statement_timeout={int(timeout)} {given}".strip()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     with app.app_context():
@@ -92,6 +108,28 @@ def upgrade_schema(attempts: int = 5) -> None:
     rows are kept and only the later changes run. Two workers starting together may race
     to migrate; the loser rolls back and looks again, by then at the head.
     """
+    with _migration_lock():
+        _upgrade_schema(attempts)
+
+
+@contextmanager
+def _migration_lock() -> Iterator[None]:
+    """On PostgreSQL, one worker migrates while the others wait (then find the head);
+    SQLite serialises writers by itself."""
+    if db.engine.dialect.name != "postgresql":
+        yield
+        return
+    with db.engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            connection.commit()
+
+
+def _upgrade_schema(attempts: int) -> None:
     import flask_migrate
 
     for attempt in range(attempts):
@@ -102,8 +140,8 @@ def upgrade_schema(attempts: int = 5) -> None:
             if revision is None and not inspect(db.engine).has_table("predictions"):
                 # An empty database: the tables as the models define them are the head's
                 # (tests/test_migrations.py checks the two agree), made in one step.
-                db.create_all()
-                with db.engine.begin() as connection:
+                with db.engine.begin() as connection:  # one transaction where DDL is transactional
+                    db.metadata.create_all(connection)
                     MigrationContext.configure(connection).stamp(scripts(), "head")
                 return
             if revision is None:
