@@ -1,9 +1,9 @@
-"""The site under gunicorn with two workers: concurrent writes to one SQLite file."""
+"""The site under gunicorn with two workers: concurrent writes to one SQLite file, or to one
+PostgreSQL database."""
 
 import json
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,8 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from ml.registry import model_names
+from tests.support import BACKENDS, Databases
 
 pytestmark = pytest.mark.slow  # a real gunicorn server
 
@@ -40,17 +42,19 @@ def call(url, payload=None, timeout=30):
         return error.code, error.read()
 
 
-@pytest.fixture(scope="module")
-def served(trained_models, tmp_path_factory):
-    """One server for the module: starting two workers costs seconds."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def served(request, trained_models, tmp_path_factory):
+    """One server per back-end for the module: starting two workers costs seconds. Both
+    workers start at once on an empty database, so they race to create the tables."""
     if not GUNICORN.exists():
         pytest.skip(f"gunicorn is not installed at {GUNICORN}")
     tmp_path = tmp_path_factory.mktemp("gunicorn")
+    databases = Databases(request, request.param, tmp_path)
+    database = databases(empty=True)
     port = free_port()
-    database = tmp_path / "served.sqlite3"
     env = {key: value for key, value in os.environ.items() if not key.startswith("TAGSMITH_")}
     env.update(
-        DATABASE_URL=f"sqlite:///{database}",
+        DATABASE_URL=database,
         TAGSMITH_MODELS_DIR=str(trained_models / "models"),
         SECRET_KEY="gunicorn-test",
     )
@@ -93,6 +97,7 @@ def served(trained_models, tmp_path_factory):
             server.kill()
             server.wait()
         log.close()
+        databases.close()
 
 
 def test_pages_and_errors_through_gunicorn(served):
@@ -130,17 +135,22 @@ def test_two_workers_lose_no_rows_under_concurrent_posts(served):
     listing = json.loads(body)
     assert status == 200 and listing["total"] == REQUESTS
     assert {item["id"] for item in listing["items"]} == ids
-    with sqlite3.connect(database) as connection:
-        assert connection.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == REQUESTS
-        assert connection.execute("SELECT COUNT(*) FROM model_answers").fetchone()[0] == REQUESTS
+    engine = create_engine(database)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT COUNT(*) FROM predictions")).scalar() == REQUESTS
+        assert connection.execute(text("SELECT COUNT(*) FROM model_answers")).scalar() == REQUESTS
         assert (
             connection.execute(
-                "SELECT COUNT(*) FROM predictions p WHERE NOT EXISTS (SELECT 1 FROM suggested_tags s "
-                "JOIN model_answers a ON a.id = s.answer_id WHERE a.prediction_id = p.id)"
-            ).fetchone()[0]
+                text(
+                    "SELECT COUNT(*) FROM predictions p WHERE NOT EXISTS (SELECT 1 FROM suggested_tags s "
+                    "JOIN model_answers a ON a.id = s.answer_id WHERE a.prediction_id = p.id)"
+                )
+            ).scalar()
             == 0
         )
-        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        if engine.dialect.name == "sqlite":
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    engine.dispose()
 
     # Each of the two workers loaded the baseline exactly once, at boot, not per request.
     log.seek(0)
