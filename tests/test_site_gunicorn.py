@@ -80,7 +80,7 @@ def served(request, trained_models, tmp_path_factory):
         deadline = time.monotonic() + 60
         while True:
             try:
-                if call(base + "/healthz", timeout=2)[0] == 200:
+                if call(base + "/healthz/ready", timeout=2)[0] == 200:
                     break
             except OSError:
                 pass
@@ -108,12 +108,15 @@ def test_pages_and_errors_through_gunicorn(served):
     assert status == 404 and b"no question #424242" in body
     status, body = call(base + "/api/v1/suggest", {"title": ""})  # refused: stores nothing
     assert status == 422 and json.loads(body)["fields"]["title"]
-    status, body = call(base + "/healthz")
-    assert json.loads(body) == {
+    health = {
         "status": "ok",
         "database": "ok",
         "models": {name: "loaded" if name == "baseline" else "unavailable" for name in model_names()},
     }
+    for url in ("/healthz", "/healthz/ready"):
+        status, body = call(base + url)
+        assert status == 200 and json.loads(body) == health
+    assert call(base + "/healthz/live") == (200, b'{"status":"ok"}\n')
 
 
 def test_two_workers_lose_no_rows_under_concurrent_posts(served):

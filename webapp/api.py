@@ -4,14 +4,15 @@ errors are JSON with a message and the status code that fits."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
-from sqlalchemy import text
 
 from ml.catalogue import load_catalogue, normalise_tag, tag_problem
 from ml.registry import model_names
 
+from .database import check_writable
 from .errors import ApiError
 from .extensions import db
 from .inputs import (
@@ -242,19 +243,42 @@ def model_list():
     return jsonify(models=[model_dict(state) for state in models().states()])
 
 
-@health.get("/healthz")
-def healthz():
-    """For load balancers: 200 while the site can serve; "degraded" when no model loads."""
+def _health() -> tuple[dict, str]:
+    """(JSON, status): status "ok", "degraded" (no model loads) or "error" (no writes)."""
     try:
-        db.session.execute(text("SELECT 1"))
+        check_writable()
         database = "ok"
     except Exception as error:  # the check must answer, whatever the database does
+        # The type only: a message could carry the URL or a file path.
         database = f"error: {type(error).__name__}"
+        logging.getLogger(__name__).warning("readiness: the database takes no writes: %s", error)
     loaded = {state.name: "loaded" if state.available else "unavailable" for state in models().states()}
     if database != "ok":
-        status, code = "error", 503
+        status = "error"
     elif "loaded" not in loaded.values():
-        status, code = "degraded", 200
+        status = "degraded"
     else:
-        status, code = "ok", 200
-    return jsonify(status=status, database=database, models=loaded), code
+        status = "ok"
+    return {"status": status, "database": database, "models": loaded}, status
+
+
+@health.get("/healthz/live")
+def live():
+    """Liveness: the process answers. Touches neither the database nor the models, so a
+    database outage does not get healthy workers restarted."""
+    return jsonify(status="ok")
+
+
+@health.get("/healthz/ready")
+def ready():
+    """Readiness: 200 only when the database accepts a write and at least one model is loaded."""
+    payload, status = _health()
+    return jsonify(payload), 200 if status == "ok" else 503
+
+
+@health.get("/healthz")
+def healthz():
+    """As before: 200 while the site can serve, "degraded" (still 200) when no model loads,
+    503 when the database takes no writes."""
+    payload, status = _health()
+    return jsonify(payload), 503 if status == "error" else 200

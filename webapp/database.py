@@ -14,14 +14,15 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from alembic.migration import MigrationContext
 from flask import Flask
-from sqlalchemy import event, inspect, text
+from sqlalchemy import event, insert, inspect, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import scoped_session
 
 from ml.paths import PROJECT_ROOT
@@ -31,9 +32,12 @@ if TYPE_CHECKING:
 
 from . import tables  # noqa: F401  (registers the tables with the metadata migrations compare)
 from .extensions import db, migrate
+from .tables import Heartbeat
 
 BUSY_TIMEOUT_S = 30
 CONNECT_TIMEOUT_S = 5
+READY_TIMEOUT_MS = 2000  # how long the readiness check waits for a lock
+HEARTBEAT_ID = 1
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 # The schema as ``create_all`` made it before migrations existed: such a database is
 # stamped with this revision, then upgraded like any other.
@@ -153,6 +157,30 @@ def _upgrade_schema(attempts: int) -> None:
             if attempt == attempts - 1:
                 raise
             time.sleep(0.1 * (attempt + 1))
+
+
+def check_writable(timeout_ms: int = READY_TIMEOUT_MS) -> None:
+    """Commit a write to the heartbeat row, or raise what the database raised: a readiness
+    check that only reads says "ok" while every write fails on a read-only or locked file.
+    Waits at most about ``timeout_ms`` for a lock, so a health check answers in time."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    sqlite = db.engine.dialect.name == "sqlite"
+    with db.engine.connect() as connection:
+        if sqlite:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(timeout_ms)}")
+            connection.commit()  # ends the transaction the PRAGMA began
+        try:
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+                beat = update(Heartbeat).where(Heartbeat.id == HEARTBEAT_ID).values(beat_at=now)
+                if connection.execute(beat).rowcount == 0:
+                    connection.execute(insert(Heartbeat).values(id=HEARTBEAT_ID, beat_at=now))
+        except IntegrityError:
+            pass  # another worker inserted the row first: its write went through
+        finally:
+            if sqlite:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, true
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -119,3 +119,11 @@ class ReviewedTag(Model):
     verdict: Mapped[str] = mapped_column(String(8))
     position: Mapped[int] = mapped_column(Integer)
 
+
+class Heartbeat(Model):
+    """One row the readiness check rewrites: proof the database still accepts writes."""
+
+    __tablename__ = "heartbeats"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=False)
+    beat_at: Mapped[datetime] = mapped_column(DateTime)
