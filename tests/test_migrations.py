@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -193,4 +194,40 @@ def test_flask_db_upgrade_on_each_back_end(backend, new_database):
     engine = create_engine(url)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
+    engine.dispose()
+
+
+def test_workers_starting_together_on_an_empty_database_all_start(backend, new_database, tmp_path):
+    """gunicorn starts every worker at once, and each migrates: one does, the others wait
+    and find the head (once, on SQLite, a second worker stamped the first revision over the
+    head and died re-running migrations)."""
+    url = new_database(empty=True)
+    start = tmp_path / "go"
+    script = (
+        "import os, sys, time\n"
+        "from webapp import create_app\n"
+        f"open(os.path.join({str(tmp_path)!r}, 'ready-' + sys.argv[1]), 'w').close()\n"
+        f"while not os.path.exists({str(start)!r}): time.sleep(0.002)\n"
+        "create_app({'TESTING': True, 'PRELOAD_MODELS': False, 'SECRET_KEY': 'x', 'MODELS_DIR': 'none'})\n"
+    )
+    environment = dict(os.environ, DATABASE_URL=url)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(number)],
+            env=environment,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parents[1],
+        )
+        for number in range(3)
+    ]
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("ready-*"))) < len(workers) and time.monotonic() < deadline:
+        time.sleep(0.01)  # every worker has imported the site before any looks at the database
+    start.touch()
+    errors = [worker.communicate(timeout=120)[1] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0] * len(workers), "\n".join(errors)[-3000:]
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head_revision()]
     engine.dispose()

@@ -10,12 +10,15 @@ reconnects instead of failing.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alembic.migration import MigrationContext
@@ -118,19 +121,44 @@ def upgrade_schema(attempts: int = 5) -> None:
 
 @contextmanager
 def _migration_lock() -> Iterator[None]:
-    """On PostgreSQL, one worker migrates while the others wait (then find the head);
-    SQLite serialises writers by itself."""
-    if db.engine.dialect.name != "postgresql":
+    """One process migrates while the others wait, then find the head. Without it a worker
+    that looks while another is still creating the tables (SQLite's DDL is not
+    transactional) sees tables and no version, stamps the first revision over the other's
+    head and runs migrations that are already applied."""
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                connection.commit()
+        return
+    folder = _sqlite_folder()
+    if folder is None:
         yield
         return
-    with db.engine.connect() as connection:
-        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        connection.commit()
-        try:
-            yield
-        finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            connection.commit()
+    # flock on the folder, not the file: closing any other descriptor of the database file
+    # would drop the POSIX locks SQLite holds on it.
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _sqlite_folder() -> Path | None:
+    """The folder of a SQLite database file, or None (in memory, another database)."""
+    if db.engine.dialect.name != "sqlite":
+        return None
+    name = db.engine.url.database or ""
+    name = name.removeprefix("file:")  # a URI filename: sqlite:///file:path?mode=ro&uri=true
+    if not name or name == ":memory:" or "mode=memory" in str(db.engine.url):
+        return None
+    folder = Path(name).resolve().parent
+    return folder if folder.is_dir() else None
 
 
 def _upgrade_schema(attempts: int) -> None:
