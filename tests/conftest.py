@@ -1,5 +1,6 @@
 import csv
 import os
+import signal
 
 import pytest
 
@@ -78,10 +79,21 @@ def postgres():
             if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
                 pytest.fail(f"{message} (CI=true: the PostgreSQL tests must run)", pytrace=False)
             pytest.skip(message)
+    # A CI job that times out sends SIGTERM, which would end pytest without its finalizers:
+    # as an interrupt, pytest stops the run and still stops and deletes the cluster.
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         yield cluster
     finally:
         cluster.stop()
+        if previous == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(params=BACKENDS)

@@ -18,8 +18,10 @@ import itertools
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -228,12 +230,16 @@ class Cluster:
 
 
 if __name__ == "__main__":
+    # Ctrl-C or kill: either stops and deletes the cluster (a background job starts with
+    # SIGINT ignored, so both are set here).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     cluster = Cluster.start()
     print(cluster.admin_url, flush=True)
     try:
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         cluster.stop()
