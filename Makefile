@@ -21,10 +21,15 @@ dev: $(VENV)/.runtime $(QUICK_MODELS)
 	$(VENV)/bin/flask --app webapp run --debug --port $(PORT)
 
 # The lint and type gate first, then every test. The browser test drives Debian's chromium
-# through its chromedriver (never a downloaded one).
+# through its chromedriver (never a downloaded one). Every test that stores anything runs on
+# SQLite and on PostgreSQL: the tests start a throwaway PostgreSQL cluster from Debian's
+# server binaries on 127.0.0.1 and delete it at the end (tests/postgres.py); installed here
+# when missing and run as root (without it and not under CI=true, those variants skip).
 test: lint
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
 	$(PY) -m pytest
 
 # A developer's quick loop: the gate and every test but the slow ones (fine-tuning,

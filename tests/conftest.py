@@ -1,8 +1,11 @@
 import csv
+import os
+import signal
 
 import pytest
 
-from tests.support import FakeTransformer, make_app, make_questions
+from tests.postgres import Cluster, Unavailable
+from tests.support import BACKENDS, Databases, FakeTransformer, make_app, make_questions
 
 
 @pytest.fixture(scope="session")
@@ -67,16 +70,61 @@ def hermetic_site(monkeypatch, tmp_path):
     monkeypatch.setattr("flask.Flask.auto_find_instance_path", lambda self: str(tmp_path / "instance"))
 
 
-@pytest.fixture
-def app(trained_models, tmp_path):
-    """The site with the tiny baseline and no transformer artifact."""
-    return make_app(trained_models / "models", tmp_path / "site.sqlite3")
+@pytest.fixture(scope="session")
+def postgres():
+    """The PostgreSQL server of the whole run: the one TAGSMITH_TEST_POSTGRES_URL names, else
+    a throwaway cluster started now (tests/postgres.py) and stopped and deleted at the end,
+    whatever the tests did. Where none can be had the PostgreSQL variants skip, except under
+    CI=true, where they fail: CI must not pass without having run them."""
+    cluster = Cluster.from_environment()
+    if cluster is None:
+        try:
+            cluster = Cluster.start()
+        except Unavailable as error:
+            message = f"PostgreSQL variants cannot run: {error}"
+            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                pytest.fail(f"{message} (CI=true: the PostgreSQL tests must run)", pytrace=False)
+            pytest.skip(message)
+    # A CI job that times out sends SIGTERM, which would end pytest without its finalizers:
+    # as an interrupt, pytest stops the run and still stops and deletes the cluster.
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        if previous == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
 
 
 @pytest.fixture
-def app_both(trained_models, tmp_path):
-    """The site with the tiny baseline and the fake transformer."""
-    return make_app(trained_models / "models", tmp_path / "site.sqlite3", transformer=FakeTransformer())
+def new_database(request, backend, tmp_path):
+    """Call it for a new empty database on this test's back-end (a URL for make_app)."""
+    databases = Databases(request, backend, tmp_path)
+    yield databases
+    databases.close()
+
+
+@pytest.fixture
+def app(trained_models, new_database):
+    """The site with the tiny baseline and no transformer artifact, on each back-end."""
+    return make_app(trained_models / "models", new_database())
+
+
+@pytest.fixture
+def app_both(trained_models, new_database):
+    """The site with the tiny baseline and the fake transformer, on each back-end."""
+    return make_app(trained_models / "models", new_database(), transformer=FakeTransformer())
 
 
 @pytest.fixture

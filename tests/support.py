@@ -4,6 +4,8 @@ does (with the CSRF token)."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import random
 import re
@@ -14,6 +16,44 @@ import numpy as np
 from ml.predictor import Predictor
 from webapp import create_app
 from webapp.serving import EXTENSION_KEY
+
+# Every test that stores anything runs on both: through the app fixtures of conftest.py, or by
+# asking for ``new_database`` (or ``backend``) itself.
+BACKENDS = ["sqlite", "postgresql"]
+APPS: list = []  # every app make_app built whose connections no test has closed yet
+
+
+class Databases:
+    """Fresh empty databases for one test (or one module), each dropped afterwards."""
+
+    def __init__(self, request, backend: str, folder):
+        # The session's PostgreSQL server is started by the first test that needs one.
+        self.backend = backend
+        self.folder = folder
+        self.cluster = request.getfixturevalue("postgres") if backend == "postgresql" else None
+        self.made: list[str] = []
+        self._numbers = itertools.count(1)
+
+    def __call__(self, empty: bool = False) -> str:
+        """A URL. SQLite: a new file. PostgreSQL: a new database with the site's tables at
+        the newest migration (as the site would make them), or with nothing when ``empty``."""
+        if self.cluster is None:
+            url = f"sqlite:///{self.folder}/db-{next(self._numbers)}.sqlite3"
+        else:
+            url = self.cluster.create_database() if empty else self.cluster.create_migrated_database()
+        self.made.append(url)
+        return url
+
+    def close(self) -> None:
+        """Close the connections the test's apps hold on these databases (the databases
+        themselves go with the cluster at the end of the session)."""
+        from webapp.extensions import db
+
+        for app in [app for app in APPS if app.config["SQLALCHEMY_DATABASE_URI"] in self.made]:
+            APPS.remove(app)
+            with app.app_context(), contextlib.suppress(Exception):
+                db.engine.dispose()
+
 
 # Each tag has words that give it away; questions mix one or two tags, so a model that
 # learns anything at all separates them, and one that learns nothing does not.
@@ -79,15 +119,18 @@ class FakeTransformer(Predictor):
         return scores
 
 
-def make_app(models_dir, db_path, transformer: Predictor | None = None, **config):
+def make_app(models_dir, database, transformer: Predictor | None = None, **config):
+    """The site on ``database``: a SQLite file's path, or any URL (the ``new_database``
+    fixture makes one on the test's back-end)."""
     settings = {
         "TESTING": True,
         "MODELS_DIR": str(models_dir),
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}",
+        "SQLALCHEMY_DATABASE_URI": database if isinstance(database, str) else f"sqlite:///{database}",
         "SECRET_KEY": "test-secret",
     }
     settings.update(config)
     app = create_app(settings)
+    APPS.append(app)
     if transformer is not None:
         app.extensions[EXTENSION_KEY].put("transformer", transformer)
     return app

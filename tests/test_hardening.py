@@ -11,6 +11,7 @@ from ml.registry import load_predictor
 from tests.support import api_suggest, ask, count_rows, csrf_token, make_app
 from webapp import config as settings
 from webapp import create_app
+from webapp.guards import MAX_ROW_ID
 from webapp.tables import ModelAnswer, Prediction, ReviewedTag
 
 TABLES = (Prediction, ModelAnswer, ReviewedTag)
@@ -53,11 +54,16 @@ def assert_error_page(response, status, words):
 
 @pytest.mark.parametrize("big", [2**31, 2**63, 10**30])
 def test_ids_no_column_can_hold_are_404(site, big):
+    """Past 2**31 an id is still a valid 64-bit key (missing here); from 2**63 on no key column
+    can hold it, and the route itself refuses it before the database sees it."""
     client, app, existing = site
     before = rows(app)
-    assert_error_page(client.get(f"/history/{big}"), 404, "nothing at this address")
-    assert_json_error(client.get(f"/api/v1/predictions/{big}"), 404, "nothing at this address")
-    assert_json_error(client.post(f"/api/v1/predictions/{big}/feedback", json={"accepted": []}), 404, "nothing")
+    valid = big <= MAX_ROW_ID
+    page_words = f"no question #{big}" if valid else "nothing at this address"
+    api_words = f"no prediction {big}" if valid else "nothing at this address"
+    assert_error_page(client.get(f"/history/{big}"), 404, page_words)
+    assert_json_error(client.get(f"/api/v1/predictions/{big}"), 404, api_words)
+    assert_json_error(client.post(f"/api/v1/predictions/{big}/feedback", json={"accepted": []}), 404, api_words)
     token = csrf_token(client, existing["page"])
     assert client.post(f"/history/{big}/review", data={"csrf_token": token}).status_code == 404
     assert client.post(f"/history/{big}/run/baseline", data={"csrf_token": token}).status_code == 404
@@ -271,12 +277,11 @@ def test_no_absolute_path_or_exception_class_reaches_a_visitor(trained_models, t
 
 def test_healthz_names_no_exception_class(client, monkeypatch):
     from sqlalchemy.exc import OperationalError
-    from sqlalchemy.orm import scoped_session
 
     def broken(*args, **kwargs):
-        raise OperationalError("SELECT 1", {}, Exception("unable to open /var/lib/tagsmith/site.sqlite3"))
+        raise OperationalError("UPDATE heartbeats", {}, Exception("unable to open /var/lib/tagsmith/site.sqlite3"))
 
-    monkeypatch.setattr(scoped_session, "execute", broken)
+    monkeypatch.setattr("webapp.api.check_writable", broken)
     response = client.get("/healthz")
     assert response.status_code == 503 and response.get_json()["database"] == "error"
     assert "OperationalError" not in response.get_data(as_text=True) and "/var/lib" not in response.get_data(

@@ -1,22 +1,112 @@
 """Schema migrations (Alembic through Flask-Migrate): a database made by the code before
-migrations existed keeps every row and gains the new columns; a new database made in one
-step matches what the migrations build."""
+migrations existed, and one made by the code of revision 0002 (32-bit keys) on SQLite and on
+PostgreSQL, keep every row and reach the head; a new database made in one step matches what
+the migrations build.
+
+The 0002 fixtures were made by the site's own code at commit fb36600 (create_app, then rows
+through its tables): ``schema_0002.sqlite3`` is that SQLite file, ``schema_0002.postgresql.sql``
+is ``pg_dump --inserts`` of that PostgreSQL database.
+"""
 
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psycopg
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
 
-from tests.support import make_app
+from tests.support import api_suggest, make_app
 from webapp.database import head_revision
 from webapp.extensions import db
 
-OLD_DATABASE = Path(__file__).parent / "fixtures" / "pre_migrations.sqlite3"
+FIXTURES = Path(__file__).parent / "fixtures"
+OLD_DATABASE = FIXTURES / "pre_migrations.sqlite3"
+SCHEMA_0002 = {"sqlite": FIXTURES / "schema_0002.sqlite3", "postgresql": FIXTURES / "schema_0002.postgresql.sql"}
+TABLES = ("predictions", "model_answers", "suggested_tags", "reviewed_tags")
+
+
+def load_schema_0002(backend: str, url: str) -> None:
+    """Fill the empty database at ``url`` with what the code of revision 0002 stored."""
+    if backend == "sqlite":
+        shutil.copy(SCHEMA_0002["sqlite"], make_url(url).database)
+        return
+    # pg_dump's psql meta-commands (\restrict) are not SQL; the rest runs as one script.
+    script = "\n".join(line for line in SCHEMA_0002["postgresql"].read_text().splitlines() if not line.startswith("\\"))
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(script.encode())
+
+
+def table_rows(url: str) -> dict[str, list[tuple]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return {
+                table: [tuple(row) for row in connection.execute(text(f"SELECT * FROM {table} ORDER BY id"))]
+                for table in TABLES
+            }
+    finally:
+        engine.dispose()
+
+
+def test_a_database_made_by_the_revision_0002_code_keeps_every_row(trained_models, backend, new_database):
+    url = new_database(empty=True)
+    load_schema_0002(backend, url)
+    before = table_rows(url)
+    assert [len(before[table]) for table in TABLES] == [2, 2, 3, 2]
+
+    app = make_app(trained_models / "models", url)
+    after = table_rows(url)
+    assert after == before
+    with app.app_context():
+        assert db.session.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
+        columns = {
+            (table, column["name"]): column["type"].__visit_name__
+            for table in TABLES
+            for column in inspect(db.engine).get_columns(table)
+            if column["name"] in ("id", "prediction_id", "answer_id")
+        }
+        if backend == "postgresql":
+            assert set(columns.values()) == {"BIGINT"}, columns
+            sequences = db.session.execute(
+                text("SELECT sequence_name, data_type FROM information_schema.sequences ORDER BY 1")
+            ).all()
+            assert sequences == [(f"{table}_id_seq", "bigint") for table in sorted(TABLES)]
+        else:
+            # INTEGER PRIMARY KEY: the 64-bit rowid, numbered by SQLite itself.
+            assert set(columns.values()) == {"INTEGER"}, columns
+    client = app.test_client()
+    old = client.get("/api/v1/predictions/2").get_json()
+    assert old["answers"]["ensemble"]["tags"] == [{"tag": "java", "score": 0.31, "confident": False}]
+    assert client.get("/api/v1/predictions/1").get_json()["review"]["accepted"] == ["python"]
+
+    # New rows carry on after the old ones, and past 2**31.
+    response = api_suggest(client, {"title": "python django pip question"})
+    assert response.status_code == 201 and response.get_json()["id"] == 3
+    with app.app_context():
+        if backend == "postgresql":
+            db.session.execute(text("SELECT setval('predictions_id_seq', :id)"), {"id": 2**40})
+        else:  # SQLite numbers a row one past the largest rowid
+            db.session.execute(
+                text(
+                    "INSERT INTO predictions (id, title, body, created_at, source, top_k) "
+                    "VALUES (:id, 'x', '', :now, 'api', 1)"
+                ),
+                {"id": 2**40, "now": "2026-11-24 00:00:00"},
+            )
+        db.session.commit()
+    response = api_suggest(client, {"title": "java spring maven question"})
+    assert response.status_code == 201 and response.get_json()["id"] == 2**40 + 1
+    assert client.get(f"/api/v1/predictions/{2**40 + 1}").get_json()["title"] == "java spring maven question"
+    assert table_rows(url)["predictions"][:2] == before["predictions"]
 
 
 def rows(path, sql):
@@ -58,6 +148,31 @@ def test_migrations_build_exactly_the_tables_the_models_define(tmp_path):
     assert differences == []
 
 
+def test_migrations_from_revision_0002_build_the_tables_the_models_define(tmp_path, backend, new_database):
+    url = new_database(empty=True)
+    load_schema_0002(backend, url)
+    app = make_app(tmp_path / "no-models", url)
+    with app.app_context(), db.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
+    assert differences == []
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_64_bit_keys_migrate_down_and_up_again_keeping_rows(tmp_path, backend, new_database):
+    import flask_migrate
+
+    url = new_database(empty=True)
+    load_schema_0002(backend, url)
+    before = table_rows(url)
+    app = make_app(tmp_path / "no-models", url)
+    with app.app_context():
+        flask_migrate.downgrade(revision="0002_confident")
+        assert inspect(db.engine).get_columns("predictions")[0]["type"].__visit_name__ == "INTEGER"
+        flask_migrate.upgrade()
+        assert inspect(db.engine).get_columns("predictions")[0]["type"].__visit_name__ == "BIGINT"
+    assert table_rows(url) == before
+
+
 def test_flask_db_upgrade_migrates_an_old_database(tmp_path):
     path = tmp_path / "old.sqlite3"
     shutil.copy(OLD_DATABASE, path)
@@ -66,3 +181,53 @@ def test_flask_db_upgrade_migrates_an_old_database(tmp_path):
     result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert head_revision() in result.stdout  # creating the app upgraded it; `flask db` sees the head
+
+
+def test_flask_db_upgrade_on_each_back_end(backend, new_database):
+    url = new_database(empty=True)
+    load_schema_0002(backend, url)
+    environment = dict(os.environ, DATABASE_URL=url, TAGSMITH_PRELOAD_MODELS="0")
+    command = [sys.executable, "-m", "flask", "--app", "webapp", "db", "upgrade"]
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert table_rows(url)["predictions"][0][1] == "How do I merge two dicts in python?"
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
+    engine.dispose()
+
+
+def test_workers_starting_together_on_an_empty_database_all_start(backend, new_database, tmp_path):
+    """gunicorn starts every worker at once, and each migrates: one does, the others wait
+    and find the head (once, on SQLite, a second worker stamped the first revision over the
+    head and died re-running migrations)."""
+    url = new_database(empty=True)
+    start = tmp_path / "go"
+    script = (
+        "import os, sys, time\n"
+        "from webapp import create_app\n"
+        f"open(os.path.join({str(tmp_path)!r}, 'ready-' + sys.argv[1]), 'w').close()\n"
+        f"while not os.path.exists({str(start)!r}): time.sleep(0.002)\n"
+        "create_app({'TESTING': True, 'PRELOAD_MODELS': False, 'SECRET_KEY': 'x', 'MODELS_DIR': 'none'})\n"
+    )
+    environment = dict(os.environ, DATABASE_URL=url)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(number)],
+            env=environment,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parents[1],
+        )
+        for number in range(3)
+    ]
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("ready-*"))) < len(workers) and time.monotonic() < deadline:
+        time.sleep(0.01)  # every worker has imported the site before any looks at the database
+    start.touch()
+    errors = [worker.communicate(timeout=120)[1] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0] * len(workers), "\n".join(errors)[-3000:]
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head_revision()]
+    engine.dispose()

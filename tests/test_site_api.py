@@ -124,8 +124,8 @@ def test_non_json_malformed_json_and_non_objects(client):
     assert response.status_code == 422 and "must be an object" in response.get_json()["error"]
 
 
-def test_request_too_large_is_413_json(trained_models, tmp_path):
-    client = make_app(trained_models / "models", tmp_path / "db.sqlite3", MAX_CONTENT_LENGTH=5_000).test_client()
+def test_request_too_large_is_413_json(trained_models, tmp_path, new_database):
+    client = make_app(trained_models / "models", new_database(), MAX_CONTENT_LENGTH=5_000).test_client()
     response = api_suggest(client, {"title": "python", "body": "x" * 10_000})
     assert response.status_code == 413
     assert response.get_json()["status"] == 413 and "larger than the" in response.get_json()["error"]
@@ -139,8 +139,8 @@ def test_no_requested_model_available_is_503_and_stores_nothing(client, app):
     assert count_rows(app, Prediction) == 0
 
 
-def test_a_failing_model_is_500_json_and_stores_nothing(trained_models, tmp_path):
-    app = make_app(trained_models / "models", tmp_path / "db.sqlite3", transformer=FakeTransformer(fail=True))
+def test_a_failing_model_is_500_json_and_stores_nothing(trained_models, tmp_path, new_database):
+    app = make_app(trained_models / "models", new_database(), transformer=FakeTransformer(fail=True))
     response = api_suggest(app.test_client(), {"questions": [{"title": "python one"}, {"title": "java two"}]})
     assert response.status_code == 500 and "Nothing was saved" in response.get_json()["error"]
     assert count_rows(app, Prediction) == 0 and count_rows(app, ModelAnswer) == 0

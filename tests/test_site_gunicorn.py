@@ -1,10 +1,10 @@
-"""The site under gunicorn with two workers: concurrent writes to one SQLite file."""
+"""The site under gunicorn with two workers: concurrent writes to one SQLite file, or to one
+PostgreSQL database."""
 
 import http.client
 import json
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,8 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from ml.registry import model_names
+from tests.support import BACKENDS, Databases
 
 pytestmark = pytest.mark.slow  # a real gunicorn server
 
@@ -41,17 +43,19 @@ def call(url, payload=None, timeout=30):
         return error.code, error.read()
 
 
-@pytest.fixture(scope="module")
-def served(trained_models, tmp_path_factory):
-    """One server for the module: starting two workers costs seconds."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def served(request, trained_models, tmp_path_factory):
+    """One server per back-end for the module: starting two workers costs seconds. Both
+    workers start at once on an empty database, so they race to create the tables."""
     if not GUNICORN.exists():
         pytest.skip(f"gunicorn is not installed at {GUNICORN}")
     tmp_path = tmp_path_factory.mktemp("gunicorn")
+    databases = Databases(request, request.param, tmp_path)
+    database = databases(empty=True)
     port = free_port()
-    database = tmp_path / "served.sqlite3"
     env = {key: value for key, value in os.environ.items() if not key.startswith("TAGSMITH_")}
     env.update(
-        DATABASE_URL=f"sqlite:///{database}",
+        DATABASE_URL=database,
         TAGSMITH_MODELS_DIR=str(trained_models / "models"),
         SECRET_KEY="gunicorn-test",
         # Every request comes from 127.0.0.1: a 2 MB upload must meet the size cap, not the
@@ -80,7 +84,7 @@ def served(trained_models, tmp_path_factory):
         deadline = time.monotonic() + 60
         while True:
             try:
-                if call(base + "/healthz", timeout=2)[0] == 200:
+                if call(base + "/healthz/ready", timeout=2)[0] == 200:
                     break
             except OSError:
                 pass
@@ -97,6 +101,7 @@ def served(trained_models, tmp_path_factory):
             server.kill()
             server.wait()
         log.close()
+        databases.close()
 
 
 def test_pages_and_errors_through_gunicorn(served):
@@ -107,12 +112,15 @@ def test_pages_and_errors_through_gunicorn(served):
     assert status == 404 and b"no question #424242" in body
     status, body = call(base + "/api/v1/suggest", {"title": ""})  # refused: stores nothing
     assert status == 422 and json.loads(body)["fields"]["title"]
-    status, body = call(base + "/healthz")
-    assert json.loads(body) == {
+    health = {
         "status": "ok",
         "database": "ok",
         "models": {name: "loaded" if name == "baseline" else "unavailable" for name in model_names()},
     }
+    for url in ("/healthz", "/healthz/ready"):
+        status, body = call(base + url)
+        assert status == 200 and json.loads(body) == health
+    assert call(base + "/healthz/live") == (200, b'{"status":"ok"}\n')
 
 
 def test_two_workers_lose_no_rows_under_concurrent_posts(served):
@@ -134,17 +142,22 @@ def test_two_workers_lose_no_rows_under_concurrent_posts(served):
     listing = json.loads(body)
     assert status == 200 and listing["total"] == REQUESTS
     assert {item["id"] for item in listing["items"]} == ids
-    with sqlite3.connect(database) as connection:
-        assert connection.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == REQUESTS
-        assert connection.execute("SELECT COUNT(*) FROM model_answers").fetchone()[0] == REQUESTS
+    engine = create_engine(database)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT COUNT(*) FROM predictions")).scalar() == REQUESTS
+        assert connection.execute(text("SELECT COUNT(*) FROM model_answers")).scalar() == REQUESTS
         assert (
             connection.execute(
-                "SELECT COUNT(*) FROM predictions p WHERE NOT EXISTS (SELECT 1 FROM suggested_tags s "
-                "JOIN model_answers a ON a.id = s.answer_id WHERE a.prediction_id = p.id)"
-            ).fetchone()[0]
+                text(
+                    "SELECT COUNT(*) FROM predictions p WHERE NOT EXISTS (SELECT 1 FROM suggested_tags s "
+                    "JOIN model_answers a ON a.id = s.answer_id WHERE a.prediction_id = p.id)"
+                )
+            ).scalar()
             == 0
         )
-        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        if engine.dialect.name == "sqlite":
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    engine.dispose()
 
     # Each of the two workers loaded the baseline exactly once, at boot, not per request.
     log.seek(0)
@@ -169,8 +182,9 @@ def post_chunked(base: str, body: bytes) -> tuple[int, bytes]:
 
 def test_a_chunked_upload_over_the_cap_is_refused_whole(served):
     base, database, _ = served
-    with sqlite3.connect(database) as connection:
-        before = connection.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
+    engine = create_engine(database)
+    with engine.connect() as connection:
+        before = connection.execute(text("SELECT COUNT(*) FROM predictions")).scalar()
     status, body = post_chunked(base, json.dumps({"title": "chunked question about django pip"}).encode())
     assert status == 201, body[:300]
     # Cut at the 2 MiB cap this is still valid JSON: the stream gunicorn hands over used to be
@@ -179,5 +193,6 @@ def test_a_chunked_upload_over_the_cap_is_refused_whole(served):
     head = b'{"title": "chunked question about django pip", "body": "' + b"x" * (cap - 100) + b'"}'
     status, body = post_chunked(base, head + b" " * 10_000)
     assert status == 413 and b"larger than the 2.0 MB" in body, body[:300]
-    with sqlite3.connect(database) as connection:
-        assert connection.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == before + 1
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT COUNT(*) FROM predictions")).scalar() == before + 1
+    engine.dispose()

@@ -174,15 +174,15 @@ def test_asking_only_an_unavailable_model_is_a_503_that_stores_nothing(client, a
     assert count_rows(app, Prediction) == 0
 
 
-def test_without_any_model_the_ask_page_says_how_to_train_one(tmp_path):
-    client = make_app(tmp_path / "none", tmp_path / "db.sqlite3").test_client()
+def test_without_any_model_the_ask_page_says_how_to_train_one(tmp_path, new_database):
+    client = make_app(tmp_path / "none", new_database()).test_client()
     page = client.get("/").get_data(as_text=True)
     assert "No model is available yet." in page and "python -m ml train --model baseline" in page
     assert ask(client, "python django question").status_code == 503
 
 
-def test_a_model_failing_mid_request_stores_nothing(trained_models, tmp_path):
-    app = make_app(trained_models / "models", tmp_path / "db.sqlite3", transformer=FakeTransformer(fail=True))
+def test_a_model_failing_mid_request_stores_nothing(trained_models, tmp_path, new_database):
+    app = make_app(trained_models / "models", new_database(), transformer=FakeTransformer(fail=True))
     client = app.test_client()
     response = ask(client, "python django question")  # the baseline succeeds first, then the transformer fails
     assert response.status_code == 500
@@ -212,8 +212,8 @@ def test_empty_history_tells_the_user_what_to_do(client):
     assert "No questions yet" in page and "Ask your first question" in page
 
 
-def test_history_is_paginated_newest_first(trained_models, tmp_path):
-    app = make_app(trained_models / "models", tmp_path / "db.sqlite3", PAGE_SIZE=3)
+def test_history_is_paginated_newest_first(trained_models, tmp_path, new_database):
+    app = make_app(trained_models / "models", new_database(), PAGE_SIZE=3)
     client = app.test_client()
     for number in range(7):
         client.post("/api/v1/suggest", json={"title": f"question {number} about python django"})

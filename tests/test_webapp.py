@@ -24,8 +24,8 @@ def test_healthz_reports_database_and_models(client):
     }
 
 
-def test_healthz_is_degraded_but_up_without_any_model(tmp_path):
-    client = make_app(tmp_path / "no-models", tmp_path / "db.sqlite3").test_client()
+def test_healthz_is_degraded_but_up_without_any_model(tmp_path, new_database):
+    client = make_app(tmp_path / "no-models", new_database()).test_client()
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json()["status"] == "degraded"
@@ -85,8 +85,13 @@ def test_bad_settings_fail_at_start_up_with_the_variable_named(monkeypatch, tmp_
         )
 
 
-def test_postgres_urls_from_hosts_get_the_scheme_sqlalchemy_accepts():
-    assert settings.database_url("postgres://u:p@host/db") == "postgresql://u:p@host/db"
+def test_postgres_urls_from_hosts_get_the_scheme_and_driver_sqlalchemy_needs():
+    # psycopg (3) is the driver requirements.txt installs; SQLAlchemy's default is psycopg2.
+    assert settings.database_url("postgres://u:p@host/db") == "postgresql+psycopg://u:p@host/db"
+    assert settings.database_url("postgresql://u:p@host/db?sslmode=require") == (
+        "postgresql+psycopg://u:p@host/db?sslmode=require"
+    )
+    assert settings.database_url("postgresql+psycopg2://u@host/db") == "postgresql+psycopg2://u@host/db"
     assert settings.database_url("sqlite:///x.db") == "sqlite:///x.db"
     assert settings.database_url("") is None
 
@@ -208,8 +213,8 @@ def test_method_not_allowed_page(client):
     assert "GET" in response.headers["Allow"]
 
 
-def test_request_too_large_gets_a_413_page(trained_models, tmp_path):
-    app = make_app(trained_models / "models", tmp_path / "db.sqlite3", MAX_CONTENT_LENGTH=10_000)
+def test_request_too_large_gets_a_413_page(trained_models, tmp_path, new_database):
+    app = make_app(trained_models / "models", new_database(), MAX_CONTENT_LENGTH=10_000)
     client = app.test_client()
     token = csrf_token(client)
     response = client.post(

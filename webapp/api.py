@@ -7,11 +7,11 @@ import json
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
-from sqlalchemy import text
 
 from ml.catalogue import load_catalogue, normalise_tag, tag_problem
 from ml.registry import model_names
 
+from .database import check_writable
 from .errors import ApiError
 from .extensions import db
 from .inputs import (
@@ -246,11 +246,10 @@ def model_list():
     return jsonify(models=[model_dict(state) for state in models().states()])
 
 
-@health.get("/healthz")
-def healthz():
-    """For load balancers: 200 while the site can serve; "degraded" when no model loads."""
+def _health() -> tuple[dict, str]:
+    """(JSON, status): status "ok", "degraded" (no model loads) or "error" (no writes)."""
     try:
-        db.session.execute(text("SELECT 1"))
+        check_writable()
         database = "ok"
     except Exception:  # the check must answer, whatever the database does
         # The reason goes to the log; the answer names no exception class or path.
@@ -258,9 +257,31 @@ def healthz():
         database = "error"
     loaded = {state.name: "loaded" if state.available else "unavailable" for state in models().states()}
     if database != "ok":
-        status, code = "error", 503
+        status = "error"
     elif "loaded" not in loaded.values():
-        status, code = "degraded", 200
+        status = "degraded"
     else:
-        status, code = "ok", 200
-    return jsonify(status=status, database=database, models=loaded), code
+        status = "ok"
+    return {"status": status, "database": database, "models": loaded}, status
+
+
+@health.get("/healthz/live")
+def live():
+    """Liveness: the process answers. Touches neither the database nor the models, so a
+    database outage does not get healthy workers restarted."""
+    return jsonify(status="ok")
+
+
+@health.get("/healthz/ready")
+def ready():
+    """Readiness: 200 only when the database accepts a write and at least one model is loaded."""
+    payload, status = _health()
+    return jsonify(payload), 200 if status == "ok" else 503
+
+
+@health.get("/healthz")
+def healthz():
+    """As before: 200 while the site can serve, "degraded" (still 200) when no model loads,
+    503 when the database takes no writes."""
+    payload, status = _health()
+    return jsonify(payload), 503 if status == "error" else 200

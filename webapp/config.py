@@ -43,6 +43,8 @@ def from_environment(environ=os.environ) -> dict:
         "ORT_THREADS": _optional_int(environ, "TAGSMITH_ORT_THREADS"),
         # The model a question gets unless the asker picks one; "both" = every model side by side.
         "DEFAULT_MODEL": environ.get("TAGSMITH_DEFAULT_MODEL") or "ensemble",
+        # PostgreSQL cancels a statement that runs longer (0: no limit); SQLite keeps its busy timeout.
+        "STATEMENT_TIMEOUT_MS": _optional_int(environ, "TAGSMITH_STATEMENT_TIMEOUT_MS", default=5000),
         # A question page left open over lunch should still submit.
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -70,10 +72,10 @@ def from_environment(environ=os.environ) -> dict:
     return settings
 
 
-def _optional_int(environ, variable: str) -> int | None:
+def _optional_int(environ, variable: str, default: int | None = None) -> int | None:
     raw = environ.get(variable)
     if not raw:
-        return None
+        return default
     try:
         value = int(raw)
     except ValueError:
@@ -84,9 +86,12 @@ def _optional_int(environ, variable: str) -> int | None:
 
 
 def database_url(url: str | None) -> str | None:
-    # Some hosts still hand out the scheme SQLAlchemy 1.4 stopped accepting.
-    if url and url.startswith("postgres://"):
-        return "postgresql://" + url[len("postgres://") :]
+    """The URL with PostgreSQL's driver named: psycopg (3) is the one installed. Some hosts
+    still hand out ``postgres://``, which SQLAlchemy stopped accepting in 1.4; a URL that
+    names its driver (``postgresql+psycopg2://``) is left as it is."""
+    for scheme in ("postgres://", "postgresql://"):
+        if url and url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme) :]
     return url or None
 
 

@@ -1,15 +1,19 @@
 """Error responses: pages in the site's style, JSON with a message under /api/ and /healthz.
 
 Every error tagsmith raises on purpose is a ``TagsmithError`` carrying its HTTP status, and
-one handler answers them all; werkzeug's HTTP errors get the same two shapes.
+one handler answers them all; werkzeug's HTTP errors get the same two shapes. Storage that
+cannot answer (the database unreachable, locked, read-only or full) is a 503 with
+Retry-After, never a 500: the request can succeed later, and nothing was half-stored.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import exc as sql_errors
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, SecurityError
 
 from ml.errors import ModelUnavailable, TagsmithError
@@ -31,6 +35,13 @@ UNTRUSTED_HOST = "This site does not answer to that host name."
 # An absolute path of two parts or more (/srv/models/baseline), not part of a URL or a
 # relative path (models/baseline stays as it is).
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])(?:/[\w.@+~-]+){2,}")
+STORAGE_RETRY_AFTER_S = 30
+STORAGE_UNAVAILABLE = (
+    "The database is not answering right now, so this request was not completed and nothing was changed. "
+    "Please try again in a minute."
+)
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(TagsmithError):
@@ -57,7 +68,20 @@ def hide_paths(text: str, named: dict[str, str] | None = None) -> str:
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/healthz"
+    return request.path.startswith("/api/") or request.path == "/healthz" or request.path.startswith("/healthz/")
+
+
+def storage_unavailable(error: Exception) -> bool:
+    """True for a database that cannot answer now (down, unreachable, locked, read-only, full,
+    a statement past its timeout, no pooled connection free); False for a bug in a query
+    (an integrity or programming error), which stays a 500."""
+    if isinstance(error, sql_errors.TimeoutError):  # the pool had no connection to give
+        return True
+    if isinstance(error, sql_errors.DBAPIError):
+        return error.connection_invalidated or isinstance(
+            error, sql_errors.OperationalError | sql_errors.InterfaceError
+        )
+    return False
 
 
 def json_error(status: int, message: str, fields: dict[str, str] | None = None):
@@ -113,6 +137,16 @@ def init_app(app: Flask) -> None:
                 fields = {name: hide_paths(message) for name, message in fields.items()}
             return json_error(error.status, hide_paths(error.message), fields)
         return error_page(error.status, hide_paths(for_people(error)))
+
+    @app.errorhandler(sql_errors.DBAPIError)
+    @app.errorhandler(sql_errors.TimeoutError)
+    def storage_error(error: Exception):
+        if not storage_unavailable(error):
+            raise error  # a bug: the 500 handler answers and Flask logs the traceback
+        # The log keeps the details; the answer names no URL, SQL or file.
+        log.warning("storage unavailable on %s %s: %s", request.method, request.path, error)
+        body, status = error_page(503, STORAGE_UNAVAILABLE, title="Storage unavailable")
+        return current_app.make_response((body, status, {"Retry-After": str(STORAGE_RETRY_AFTER_S)}))
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):

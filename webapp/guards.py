@@ -7,9 +7,9 @@ from flask import Flask, abort, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
-# Ids are INTEGER columns: 32-bit in PostgreSQL, 64-bit in SQLite. A larger id cannot exist,
+# Ids are 64-bit columns (BIGINT in PostgreSQL, the rowid in SQLite). A larger id cannot exist,
 # and handed to the database driver it raises (an overflow, a 500) instead of finding nothing.
-MAX_ROW_ID = 2**31 - 1
+MAX_ROW_ID = 2**63 - 1
 BODY_METHODS = ("POST", "PUT", "PATCH")
 
 

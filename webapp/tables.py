@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, true
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
@@ -20,6 +20,11 @@ else:
 
 ACCEPTED, REJECTED, ADDED = "accepted", "rejected", "added"
 
+# Keys are 64-bit: BIGINT (with a bigint sequence) on PostgreSQL. SQLite keeps INTEGER, the
+# only type that makes the key an alias of its 64-bit rowid (BIGINT PRIMARY KEY would not
+# number rows by itself).
+ID = BigInteger().with_variant(Integer(), "sqlite")
+
 
 def utc_now() -> datetime:
     # Stored naive, always UTC: SQLite has no time zones and Postgres would convert.
@@ -31,7 +36,7 @@ class Prediction(Model):
 
     __tablename__ = "predictions"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
@@ -73,8 +78,8 @@ class ModelAnswer(Model):
     __tablename__ = "model_answers"
     __table_args__ = (UniqueConstraint("prediction_id", "model"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    prediction_id: Mapped[int] = mapped_column(ForeignKey("predictions.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    prediction_id: Mapped[int] = mapped_column(ID, ForeignKey("predictions.id", ondelete="CASCADE"), index=True)
     model: Mapped[str] = mapped_column(String(32), index=True)
     model_version: Mapped[str] = mapped_column(String(200))
     latency_ms: Mapped[float] = mapped_column(Float)
@@ -92,8 +97,8 @@ class ModelAnswer(Model):
 class SuggestedTag(Model):
     __tablename__ = "suggested_tags"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    answer_id: Mapped[int] = mapped_column(ForeignKey("model_answers.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ID, ForeignKey("model_answers.id", ondelete="CASCADE"), index=True)
     rank: Mapped[int] = mapped_column(Integer)
     tag: Mapped[str] = mapped_column(String(64), index=True)
     score: Mapped[float] = mapped_column(Float)
@@ -108,8 +113,17 @@ class ReviewedTag(Model):
     __tablename__ = "reviewed_tags"
     __table_args__ = (UniqueConstraint("prediction_id", "tag"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    prediction_id: Mapped[int] = mapped_column(ForeignKey("predictions.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    prediction_id: Mapped[int] = mapped_column(ID, ForeignKey("predictions.id", ondelete="CASCADE"), index=True)
     tag: Mapped[str] = mapped_column(String(64), index=True)
     verdict: Mapped[str] = mapped_column(String(8))
     position: Mapped[int] = mapped_column(Integer)
+
+
+class Heartbeat(Model):
+    """One row the readiness check rewrites: proof the database still accepts writes."""
+
+    __tablename__ = "heartbeats"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=False)
+    beat_at: Mapped[datetime] = mapped_column(DateTime)
