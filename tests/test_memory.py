@@ -26,9 +26,7 @@ def seeded(n: int = 200) -> ReviewMemory:
     """A memory whose vectoriser knows the tiny corpus, seeded with it (refs "train:<i>")."""
     questions = make_questions(n)
     model = ReviewMemory(k=10, power=1.0, smoothing=0.0, min_df=1, catalogue=CATALOGUE)
-    model.fit_vectoriser([title for title, _ in questions])
-    model.add_many((title, tags, f"train:{i}") for i, (title, tags) in enumerate(questions))
-    model._freeze_seed()
+    model.fit([title for title, _ in questions], [tags for _, tags in questions], [f"train:{i}" for i in range(n)])
     model.thresholds = np.full(len(model.labels), 0.3)
     model.threshold = 0.3
     return model
@@ -140,7 +138,7 @@ def test_it_trains_through_the_common_interface_and_chooses_its_settings_on_vali
     assert metadata["model"] == "memory" and metadata["seed"] == "all"
     assert metadata["remembered"] == len(corpus.complete("train")) == metadata["training_questions"]
     assert metadata["metrics"]["test"]["all"]["micro_f1"] > 0.8  # the tiny corpus is easy
-    assert 0 < metadata["thresholds"]["global"] < 1 and len(metadata["validation_grid"]) == 18
+    assert 0 < metadata["thresholds"]["global"] < 1 and len(metadata["validation_grid"]) == 18 + 5
     best = max(metadata["validation_grid"], key=lambda row: row["micro_f1"])
     assert metadata["params"]["k"] == best["k"] and metadata["params"]["power"] == best["power"]
 
