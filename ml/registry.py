@@ -165,6 +165,20 @@ register(
 )
 register(
     ModelKind(
+        name="memory",
+        label="Reviewed questions",
+        description=(
+            "Remembers questions with their right tags and suggests the tags of the most similar ones "
+            "(TF-IDF nearest neighbours). It learns from every saved review at once, including tags it has never "
+            "seen, and each suggestion names the questions that caused it."
+        ),
+        predictor="ml.memory:ReviewMemory",
+        rebuild="python -m ml train --model memory",
+        colour="#0e7490",
+    )
+)
+register(
+    ModelKind(
         name="ensemble",
         label="Ensemble",
         description=(

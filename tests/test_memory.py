@@ -1,0 +1,159 @@
+"""The memory of reviewed questions: a review counts at once, new tags grow the labels, every
+suggestion is traced to the questions that caused it, and it trains, saves and loads like
+the other open-vocabulary kinds."""
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from ml.catalogue import TagCatalogue
+from ml.data.sources import Source, load_corpus
+from ml.memory import MERGE_EVERY, ReviewMemory
+from ml.predictor import TrainOptions
+from ml.registry import get_kind, load_predictor
+from tests.support import make_questions
+
+CATALOGUE = TagCatalogue(
+    {"python": 9, "java": 9, "javascript": 9, "c#": 9, "sql": 9, "go": 9, "python-polars": 9},
+    {"golang": "go"},
+)
+POLARS = ["polars lazyframe groupby", "polars lazyframe join is slow", "polars lazyframe collect memory"]
+
+
+def seeded(n: int = 200) -> ReviewMemory:
+    """A memory whose vectoriser knows the tiny corpus, seeded with it (refs "train:<i>")."""
+    questions = make_questions(n)
+    model = ReviewMemory(k=10, power=1.0, smoothing=0.0, min_df=1, catalogue=CATALOGUE)
+    model.fit([title for title, _ in questions], [tags for _, tags in questions], [f"train:{i}" for i in range(n)])
+    model.thresholds = np.full(len(model.labels), 0.3)
+    model.threshold = 0.3
+    return model
+
+
+def tags_of(model: ReviewMemory, text: str, top_k: int = 3) -> list[str]:
+    return [tag for tag, _ in model.predict([text], top_k=top_k)[0]]
+
+
+def test_a_reviewed_tag_is_suggested_for_a_similar_question_at_once_and_traced_to_its_reviews():
+    model = seeded()
+    labels_before = list(model.labels)
+    assert "python-polars" not in model.labels and "polars" not in model.vocabulary_  # a word it never saw
+    assert "python-polars" not in tags_of(model, "polars lazyframe filter by date")
+    for ref, title in zip((101, 102, 103), POLARS, strict=True):
+        model.add(title, ["Python-Polars", "python"], ref=ref)
+    assert model.labels[: len(labels_before)] == labels_before  # labels only append: no column moved
+    assert model.labels[-1] == "python-polars" and len(model.thresholds) >= len(model.labels)
+    best = model.suggest_with_evidence(["polars lazyframe filter by date"], top_k=3)[0]
+    by_tag = {e.tag: e for e in best}
+    assert best[0].tag in {"python-polars", "python"} and by_tag["python-polars"].confident
+    assert by_tag["python-polars"].refs and set(by_tag["python-polars"].refs) <= {101, 102, 103}
+    evidence = model.evidence("polars lazyframe filter by date", "python-polars")
+    assert [ref for ref, _ in evidence] == by_tag["python-polars"].refs  # strongest first, same order
+    assert [s for _, s in evidence] == sorted((s for _, s in evidence), reverse=True)
+    # The scores' columns are the labels as they were when the prediction started.
+    scores = model.predict_scores(["polars lazyframe filter by date"])
+    assert scores.shape == (1, len(model.labels)) and scores[0, model.column_["python-polars"]] > 0.3
+    # Seed questions are traced too, by their corpus row.
+    assert all(str(ref).startswith("train:") for ref in model.suggest_with_evidence(["django pip"])[0][0].refs)
+
+
+def test_a_tag_unknown_to_the_catalogue_is_kept_as_the_reviewer_spelled_it_and_synonyms_are_renamed():
+    model = seeded()
+    model.add("mylib widget rendering flickers", ["MyLib Widgets"], ref=1)
+    model.add("mylib widget layout overflow", ["mylib widgets"], ref=2)
+    model.add("goroutine channel deadlock", ["golang"], ref=3)
+    assert "mylib-widgets" in model.labels and "mylib-widgets" not in CATALOGUE
+    assert tags_of(model, "mylib widget state", top_k=1) == ["mylib-widgets"]
+    assert "golang" not in model.labels and tags_of(model, "goroutine channel", top_k=1) == ["go"]
+    assert model.best_tags(["mylib widget state"], n=1) == [[("mylib-widgets", pytest.approx(1.0))]]
+
+
+def test_the_latest_review_of_a_question_counts_and_a_removed_question_no_longer_votes():
+    model = seeded()
+    size = len(model)
+    model.add("quux frobnicator crashes on start", ["java"], ref=7)
+    assert tags_of(model, "quux frobnicator", top_k=1) == ["java"] and len(model) == size + 1
+    model.add("quux frobnicator crashes on start", ["sql"], ref=7)  # a later review changed the tags
+    assert tags_of(model, "quux frobnicator", top_k=1) == ["sql"] and len(model) == size + 1
+    assert model.evidence("quux frobnicator", "sql") and not model.evidence("quux frobnicator", "java")
+    assert model.remove(7) and not model.remove(7) and 7 not in model and len(model) == size
+    assert model.evidence("quux frobnicator", "sql") == []
+    model.add("quux frobnicator crashes on start", ["sql"], ref=8)
+    assert not model.add("quux frobnicator crashes on start", [], ref=8)  # no right tag left: forgotten
+    assert 8 not in model and model.predict(["quux frobnicator"]) == [[]]  # nothing similar: no guess
+
+
+def test_additions_survive_merges_and_threads_predicting_meanwhile_see_no_error():
+    model = seeded(100)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def predict() -> None:
+        try:
+            while not stop.is_set():
+                for row in model.suggest_with_evidence(["zed editor plugin crash", "django pip"], top_k=3):
+                    for suggestion in row:
+                        assert suggestion.tag in model.labels
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    readers = [threading.Thread(target=predict) for _ in range(3)]
+    for thread in readers:
+        thread.start()
+
+    def write(start: int) -> None:
+        for i in range(start, start + MERGE_EVERY + 50):
+            model.add(f"zed editor plugin {i} crash", [f"zed-{i % 3}", "zed"], ref=i)
+
+    writers = [threading.Thread(target=write, args=(start,)) for start in (0, 10_000)]
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    stop.set()
+    for thread in readers:
+        thread.join()
+    assert errors == []
+    assert len(model) == 100 + 2 * (MERGE_EVERY + 50) and len(model._segments) >= 2  # merged at least once
+    assert tags_of(model, "zed editor plugin crash", top_k=1) == ["zed"]
+    assert model.evidence("zed editor plugin 10005 crash", "zed")[0][0] == 10005  # the identical question first
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("memory")
+    data = folder / "open.jsonl"
+    records = [{"title": title, "tags": tags} for title, tags in make_questions(500, seed=3)]
+    data.write_text("".join(json.dumps(record) + "\n" for record in records))
+    corpus = load_corpus((Source("open", str(data), "jsonl", "all", "hash"),), splits_dir=None)
+    options = TrainOptions(output=folder / "models" / "memory", command="train memory", params={})
+    metadata = get_kind("memory").predictor_class().train(corpus, options)
+    return folder / "models", metadata, corpus
+
+
+def test_it_trains_through_the_common_interface_and_chooses_its_settings_on_validation(trained):
+    models, metadata, corpus = trained
+    assert metadata["model"] == "memory" and metadata["seed"] == "all"
+    assert metadata["remembered"] == len(corpus.complete("train")) == metadata["training_questions"]
+    assert metadata["metrics"]["test"]["all"]["micro_f1"] > 0.8  # the tiny corpus is easy
+    assert 0 < metadata["thresholds"]["global"] < 1 and len(metadata["validation_grid"]) == 18 + 5
+    best = max(metadata["validation_grid"], key=lambda row: row["micro_f1"])
+    assert metadata["params"]["k"] == best["k"] and metadata["params"]["power"] == best["power"]
+
+
+def test_save_and_load_keep_every_remembered_question_with_its_ref(trained, tmp_path):
+    models, metadata, _ = trained
+    model = load_predictor("memory", models)
+    assert isinstance(model, ReviewMemory) and model.labels == metadata["labels"] == model.base_labels
+    assert model.predict(["django pip virtualenv"], top_k=1)[0][0][0] == "python"
+    before = model.predict_scores(["spring maven jvm", "select join"])
+    model.add("zig comptime allocator", ["zig"], ref=42)
+    model.add("zig comptime generic", ["zig"], ref="43")
+    model.save(tmp_path / "memory", model.metadata)
+    again = ReviewMemory.load(tmp_path / "memory")
+    assert 42 in again and "43" in again and len(again) == len(model)
+    assert again.labels == model.labels and again.labels[-1] == "zig"
+    np.testing.assert_allclose(again.predict_scores(["spring maven jvm", "select join"])[:, : before.shape[1]], before)
+    assert again.suggest_with_evidence(["zig comptime"], top_k=1)[0][0].refs == [42, "43"]
