@@ -83,7 +83,7 @@ def _add_splits_dir(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, choices=model_names(), help="which model")
+    parser.add_argument("--model", required=True, choices=model_names(include_unserved=True), help="which model")
     parser.add_argument("--models-dir", type=Path, help="folder holding the model folders (default: models/)")
 
 
@@ -138,14 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--model",
         required=True,
-        choices=model_names(),
+        choices=model_names(include_unserved=True),
         help="which model to train; "
-        + "; ".join(f"{kind.name}: {kind.label.lower()}, rebuilt with `{kind.rebuild}`" for kind in kinds()),
+        + "; ".join(
+            f"{kind.name}: {kind.label.lower()}, rebuilt with `{kind.rebuild}`" for kind in kinds(include_unserved=True)
+        ),
     )
     train.add_argument("--output", type=Path, help="model folder to write (default: models/<model>)")
     train.add_argument("--metrics-file", type=Path, help="also write the test metrics as JSON here")
     _add_data_options(train)
-    for kind in kinds():
+    for kind in kinds(include_unserved=True):
         kind.predictor_class().add_train_arguments(train.add_argument_group(f"{kind.name} options"))
 
     suggest = commands.add_parser(

@@ -113,3 +113,12 @@ print(sorted(name for name in training if name in sys.modules))
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_an_unserved_kind_is_trained_from_the_command_line_but_not_offered_by_the_site(client):
+    assert "memory" in registry.model_names(include_unserved=True)
+    assert "memory" not in registry.model_names()
+    args = build_parser().parse_args(["train", "--model", "memory"])
+    assert args.model == "memory"
+    for url in ("/", "/models", "/api/v1/models"):
+        assert "Reviewed questions" not in client.get(url).get_data(as_text=True)
