@@ -14,8 +14,9 @@ QUICK_MODELS := $(BASELINE) $(OPEN_MODELS) $(ENSEMBLE)
 
 run: $(VENV)/.runtime $(QUICK_MODELS)
 	@echo "tagsmith: serving on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
-	@# Two workers share the two cores: one onnxruntime thread each.
-	TAGSMITH_ORT_THREADS=$${TAGSMITH_ORT_THREADS:-1} $(VENV)/bin/gunicorn --bind $(HOST):$(PORT) --workers 2 --access-logfile - "webapp:create_app()"
+	@# gunicorn.conf.py, shared with the Procfile and render.yaml: 2 threaded workers sharing
+	@# the two cores (one onnxruntime thread each), timeouts, header limits, the access log.
+	$(VENV)/bin/gunicorn --config gunicorn.conf.py --bind $(HOST):$(PORT)
 
 dev: $(VENV)/.runtime $(QUICK_MODELS)
 	$(VENV)/bin/flask --app webapp run --debug --port $(PORT)

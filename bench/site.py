@@ -1,6 +1,6 @@
 """Throughput and latency of the served site's ask endpoint, baseline and transformer.
 
-Starts gunicorn itself (2 workers, a throwaway SQLite database, the models in models/) on
+Starts gunicorn itself (gunicorn.conf.py, 2 workers, a throwaway SQLite database, the models in models/) on
 a free loopback port, warms each worker up, then sends a fixed number of questions to
 POST /api/v1/suggest, one question per request, a few at a time, once per model. Prints
 requests per second and client-side p50/p95 latency side by side, plus the time the model
@@ -25,6 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -79,7 +80,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
-def start_server(workers: int, models_dir: Path, database: Path, ort_threads: int, log) -> tuple[subprocess.Popen, str]:
+def start_server(
+    workers: int,
+    models_dir: Path,
+    database: Path,
+    ort_threads: int,
+    log,
+    rate_limits: bool = False,
+    gunicorn_args: Sequence[str] = ("--timeout", "120"),
+) -> tuple[subprocess.Popen, str]:
+    """gunicorn with the repository's gunicorn.conf.py (it starts in the repository root),
+    ``workers`` workers and ``gunicorn_args`` on top."""
     port = free_port()
     env = dict(
         os.environ,
@@ -87,19 +98,20 @@ def start_server(workers: int, models_dir: Path, database: Path, ort_threads: in
         TAGSMITH_MODELS_DIR=str(models_dir),
         SECRET_KEY="bench",
         TAGSMITH_ORT_THREADS=str(ort_threads),
-        # One client sends every request: the per-client limits would measure themselves.
-        TAGSMITH_RATE_LIMITS="0",
+        # By default one client sends every request: the per-client limits would measure themselves.
+        TAGSMITH_RATE_LIMITS="1" if rate_limits else "0",
     )
     gunicorn = Path(sys.executable).parent / "gunicorn"
     server = subprocess.Popen(
         [
             str(gunicorn),
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
             str(workers),
-            "--timeout",
-            "120",
+            *gunicorn_args,
             "webapp:create_app()",
         ],
         cwd=ROOT,

@@ -1,5 +1,6 @@
-"""The site under gunicorn with two workers: concurrent writes to one SQLite file, or to one
-PostgreSQL database."""
+"""The site under gunicorn with two workers (the repository's gunicorn.conf.py): concurrent
+writes to one SQLite file or one PostgreSQL database, oversized uploads, and clients sending
+one byte a second."""
 
 import http.client
 import json
@@ -7,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +27,9 @@ pytestmark = pytest.mark.slow  # a real gunicorn server
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 REQUESTS, THREADS = 40, 8
+# The heartbeat timeout the test server runs with, and how long the slow clients trickle: a
+# worker that a slow client holds past the timeout is killed ("WORKER TIMEOUT").
+WORKER_TIMEOUT, SLOW_SECONDS = 10, 12
 
 
 def free_port() -> int:
@@ -66,10 +71,15 @@ def served(request, trained_models, tmp_path_factory):
     server = subprocess.Popen(
         [
             str(GUNICORN),
+            # What make run, the Procfile and render.yaml use; only the timeouts are shorter.
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
             "2",
+            "--timeout",
+            str(WORKER_TIMEOUT),
             "--graceful-timeout",
             "5",
             "webapp:create_app()",
@@ -196,3 +206,96 @@ def test_a_chunked_upload_over_the_cap_is_refused_whole(served):
     with engine.connect() as connection:
         assert connection.execute(text("SELECT COUNT(*) FROM predictions")).scalar() == before + 1
     engine.dispose()
+
+
+def call_from(base: str, source: str, path: str, payload=None, timeout: float = 5) -> tuple[int, bytes, float]:
+    """A request from the loopback address ``source`` (the rate limits count per address):
+    status, body and seconds taken."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=timeout, source_address=(source, 0))
+    started = time.monotonic()
+    try:
+        if payload is None:
+            connection.request("GET", path)
+        else:
+            connection.request("POST", path, body=json.dumps(payload), headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read(), time.monotonic() - started
+    finally:
+        connection.close()
+
+
+def test_clients_sending_a_byte_a_second_neither_hold_up_the_site_nor_get_workers_killed(served):
+    """Two sync workers, each held by one such client, answered no one and were killed at the
+    timeout. Four slow clients here: two send their headers a byte a second, two their body."""
+    base, _, log = served
+    host, port = base.removeprefix("http://").split(":")
+    body = json.dumps({"title": "slow question about django pip"}).encode()
+    head = (
+        f"POST /api/v1/suggest HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    plans = [head + body, head + body, body, body]
+    sent = [0] * len(plans)
+    stop = threading.Event()
+    sockets: list[socket.socket] = []
+
+    def trickle() -> None:
+        for _ in range(SLOW_SECONDS + 5):  # bounded even if stop never comes
+            for i, sock in enumerate(sockets):
+                if sent[i] < len(plans[i]) - 1:  # the last byte waits: the requests stay unfinished
+                    sock.sendall(plans[i][sent[i] : sent[i] + 1])
+                    sent[i] += 1
+            if stop.wait(1.0):
+                return
+
+    try:
+        for i in range(len(plans)):
+            sockets.append(
+                socket.create_connection((host, int(port)), timeout=10, source_address=(f"127.0.5.{i + 1}", 0))
+            )
+        sockets[2].sendall(head)
+        sockets[3].sendall(head)
+        slow = threading.Thread(target=trickle, daemon=True)
+        slow.start()
+
+        timings = []
+        started, number = time.monotonic(), 0
+        while time.monotonic() - started < SLOW_SECONDS:
+            status, _, took = call_from(base, "127.0.6.1", "/healthz")
+            timings.append(("GET /healthz", status, took))
+            question = {"title": f"prompt question {number} about spring maven"}
+            status, _, took = call_from(base, f"127.0.6.{number % 200 + 2}", "/api/v1/suggest", question)
+            timings.append(("POST /api/v1/suggest", status, took))
+            number += 1
+            time.sleep(0.3)
+        stop.set()
+        slow.join(5)
+        assert not slow.is_alive()
+        assert all(sent[i] >= SLOW_SECONDS - 2 for i in range(len(plans))), sent  # they really were trickling
+        late = [
+            (what, status, round(took, 2)) for what, status, took in timings if status not in (200, 201) or took > 2
+        ]
+        assert not late, late
+        assert len(timings) >= 2 * (SLOW_SECONDS // 2)
+
+        # Still unfinished after 12 s, each slow request is answered once its last bytes come.
+        for i, sock in enumerate(sockets):
+            sock.sendall(plans[i][sent[i] :])
+        for sock in sockets:
+            answer = b""
+            while b"\r\n" not in answer:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+    finally:
+        stop.set()
+        for sock in sockets:
+            sock.close()
+
+    log.seek(0)
+    logged = log.read()
+    assert "WORKER TIMEOUT" not in logged
+    assert logged.count("Booting worker with pid") == 2, "a worker was restarted"

@@ -1,0 +1,318 @@
+"""Ordinary questions alone, then beside slow clients and heavy batches (issue 11).
+
+Starts gunicorn as bench/site.py does (the repository's gunicorn.conf.py, 2 workers, the
+models in --models-dir, a throwaway SQLite database) on a free loopback port, with the rate
+limits ON at their defaults. Then two phases of --seconds each:
+
+1. alone: ordinary clients ask one real question per request (title and HTML body), a few
+   in flight, as fast as the site answers;
+2. under abuse: the same, while 2 slow clients send a request one byte a second (one its
+   headers, one its body) and 2 heavy clients loop 32-question batches of 50,000-character
+   bodies as fast as they can (the rate limits answer most of those with 429).
+
+Prints req/s and p50/p95 of the ordinary questions in both phases, the share kept (the issue's
+target: >= 80% of the throughput, p95 <= 200 ms), what the heavy clients got and one of each
+429 message. The rate limits count per address, so each client has its own loopback address
+(127.0.0.0/8 all reaches this machine); the ordinary questions come from many addresses, as
+from many people. Abusers run in their own processes, so their Python does not slow the
+ordinary clients' own. Every loop is bounded in time and count; the server is stopped
+whatever happens. Talks only to 127.0.0.0/8.
+
+    .venv/bin/python bench/abuse.py [--seconds 30] [--concurrency 4] [--models-dir models]
+    .venv/bin/python bench/abuse.py --worker-class sync   # gunicorn's default worker: before
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.site import TITLES, load_questions, percentile, start_server  # noqa: E402
+
+SUGGEST = "/api/v1/suggest"
+SLOW_ADDRESSES = ("127.0.3.1", "127.0.3.2")
+HEAVY_ADDRESSES = ("127.0.4.1", "127.0.4.2")
+BATCH, BODY_CHARS = 32, 50_000
+MAX_REQUESTS = 200_000  # per phase or client: a bound on every loop besides its deadline
+
+
+def ordinary_address(number: int) -> str:
+    """Address of the ordinary request ``number``: 16,384 of them, so none nears a limit."""
+    number %= 64 * 256
+    return f"127.1.{number // 256}.{number % 256 or 1}"
+
+
+def post(port: int, source: str, body: bytes, timeout: float) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
+    try:
+        connection.request("POST", SUGGEST, body=body, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def ordinary_phase(port: int, payloads: list[bytes], seconds: float, concurrency: int, timeout: float) -> dict:
+    """``concurrency`` clients, each asking one question after another until the deadline."""
+    lock = threading.Lock()
+    counter = iter(range(MAX_REQUESTS))
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        while time.monotonic() < deadline:
+            with lock:
+                number = next(counter, None)
+            if number is None:
+                return
+            started = time.perf_counter()
+            try:
+                status, _ = post(port, ordinary_address(number), payloads[number % len(payloads)], timeout)
+            except (OSError, http.client.HTTPException) as error:
+                with lock:
+                    statuses[type(error).__name__] += 1
+                continue
+            elapsed = (time.perf_counter() - started) * 1000.0
+            with lock:
+                statuses[str(status)] += 1
+                if status == 201:
+                    latencies.append(elapsed)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + timeout + 5)
+    wall = time.perf_counter() - started
+    return {
+        "answered": len(latencies),
+        "rps": len(latencies) / wall,
+        "p50": percentile(latencies, 50) if latencies else float("nan"),
+        "p95": percentile(latencies, 95) if latencies else float("nan"),
+        "statuses": dict(statuses),
+    }
+
+
+def heavy_client(port: int, source: str, body: bytes, seconds: float, results: Any) -> None:
+    """Posts one batch after another, as fast as the site answers, ignoring Retry-After. A new
+    connection each time: the server answers 429 before reading a batch, then closes."""
+    statuses: Counter[str] = Counter()
+    messages: dict[str, str] = {}
+    deadline = time.monotonic() + seconds
+    for _ in range(MAX_REQUESTS):
+        if time.monotonic() >= deadline:
+            break
+        try:
+            status, answer = post(port, source, body, timeout=60)
+        except (OSError, http.client.HTTPException) as error:
+            statuses[type(error).__name__] += 1
+            continue
+        statuses[str(status)] += 1
+        if status == 429:
+            message = json.loads(answer).get("error", "")
+            messages.setdefault(message.split(":")[0], message)
+    results.put(
+        {"client": f"heavy {source}", "statuses": dict(statuses), "messages": messages, "cpu": time.process_time()}
+    )
+
+
+def slow_clients(port: int, request: bytes, seconds: float, results: Any) -> None:
+    """One client sends ``request`` one byte a second from the start; the other sends its
+    headers at once and then its body one byte a second. Neither finishes in ``seconds``."""
+    head, _, body = request.partition(b"\r\n\r\n")
+    plans = [request, body]
+    sockets = []
+    for source in SLOW_ADDRESSES:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+        sockets.append(sock)
+    sockets[1].sendall(head + b"\r\n\r\n")
+    sent = [0, 0]
+    closed = [False, False]
+    deadline = time.monotonic() + seconds
+    try:
+        for _ in range(int(seconds) + 1):
+            if time.monotonic() >= deadline:
+                break
+            for i, sock in enumerate(sockets):
+                if closed[i] or sent[i] >= len(plans[i]):
+                    continue
+                try:
+                    sock.sendall(plans[i][sent[i] : sent[i] + 1])
+                    sent[i] += 1
+                except OSError:
+                    closed[i] = True
+            time.sleep(max(0.0, min(1.0, deadline - time.monotonic())))
+    finally:
+        for sock in sockets:
+            sock.close()
+    for source, count, was_closed in zip(SLOW_ADDRESSES, sent, closed, strict=True):
+        results.put(
+            {
+                "client": f"slow {source}",
+                "statuses": {"bytes sent": count, "closed by the server": int(was_closed)},
+                "messages": {},
+                "cpu": time.process_time() / len(SLOW_ADDRESSES),
+            }
+        )
+
+
+def question_payloads(questions: list[dict], model: str | None) -> list[bytes]:
+    extra = {"models": [model]} if model else {}
+    return [json.dumps({**question, **extra}).encode() for question in questions]
+
+
+def heavy_batch() -> bytes:
+    """32 questions whose bodies are 50,000 characters of real titles (the body limit): ~1.6 MB."""
+    with open(TITLES, encoding="utf-8") as handle:
+        text = " ".join(line.split(",")[0] for line in handle.read(2_000_000).splitlines()[1:])
+    text = "".join(char for char in text if char.isascii() and char.isprintable() and char not in '"\\')
+    body = (text * (BODY_CHARS // max(1, len(text)) + 1))[:BODY_CHARS]
+    questions = [{"title": f"Heavy batch question number {i}", "body": body} for i in range(BATCH)]
+    return json.dumps({"questions": questions}).encode()
+
+
+def slow_request(port: int) -> bytes:
+    body = json.dumps({"title": "How do I read a file line by line in Python?"}).encode()
+    return (
+        f"POST {SUGGEST} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def under_abuse(port: int, payloads: list[bytes], args: argparse.Namespace) -> tuple[dict, list[dict]]:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    batch = heavy_batch()
+    lead = 3.0  # abusers start first, so the phase measures them in full swing
+    span = args.seconds + lead + 2
+    abusers = [context.Process(target=slow_clients, args=(args.port, slow_request(args.port), span, results))]
+    abusers += [
+        context.Process(target=heavy_client, args=(args.port, source, batch, span, results))
+        for source in HEAVY_ADDRESSES
+    ]
+    for process in abusers:
+        process.start()
+    try:
+        time.sleep(lead)
+        row = ordinary_phase(args.port, payloads, args.seconds, args.concurrency, args.timeout)
+        reports = [results.get(timeout=span + 90) for _ in range(len(SLOW_ADDRESSES) + len(HEAVY_ADDRESSES))]
+    finally:
+        for process in abusers:
+            process.join(span + 90)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+    return row, reports
+
+
+def served_statuses(log_text: str) -> dict[str, Counter[str]]:
+    """What the server answered each abuser, from the access log (address first, status after
+    the quoted request line): a client may not read an answer the server did send."""
+    answered: dict[str, Counter[str]] = {}
+    for line in log_text.splitlines():
+        address = line.split(" ", 1)[0]
+        if address in HEAVY_ADDRESSES + SLOW_ADDRESSES and '" ' in line:
+            status = line.split('" ', 1)[1].split(" ", 1)[0]
+            answered.setdefault(address, Counter())[status] += 1
+    return answered
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=30, help="length of each phase (default: %(default)s)")
+    parser.add_argument("--concurrency", type=int, default=4, help="ordinary requests in flight (default: %(default)s)")
+    parser.add_argument("--timeout", type=float, default=10, help="ordinary request timeout, s (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default: %(default)s)")
+    parser.add_argument(
+        "--model", default="", help="the model ordinary questions ask for (default: the site's default, the ensemble)"
+    )
+    parser.add_argument("--models-dir", type=Path, default=ROOT / "models", help="default: models/")
+    parser.add_argument(
+        "--worker-class", default="", help="override gunicorn.conf.py's worker class (sync: gunicorn's default)"
+    )
+    parser.add_argument("--threads", type=int, default=0, help="override gunicorn.conf.py's threads per worker")
+    args = parser.parse_args()
+    if not 1 <= args.seconds <= 120 or args.concurrency < 1 or args.workers < 1:
+        parser.error("--seconds must be 1..120, --concurrency and --workers at least 1")
+
+    questions = load_questions(200)
+    payloads = question_payloads(questions, args.model or None)
+    gunicorn_args = ["--timeout", "30"]
+    if args.worker_class:
+        gunicorn_args += ["--worker-class", args.worker_class]
+        if args.worker_class == "sync" and not args.threads:
+            args.threads = 1  # gunicorn turns sync into gthread when there are more threads
+    if args.threads:
+        gunicorn_args += ["--threads", str(args.threads)]
+    with tempfile.TemporaryDirectory(prefix="tagsmith-abuse-") as folder:
+        log_path = Path(folder) / "gunicorn.log"
+        log = open(log_path, "w")  # noqa: SIM115  (open while the server runs)
+        server, base = start_server(
+            args.workers, args.models_dir, Path(folder) / "bench.sqlite3", 1, log, True, gunicorn_args
+        )
+        args.port = int(base.rsplit(":", 1)[1])
+        try:
+            warm = ordinary_phase(args.port, payloads, min(5.0, args.seconds), args.concurrency, args.timeout)
+            if not warm["answered"]:
+                raise SystemExit(f"no ordinary question was answered while warming up: {warm['statuses']}")
+            alone = ordinary_phase(args.port, payloads, args.seconds, args.concurrency, args.timeout)
+            abused, reports = under_abuse(args.port, payloads, args)
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except Exception:
+                server.kill()
+                server.wait()
+            log.close()
+        log_text = log_path.read_text(errors="replace")
+    killed = log_text.count("WORKER TIMEOUT")
+    answered = served_statuses(log_text)
+
+    worker = args.worker_class or "gthread (gunicorn.conf.py)"
+    print(
+        f"POST {SUGGEST}, one question per request ({args.model or 'the default model'}, titles and HTML bodies), "
+        f"{args.concurrency} in flight, {args.seconds:g} s a phase; gunicorn {args.workers} workers, {worker}"
+        f"{f', {args.threads} threads' if args.threads else ''}; rate limits on; {os.cpu_count()} CPUs, "
+        "clients on the same machine"
+    )
+    header = f"{'ordinary questions':<34} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8}  other answers"
+    print(header)
+    print("-" * len(header))
+    for label, row in (("alone", alone), ("2 slow + 2 heavy-batch clients", abused)):
+        others = {key: value for key, value in row["statuses"].items() if key != "201"}
+        print(f"{label:<34} {row['rps']:>8.1f} {row['p50']:>8.1f} {row['p95']:>8.1f}  {others or '-'}")
+    kept = abused["rps"] / alone["rps"] if alone["rps"] else 0.0
+    met = kept >= 0.8 and abused["p95"] <= 200
+    print(
+        f"kept {kept:.0%} of the throughput, p95 {abused['p95']:.0f} ms under abuse "
+        f"(target >= 80%, <= 200 ms): {'met' if met else 'NOT met'}; workers killed (WORKER TIMEOUT): {killed}"
+    )
+    for report in sorted(reports, key=lambda report: report["client"]):
+        address = report["client"].split()[-1]
+        print(
+            f"{report['client']}: server answered {dict(answered.get(address, {})) or 'nothing'}; "
+            f"client saw {report['statuses']}; client CPU {report['cpu']:.1f} s"
+        )
+        for message in report["messages"].values():
+            print(f"    429: {message}")
+    return 0 if met and not killed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
