@@ -120,33 +120,60 @@ def page_of(
     A keyset page costs the same at any depth: an index range read of per_page + 1 rows."""
     per_page = min(per_page, MAX_PER_PAGE)
     where = conditions(filters)
-    newest_first = select(Prediction).where(*where).order_by(Prediction.id.desc())
-    if after is not None:
-        rows = list(
-            db.session.scalars(
-                select(Prediction).where(*where, Prediction.id > after).order_by(Prediction.id).limit(per_page + 1)
-            )
-        )
-        newer = rows[per_page - 1].id if len(rows) > per_page else None
-        items = rows[:per_page][::-1]
-        older = items[-1].id if items and _exists(where, Prediction.id < items[-1].id) else None
-        number = None
-    else:
-        query = newest_first
-        if before is not None:
-            query = query.where(Prediction.id < before)
-        number = None if before is not None else (page or 1)
-        if number:
-            query = query.offset((number - 1) * per_page)
-        rows = list(db.session.scalars(query.limit(per_page + 1)))
-        items = rows[:per_page]
-        older = items[-1].id if len(rows) > per_page else None
-        if number:
-            newer = items[0].id if items and number > 1 else None
-        else:
-            newer = items[0].id if items and _exists(where, Prediction.id > items[0].id) else None
     total, exact = capped_count(where)
+    number = None if before is not None or after is not None else (page or 1)
+    if filters.text and exact and db.engine.dialect.name == "postgresql":
+        # Few matches (the count saw them all): page through their ids here. Left to itself
+        # PostgreSQL guesses that a rare word matches 0.5% of the rows and walks the primary
+        # key newest first, testing each row, which reads the whole table when nothing matches.
+        matching = sorted(db.session.scalars(select(Prediction.id).where(*where)), reverse=True)
+        shown, older, newer = _page_of_ids(matching, per_page, number, before, after)
+    else:
+        shown, older, newer = _page_of_query(where, per_page, number, before, after)
+    loaded = {item.id: item for item in db.session.scalars(select(Prediction).where(Prediction.id.in_(shown)))}
+    items = [loaded[prediction_id] for prediction_id in shown if prediction_id in loaded]
     return Page(items, per_page, total, exact, older, newer, number)
+
+
+def _page_of_query(where, per_page: int, number: int | None, before: int | None, after: int | None):
+    """(ids shown, newest first; older cursor; newer cursor), read from the database."""
+    ids = select(Prediction.id).where(*where)
+    if after is not None:
+        rows = list(db.session.scalars(ids.where(Prediction.id > after).order_by(Prediction.id).limit(per_page + 1)))
+        shown = rows[:per_page][::-1]
+        newer = shown[0] if len(rows) > per_page else None
+        older = shown[-1] if shown and _exists(where, Prediction.id < shown[-1]) else None
+        return shown, older, newer
+    query = ids.order_by(Prediction.id.desc())
+    if before is not None:
+        query = query.where(Prediction.id < before)
+    if number:
+        query = query.offset((number - 1) * per_page)
+    rows = list(db.session.scalars(query.limit(per_page + 1)))
+    shown = rows[:per_page]
+    older = shown[-1] if len(rows) > per_page else None
+    if number:
+        newer = shown[0] if shown and number > 1 else None
+    else:
+        newer = shown[0] if shown and _exists(where, Prediction.id > shown[0]) else None
+    return shown, older, newer
+
+
+def _page_of_ids(matching: list[int], per_page: int, number: int | None, before: int | None, after: int | None):
+    """The same as _page_of_query over every matching id, newest first, held in memory."""
+    if after is not None:
+        end = sum(1 for prediction_id in matching if prediction_id > after)
+        start = max(0, end - per_page)
+    else:
+        if before is not None:
+            start = sum(1 for prediction_id in matching if prediction_id >= before)
+        else:
+            start = ((number or 1) - 1) * per_page
+        end = start + per_page
+    shown = matching[start:end]
+    older = shown[-1] if shown and end < len(matching) else None
+    newer = shown[0] if shown and start > 0 else None
+    return shown, older, newer
 
 
 def _exists(where: list[ColumnElement[bool]], condition: ColumnElement[bool]) -> bool:
