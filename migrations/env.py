@@ -7,13 +7,20 @@ SQLite gets batch mode, since it cannot alter most columns in place.
 from alembic import context
 from flask import current_app
 
+from webapp.search import include_object
+
 config = context.config
 database = current_app.extensions["migrate"].db
 target_metadata = database.metadata
 
 
 def run_offline() -> None:
-    context.configure(url=str(database.engine.url), target_metadata=target_metadata, literal_binds=True)
+    context.configure(
+        url=str(database.engine.url),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        include_object=include_object,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -25,6 +32,8 @@ def run_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            # The full-text index is made by hand (webapp/search.py), not from the models.
+            include_object=include_object,
         )
         with context.begin_transaction():
             if connection.dialect.name == "postgresql":

@@ -249,9 +249,9 @@ def test_history_filters_by_model_tag_text_and_review(client_both):
     assert ids("?tag=maven") == [both]  # a tag the reviewer added
     assert ids("?tag=python&model=transformer") == []
     assert ids("?q=VIRTUALENV") == [only_baseline]
-    assert ids("?q=100%25") == [only_transformer]  # % is searched for, not a wildcard
-    assert ids("?q=done_ok") == [only_transformer]
-    assert ids("?q=do_e") == []  # _ is not a wildcard either ("done" does not match)
+    assert ids("?q=100%25") == [only_transformer]  # words: % is a separator, not a wildcard
+    assert ids("?q=done_ok") == [only_transformer]  # the words "done" and "ok"
+    assert ids("?q=one") == []  # the start of a word, not any part of one ("done" does not match)
     assert ids("?reviewed=yes") == [both]
     assert ids("?reviewed=no") == [only_transformer, only_baseline]
     page = client_both.get("/history/?tag=nothing-like-this").get_data(as_text=True)

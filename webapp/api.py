@@ -24,7 +24,7 @@ from .inputs import (
     clean_top_k,
     parse_tag_list,
 )
-from .queries import MAX_PAGE, MAX_PER_PAGE, PAGE_RULE, Filters, page_of
+from .queries import CURSOR_RULE, MAX_PAGE, MAX_PER_PAGE, PAGE_RULE, Filters, page_of, parse_cursor
 from .review import save_review
 from .serialize import model_dict, prediction_dict
 from .serving import default_model, models
@@ -146,6 +146,8 @@ def suggest():
 
 @bp.get("/predictions")
 def predictions():
+    """Newest first. ``next``/``prev`` are keyset links (``before=``/``after=`` an id), which
+    cost the same at any depth; ``page=`` (an OFFSET) still works for the first pages."""
     page = _positive_int_arg("page", 1)
     if page > MAX_PAGE:
         raise ApiError.invalid({"page": PAGE_RULE})
@@ -155,22 +157,35 @@ def predictions():
     model = request.args.get("model")
     if model and model not in model_names():
         raise ApiError.invalid({"model": f"choose from {', '.join(model_names())}."})
+    cursors: dict[str, int | None] = {}
+    errors = {}
+    for name in ("before", "after"):
+        try:
+            cursors[name] = parse_cursor(request.args.get(name))
+        except ValueError:
+            errors[name] = f"{name} {CURSOR_RULE}"
+    if errors:
+        raise ApiError.invalid(errors)
+    given = [name for name, value in cursors.items() if value is not None]
+    if len(given) == 2 or (given and "page" in request.args):
+        raise ApiError(422, "Page by one of page, before or after, not several.")
     filters = Filters.from_args(request.args)
-    pagination = page_of(filters, page, per_page)
+    listing = page_of(filters, per_page, page=page, **cursors)
 
-    def link(number: int) -> str:
+    def link(**position: int) -> str:
         # Filter values are strings; url_for types its own keywords (_external, ...) more narrowly.
-        query_args: dict[str, Any] = filters.as_args()
-        return url_for("api.predictions", page=number, per_page=per_page, **query_args)
+        query_args: dict[str, Any] = filters.as_args() | position
+        return url_for("api.predictions", per_page=per_page, **query_args)
 
     return jsonify(
-        items=[prediction_dict(prediction) for prediction in pagination.items],
-        page=page,
+        items=[prediction_dict(prediction) for prediction in listing.items],
+        page=listing.number,
         per_page=per_page,
-        total=pagination.total,
-        pages=pagination.pages,
-        next=link(page + 1) if page < pagination.pages else None,
-        prev=link(page - 1) if page > 1 else None,
+        total=listing.total,
+        total_exact=listing.total_exact,
+        pages=listing.pages,
+        next=link(before=listing.older) if listing.older is not None else None,
+        prev=link(after=listing.newer) if listing.newer is not None else None,
     )
 
 

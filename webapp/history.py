@@ -25,7 +25,7 @@ from ml.registry import model_names
 
 from .extensions import db
 from .inputs import InputError, canonical_added, parse_tag_list
-from .queries import MAX_PAGE, PAGE_RULE, Filters, exportable_count, page_of, reviewed_for_export
+from .queries import MAX_PAGE, PAGE_RULE, Filters, exportable_count, page_of, parse_cursor, reviewed_for_export
 from .review import save_review
 from .serving import models
 from .suggest import add_answer
@@ -34,6 +34,7 @@ from .tables import Prediction
 bp = Blueprint("history", __name__, url_prefix="/history")
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+EXPORT_FLUSH = 50  # rows per piece the export hands the server (one write per row is slow)
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 
 
@@ -49,10 +50,23 @@ def index():
     page = request.args.get("page", 1, type=int)
     if page > MAX_PAGE:
         abort(422, description=f"There is no page {page:,} of the history: {PAGE_RULE}")
-    pagination = page_of(filters, max(page, 1), current_app.config["PAGE_SIZE"])
-    exportable = exportable_count()
+    # Lenient like the filters: a cursor that is no id is ignored (the first page).
+    cursors = {}
+    for name in ("before", "after"):
+        with suppress(ValueError):
+            cursors[name] = parse_cursor(request.args.get(name))
+    if cursors.get("after") is not None:
+        cursors["before"] = None
+    per_page = current_app.config["PAGE_SIZE"]
+    pagination = page_of(filters, per_page, page=max(page, 1), **cursors)
+    exportable, exportable_exact = exportable_count()
     return render_template(
-        "history.html", pagination=pagination, filters=filters, exportable=exportable, model_names=model_names()
+        "history.html",
+        pagination=pagination,
+        filters=filters,
+        exportable=exportable,
+        exportable_exact=exportable_exact,
+        model_names=model_names(),
     )
 
 
@@ -133,9 +147,11 @@ def _csv_lines():
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["id", "title", "body", "tags"])
-    for prediction, tags in reviewed_for_export():
-        writer.writerow([prediction.id, *map(inert_cell, (prediction.title, prediction.body, " ".join(tags)))])
-        yield _drain(buffer)
+    yield _drain(buffer)  # the header goes out before the first query
+    for number, (prediction_id, title, body, tags) in enumerate(reviewed_for_export(), 1):
+        writer.writerow([prediction_id, *map(inert_cell, (title, body, " ".join(tags)))])
+        if number % EXPORT_FLUSH == 0:
+            yield _drain(buffer)
     yield _drain(buffer)
 
 
@@ -147,9 +163,14 @@ def inert_cell(text: str) -> str:
 
 
 def _jsonl_lines():
-    for prediction, tags in reviewed_for_export():
-        record = {"id": prediction.id, "title": prediction.title, "body": prediction.body, "tags": tags}
-        yield json.dumps(record, ensure_ascii=False) + "\n"
+    lines = []
+    for prediction_id, title, body, tags in reviewed_for_export():
+        lines.append(json.dumps({"id": prediction_id, "title": title, "body": body, "tags": tags}, ensure_ascii=False))
+        if len(lines) == EXPORT_FLUSH:
+            yield "\n".join(lines) + "\n"
+            lines = []
+    if lines:
+        yield "\n".join(lines) + "\n"
 
 
 def _drain(buffer: io.StringIO) -> str:

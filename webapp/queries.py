@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 
 from ml.registry import model_names
 
+from . import search
 from .extensions import db
+from .guards import MAX_ROW_ID
 from .inputs import TAG_RE
-from .tables import REJECTED, ModelAnswer, Prediction, ReviewedTag, SuggestedTag
+from .tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction, ReviewedTag, SuggestedTag
 
 MAX_PER_PAGE = 100
 # Far past any real history, and small enough that page x per_page stays a valid OFFSET
@@ -18,6 +21,12 @@ MAX_PER_PAGE = 100
 MAX_PAGE = 100_000
 PAGE_RULE = f"page must be a whole number from 1 to {MAX_PAGE:,}."
 MAX_SEARCH_CHARS = 200
+# Totals are counted up to here: past it a page says "more than 10,000" (a COUNT over a
+# million filtered rows costs more than the page itself).
+COUNT_LIMIT = 10_000
+EXPORT_CHUNK = 500
+# before= and after= take any id a key can hold (0 included: after=0 is the oldest page).
+CURSOR_RULE = f"must be a whole number from 0 to {MAX_ROW_ID}."
 
 
 @dataclass(frozen=True)
@@ -51,47 +60,181 @@ class Filters:
 
 
 def history_query(filters: Filters) -> Select:
-    query = select(Prediction)
+    """The questions the filters keep, newest first."""
+    return select(Prediction).where(*conditions(filters)).order_by(Prediction.id.desc())
+
+
+def conditions(filters: Filters) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
     if filters.model:
-        query = query.where(Prediction.answers.any(ModelAnswer.model == filters.model))
+        where.append(Prediction.answers.any(ModelAnswer.model == filters.model))
     if filters.tag:
         suggested = ModelAnswer.tags.any(SuggestedTag.tag == filters.tag)
         if filters.model:
             suggested = and_(ModelAnswer.model == filters.model, suggested)
         reviewed_right = Prediction.review.any(and_(ReviewedTag.tag == filters.tag, ReviewedTag.verdict != REJECTED))
-        query = query.where(or_(Prediction.answers.any(suggested), reviewed_right))
+        where.append(or_(Prediction.answers.any(suggested), reviewed_right))
     if filters.text:
-        pattern = "%" + _escape_like(filters.text) + "%"
-        query = query.where(
-            or_(Prediction.title.ilike(pattern, escape="\\"), Prediction.body.ilike(pattern, escape="\\"))
-        )
+        where.append(search.matches(Prediction.id, db.engine.dialect.name, search.words(filters.text)))
     if filters.reviewed == "yes":
-        query = query.where(Prediction.reviewed_at.is_not(None))
+        where.append(Prediction.reviewed_at.is_not(None))
     elif filters.reviewed == "no":
-        query = query.where(Prediction.reviewed_at.is_(None))
-    # Newest first; ids grow with time and break ties within one second.
-    return query.order_by(Prediction.id.desc())
+        where.append(Prediction.reviewed_at.is_(None))
+    return where
 
 
-def page_of(filters: Filters, page: int, per_page: int):
-    return db.paginate(history_query(filters), page=page, per_page=per_page, max_per_page=MAX_PER_PAGE, error_out=False)
+@dataclass
+class Page:
+    """One page of the history, newest first, with what it takes to move on from it.
+
+    ``older``/``newer``: the ids to page on from (``before=older``, ``after=newer``), None at
+    either end. ``total``: how many questions the filters keep, counted up to COUNT_LIMIT;
+    past it ``total_exact`` is False and ``total`` is COUNT_LIMIT ("more than 10,000").
+    ``number``: the page number for ``page=`` (and for the first page), None when the page
+    was reached by a cursor.
+    """
+
+    items: list[Prediction]
+    per_page: int
+    total: int
+    total_exact: bool
+    older: int | None
+    newer: int | None
+    number: int | None
+
+    @property
+    def pages(self) -> int | None:
+        return max(1, -(-self.total // self.per_page)) if self.total_exact else None
 
 
-def exportable_count() -> int:
-    query = select(func.count(Prediction.id)).where(
-        Prediction.reviewed_at.is_not(None), Prediction.review.any(ReviewedTag.verdict != REJECTED)
-    )
-    return db.session.scalar(query) or 0
+def page_of(
+    filters: Filters,
+    per_page: int,
+    *,
+    page: int | None = None,
+    before: int | None = None,
+    after: int | None = None,
+) -> Page:
+    """A page by keyset (``before``: the questions older than that id; ``after``: the ones
+    just newer) or by number (``page``, an OFFSET: fine near the start, linear in depth).
+    A keyset page costs the same at any depth: an index range read of per_page + 1 rows."""
+    per_page = min(per_page, MAX_PER_PAGE)
+    where = conditions(filters)
+    total, exact = capped_count(where)
+    number = None if before is not None or after is not None else (page or 1)
+    if filters.text and exact and db.engine.dialect.name == "postgresql":
+        # Few matches (the count saw them all): page through their ids here. Left to itself
+        # PostgreSQL guesses that a rare word matches 0.5% of the rows and walks the primary
+        # key newest first, testing each row, which reads the whole table when nothing matches.
+        matching = sorted(db.session.scalars(select(Prediction.id).where(*where)), reverse=True)
+        shown, older, newer = _page_of_ids(matching, per_page, number, before, after)
+    else:
+        shown, older, newer = _page_of_query(where, per_page, number, before, after)
+    loaded = {item.id: item for item in db.session.scalars(select(Prediction).where(Prediction.id.in_(shown)))}
+    items = [loaded[prediction_id] for prediction_id in shown if prediction_id in loaded]
+    return Page(items, per_page, total, exact, older, newer, number)
 
 
-def reviewed_for_export():
-    """Reviewed questions with at least one right tag, oldest first, streamed in chunks."""
-    query = select(Prediction).where(Prediction.reviewed_at.is_not(None)).order_by(Prediction.id)
-    for prediction in db.session.scalars(query.execution_options(yield_per=200)):
-        tags = prediction.right_tags()
-        if tags:
-            yield prediction, tags
+def _page_of_query(where, per_page: int, number: int | None, before: int | None, after: int | None):
+    """(ids shown, newest first; older cursor; newer cursor), read from the database."""
+    ids = select(Prediction.id).where(*where)
+    if after is not None:
+        rows = list(db.session.scalars(ids.where(Prediction.id > after).order_by(Prediction.id).limit(per_page + 1)))
+        shown = rows[:per_page][::-1]
+        newer = shown[0] if len(rows) > per_page else None
+        older = shown[-1] if shown and _exists(where, Prediction.id < shown[-1]) else None
+        return shown, older, newer
+    query = ids.order_by(Prediction.id.desc())
+    if before is not None:
+        query = query.where(Prediction.id < before)
+    if number:
+        query = query.offset((number - 1) * per_page)
+    rows = list(db.session.scalars(query.limit(per_page + 1)))
+    shown = rows[:per_page]
+    older = shown[-1] if len(rows) > per_page else None
+    if number:
+        newer = shown[0] if shown and number > 1 else None
+    else:
+        newer = shown[0] if shown and _exists(where, Prediction.id > shown[0]) else None
+    return shown, older, newer
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _page_of_ids(matching: list[int], per_page: int, number: int | None, before: int | None, after: int | None):
+    """The same as _page_of_query over every matching id, newest first, held in memory."""
+    if after is not None:
+        end = sum(1 for prediction_id in matching if prediction_id > after)
+        start = max(0, end - per_page)
+    else:
+        if before is not None:
+            start = sum(1 for prediction_id in matching if prediction_id >= before)
+        else:
+            start = ((number or 1) - 1) * per_page
+        end = start + per_page
+    shown = matching[start:end]
+    older = shown[-1] if shown and end < len(matching) else None
+    newer = shown[0] if shown and start > 0 else None
+    return shown, older, newer
+
+
+def _exists(where: list[ColumnElement[bool]], condition: ColumnElement[bool]) -> bool:
+    return db.session.scalar(select(Prediction.id).where(*where, condition).limit(1)) is not None
+
+
+def capped_count(where: list[ColumnElement[bool]]) -> tuple[int, bool]:
+    """(count, exact): rows counted up to COUNT_LIMIT + 1 at most, so a count costs no more
+    than reading 10,001 ids however many rows match (an exact COUNT reads every one)."""
+    matching = select(Prediction.id).where(*where).limit(COUNT_LIMIT + 1).subquery()
+    found = db.session.scalar(select(func.count()).select_from(matching)) or 0
+    return min(found, COUNT_LIMIT), found <= COUNT_LIMIT
+
+
+def exportable_count() -> tuple[int, bool]:
+    """Reviewed questions with at least one right tag (capped like capped_count)."""
+    return capped_count([Prediction.reviewed_at.is_not(None), Prediction.review.any(ReviewedTag.verdict != REJECTED)])
+
+
+def reviewed_for_export(chunk: int | None = None) -> Iterator[tuple[int, str, str, list[str]]]:
+    """(id, title, body, right tags) of each reviewed question with at least one right tag,
+    oldest first. Read in chunks by id (a keyset over the partial index of reviewed ids), each
+    chunk its own short query, so memory stays constant and no statement runs for long."""
+    chunk = chunk or EXPORT_CHUNK
+    last = 0
+    while True:
+        rows = db.session.execute(
+            select(Prediction.id, Prediction.title, Prediction.body)
+            .where(Prediction.reviewed_at.is_not(None), Prediction.id > last)
+            .order_by(Prediction.id)
+            .limit(chunk)
+        ).all()
+        if not rows:
+            return
+        verdicts: dict[int, list[tuple[str, str]]] = {}
+        review = (
+            select(ReviewedTag.prediction_id, ReviewedTag.tag, ReviewedTag.verdict)
+            .where(ReviewedTag.prediction_id.in_([row.id for row in rows]), ReviewedTag.verdict != REJECTED)
+            .order_by(ReviewedTag.prediction_id, ReviewedTag.position)
+        )
+        for prediction_id, tag, verdict in db.session.execute(review):
+            verdicts.setdefault(prediction_id, []).append((tag, verdict))
+        db.session.rollback()  # ends the read transaction between chunks
+        for row in rows:
+            marked = verdicts.get(row.id, [])
+            # As Prediction.right_tags: accepted suggestions, then the tags the reviewer added.
+            tags = [tag for tag, verdict in marked if verdict == ACCEPTED] + [
+                tag for tag, verdict in marked if verdict == ADDED
+            ]
+            if tags:
+                yield row.id, row.title, row.body, tags
+        last = rows[-1].id
+
+
+def parse_cursor(raw: str | None) -> int | None:
+    """The id of ``before=``/``after=``: None when absent, ValueError when no key can hold it."""
+    if raw is None or raw.strip() == "":
+        return None
+    if not raw.strip().isdigit():
+        raise ValueError(raw)
+    value = int(raw)
+    if value > MAX_ROW_ID:
+        raise ValueError(raw)
+    return value

@@ -5,9 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, true
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from . import search
 from .extensions import db
 
 if TYPE_CHECKING:
@@ -35,6 +49,16 @@ class Prediction(Model):
     """One submitted question and the settings it was asked with."""
 
     __tablename__ = "predictions"
+    # The reviewed questions in id order: the export reads them in chunks by id, and the
+    # history's "reviewed" filter pages through them, without visiting the other 90%.
+    __table_args__ = (
+        Index(
+            "ix_predictions_reviewed_id",
+            "id",
+            sqlite_where=text("reviewed_at IS NOT NULL"),
+            postgresql_where=text("reviewed_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     title: Mapped[str] = mapped_column(Text)
@@ -70,6 +94,10 @@ class Prediction(Model):
         """The review's answer: accepted suggestions, then the tags the reviewer added."""
         accepted = [item.tag for item in self.review if item.verdict == ACCEPTED]
         return accepted + [item.tag for item in self.review if item.verdict == ADDED]
+
+
+# The full-text index (webapp/search.py) is made and dropped with the table.
+search.install(Prediction.__table__)
 
 
 class ModelAnswer(Model):

@@ -1,0 +1,462 @@
+"""The site with a large history: every read page, searches, paging, exports and /stats, and
+the suggest endpoint's throughput, on SQLite and on PostgreSQL.
+
+For each back-end: an empty database is made by the site itself (create_app: the tables, the
+search index, the migrations stamped), then filled with ``--questions`` stored questions by
+bulk SQLAlchemy Core inserts: real titles and HTML bodies (data/so_questions_open.jsonl and
+data/so_questions_with_bodies_sample.csv, recycled; 80% of questions get a body), one to
+three models' answers each with 1-5 tags (the question's real tags first), 10% reviewed
+(1-2 tags accepted, the rest rejected, sometimes one added). PostgreSQL gets VACUUM ANALYZE
+afterwards, as autovacuum would; SQLite gets no ANALYZE, as the site runs none.
+
+Then a real gunicorn (2 sync workers, rate limits off, models loaded lazily) serves it on a
+loopback port and each page is requested ``--requests`` times, one request at a time after
+two unmeasured ones: p50 and p95 of the client-side time to the whole response. The exports
+are timed to the first byte and to the last. Suggest throughput: ``--suggest-requests``
+POSTs of one question each to /api/v1/suggest (``--suggest-model``, 2 in flight), to a
+server on an empty database and one on the full database, in four alternating rounds (the
+median round of each), so that the other load on the machine weighs on both alike. The
+PostgreSQL server is a throwaway cluster (tests/postgres.py), stopped and deleted at the end.
+
+    nice -n 10 .venv/bin/python bench/history_scale.py [--questions 1000000] [--backends sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import math
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+OPEN = ROOT / "data" / "so_questions_open.jsonl"
+BODIES = ROOT / "data" / "so_questions_with_bodies_sample.csv"
+MODELS = ["ensemble", "lexical", "omikuji", "baseline", "transformer"]
+BATCH = 5_000
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)] if ordered else float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# -- the data ---------------------------------------------------------------------------
+
+
+def load_sources() -> tuple[list[tuple[str, list[str]]], list[str]]:
+    """(title, real tags) of every question, and every real HTML body."""
+    titles, bodies = [], []
+    with open(OPEN, encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            tags = record.get("tags") or []
+            titles.append((record["title"][:300], tags if isinstance(tags, list) else str(tags).split()))
+            if record.get("body"):
+                bodies.append(record["body"][:50_000])
+    csv.field_size_limit(10_000_000)
+    with open(BODIES, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            titles.append((row["title"][:300], row["tags"].split()))
+            if row.get("body"):
+                bodies.append(row["body"][:50_000])
+    return titles, bodies
+
+
+def fill(url: str, questions: int, seed: int = 0) -> float:
+    """Insert the history through SQLAlchemy Core with explicit ids; seconds taken."""
+    from sqlalchemy import create_engine, insert, text
+
+    from webapp.tables import ModelAnswer, Prediction, ReviewedTag, SuggestedTag
+
+    rng = random.Random(seed)
+    titles, bodies = load_sources()
+    popular = [tag for title, tags in titles[:5000] for tag in tags]
+    engine = create_engine(url)
+    sqlite = engine.dialect.name == "sqlite"
+    started = time.perf_counter()
+    start_time = datetime(2026, 1, 1)
+    answer_id = tag_id = review_id = 0
+    with engine.connect() as connection:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA synchronous=OFF")
+            connection.commit()
+        else:
+            # One GIN build at the end is far cheaper than a million index updates.
+            connection.exec_driver_sql("DROP INDEX IF EXISTS ix_predictions_search")
+            connection.commit()
+        for first in range(1, questions + 1, BATCH):
+            rows: dict[str, list[dict]] = {"p": [], "a": [], "t": [], "r": []}
+            for prediction_id in range(first, min(first + BATCH, questions + 1)):
+                title, real = titles[rng.randrange(len(titles))]
+                reviewed = rng.random() < 0.10
+                created = start_time + timedelta(seconds=prediction_id * 10)
+                rows["p"].append(
+                    {
+                        "id": prediction_id,
+                        "title": title,
+                        "body": bodies[rng.randrange(len(bodies))] if rng.random() < 0.8 else "",
+                        "created_at": created,
+                        "source": "api" if rng.random() < 0.5 else "web",
+                        "top_k": 5,
+                        "threshold": None,
+                        "reviewed_at": created + timedelta(hours=1) if reviewed else None,
+                    }
+                )
+                chosen = ["ensemble"] + rng.sample(MODELS[1:], rng.choice((0, 0, 1, 2)))
+                suggested: list[str] = []
+                for model in chosen:
+                    answer_id += 1
+                    rows["a"].append(
+                        {
+                            "id": answer_id,
+                            "prediction_id": prediction_id,
+                            "model": model,
+                            "model_version": f"{model}-bench",
+                            "latency_ms": rng.uniform(2, 40),
+                            "created_at": created,
+                        }
+                    )
+                    tags = list(dict.fromkeys(real + rng.sample(popular, 5)))[: rng.randint(1, 5)]
+                    for rank, tag in enumerate(tags):
+                        tag_id += 1
+                        score = round(max(0.01, 0.95 - 0.15 * rank - rng.random() * 0.2), 4)
+                        rows["t"].append(
+                            {
+                                "id": tag_id,
+                                "answer_id": answer_id,
+                                "rank": rank,
+                                "tag": tag[:64],
+                                "score": score,
+                                "confident": rank == 0 or score > 0.5,
+                            }
+                        )
+                    suggested += [tag for tag in tags if tag not in suggested]
+                if reviewed:
+                    accepted = rng.randint(1, min(2, len(suggested)))
+                    verdicts = [(tag, "accepted" if i < accepted else "rejected") for i, tag in enumerate(suggested)]
+                    if rng.random() < 0.3:
+                        extra = rng.choice(popular)[:64]
+                        if extra not in suggested:
+                            verdicts.append((extra, "added"))
+                    for position, (tag, verdict) in enumerate(verdicts):
+                        review_id += 1
+                        rows["r"].append(
+                            {
+                                "id": review_id,
+                                "prediction_id": prediction_id,
+                                "tag": tag[:64],
+                                "verdict": verdict,
+                                "position": position,
+                            }
+                        )
+            connection.execute(insert(Prediction.__table__), rows["p"])
+            connection.execute(insert(ModelAnswer.__table__), rows["a"])
+            connection.execute(insert(SuggestedTag.__table__), rows["t"])
+            if rows["r"]:
+                connection.execute(insert(ReviewedTag.__table__), rows["r"])
+            connection.commit()
+            done = min(first + BATCH - 1, questions)
+            if done % 100_000 < BATCH:
+                print(f"  {done:,} questions, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        if not sqlite:
+            connection.exec_driver_sql("CREATE INDEX ix_predictions_search ON predictions USING gin (search)")
+            for table, last in (
+                ("predictions", questions),
+                ("model_answers", answer_id),
+                ("suggested_tags", tag_id),
+                ("reviewed_tags", review_id),
+            ):
+                connection.execute(text(f"SELECT setval('{table}_id_seq', :last)"), {"last": max(last, 1)})
+            connection.commit()
+    if not sqlite:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM ANALYZE")
+    engine.dispose()
+    return time.perf_counter() - started
+
+
+def make_schema(url: str) -> None:
+    from webapp import create_app
+    from webapp.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "PRELOAD_MODELS": False, "SECRET_KEY": "bench"})
+    with app.app_context():
+        db.engine.dispose()
+
+
+# -- the server -------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def serve(url: str, models_dir: Path, folder: Path):
+    port = free_port()
+    env = dict(
+        os.environ,
+        DATABASE_URL=url,
+        TAGSMITH_MODELS_DIR=str(models_dir),
+        SECRET_KEY="bench",
+        TAGSMITH_RATE_LIMITS="0",
+        TAGSMITH_PRELOAD_MODELS="0",
+        TAGSMITH_ORT_THREADS="1",
+        # /stats is still the Python version in this branch: give it room to answer.
+        TAGSMITH_STATEMENT_TIMEOUT_MS="60000",
+    )
+    log = open(folder / f"gunicorn-{port}.log", "w")  # noqa: SIM115
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    command = [str(gunicorn), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--timeout", "300"]
+    command.append("webapp:create_app()")
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if server.poll() is not None:
+                raise SystemExit(f"gunicorn exited with status {server.returncode}; see {log.name}")
+            try:
+                with urllib.request.urlopen(base + "/healthz/live", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"gunicorn did not answer within 180 s; see {log.name}") from None
+                time.sleep(0.25)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def fetch(url: str, timeout: float = 60) -> tuple[int, float, float, int]:
+    """(status, ms to the first byte of the body, ms to the last, bytes)."""
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            status = response.status
+            first = response.read(1)
+            first_ms = (time.perf_counter() - started) * 1000
+            size = len(first) + len(response.read())
+    except urllib.error.HTTPError as error:
+        status, size = error.code, len(error.read())
+        first_ms = (time.perf_counter() - started) * 1000
+    except TimeoutError:
+        return 0, timeout * 1000, timeout * 1000, 0
+    return status, first_ms, (time.perf_counter() - started) * 1000, size
+
+
+def pages(questions: int, per_page: int = 20) -> list[tuple[str, str, int]]:
+    """(label, path, repeats): the reads to time (repeats 0: the --requests default)."""
+    middle = max(1, questions // 2)
+    deep_page = min(100_000, max(1, questions // per_page // 2))
+    detail = max(1, questions * 3 // 4)
+    return [
+        ("ask page", "/", 0),
+        ("history", "/history/", 0),
+        ("history ?q=python", "/history/?q=python", 0),
+        ("history ?q=über", "/history/?q=%C3%BCber", 0),
+        ("history ?q=pro (short prefix)", "/history/?q=pro", 0),
+        ("history ?q=two words", "/history/?q=android+layout", 0),
+        ("history ?q=no match", "/history/?q=zzyzxqwv", 0),
+        ("history ?tag=python", "/history/?tag=python", 0),
+        ("history ?model=omikuji", "/history/?model=omikuji", 0),
+        ("history ?reviewed=yes", "/history/?reviewed=yes", 0),
+        (f"history before={middle} (keyset)", f"/history/?before={middle}", 0),
+        ("history after=0 (oldest)", "/history/?after=0", 0),
+        (f"history ?page={deep_page} (offset)", f"/history/?page={deep_page}", 5),
+        ("history ?page=50", "/history/?page=50", 0),
+        ("question page", f"/history/{detail}", 0),
+        ("stats (old Python /stats)", "/stats", 2),
+        ("api list", "/api/v1/predictions", 0),
+        ("api ?q=python", "/api/v1/predictions?q=python", 0),
+        ("api ?q=über", "/api/v1/predictions?q=%C3%BCber", 0),
+        (f"api before={middle} (keyset)", f"/api/v1/predictions?before={middle}&per_page=100", 0),
+        ("api ?q=python before= (keyset)", f"/api/v1/predictions?q=python&before={middle}", 0),
+        (f"api ?page={deep_page} (offset)", f"/api/v1/predictions?page={deep_page}", 5),
+        ("api one prediction", f"/api/v1/predictions/{detail}", 0),
+    ]
+
+
+def time_reads(base: str, questions: int, repeats: int, stats_timeout: float) -> dict[str, dict]:
+    results = {}
+    for label, path, count in pages(questions):
+        count = count or repeats
+        timeout = stats_timeout if path == "/stats" else 60
+        for _ in range(0 if path == "/stats" else 2):
+            fetch(base + path, timeout)
+        runs = [fetch(base + path, timeout) for _ in range(count)]
+        statuses = sorted({run[0] for run in runs})
+        if statuses != [200]:
+            late = f" (timeout {stats_timeout:.0f} s)" if 0 in statuses else ""
+            results[label] = {"note": f"status {statuses}{late}"}
+            continue
+        totals = [run[2] for run in runs]
+        results[label] = {"p50": percentile(totals, 50), "p95": percentile(totals, 95)}
+    for kind in ("csv", "jsonl"):
+        runs = [fetch(base + f"/history/export.{kind}", 600) for _ in range(3)]
+        results[f"export.{kind} first byte"] = {
+            "p50": percentile([run[1] for run in runs], 50),
+            "p95": percentile([run[1] for run in runs], 95),
+        }
+        results[f"export.{kind} whole"] = {
+            "p50": percentile([run[2] for run in runs], 50),
+            "p95": percentile([run[2] for run in runs], 95),
+            "note": f"{runs[0][3] / 1e6:.0f} MB",
+        }
+    return results
+
+
+def suggest_rps(base: str, model: str, requests: int, titles: list[str]) -> float:
+    def post(title: str) -> int:
+        data = json.dumps({"title": title, "models": [model]}).encode()
+        request = urllib.request.Request(
+            base + "/api/v1/suggest", data=data, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(post, titles[:10]))  # loads the model in both workers
+        started = time.perf_counter()
+        statuses = list(pool.map(post, titles[10 : 10 + requests]))
+        wall = time.perf_counter() - started
+    if set(statuses) != {201}:
+        raise SystemExit(f"suggest answered {sorted(set(statuses))}")
+    return len(statuses) / wall
+
+
+def database_size(url: str) -> str:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"{Path(parsed.database or '').stat().st_size / 1e9:.2f} GB"
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        size = connection.exec_driver_sql("SELECT pg_database_size(current_database())").scalar() or 0
+    engine.dispose()
+    return f"{size / 1e9:.2f} GB"
+
+
+def run_backend(backend: str, args, folder: Path, cluster) -> dict:
+    if backend == "sqlite":
+        empty_url = f"sqlite:///{folder / 'empty.sqlite3'}"
+        full_url = f"sqlite:///{folder / 'full.sqlite3'}"
+    else:
+        empty_url, full_url = cluster.create_database(), cluster.create_database()
+    for url in (empty_url, full_url):
+        make_schema(url)
+    titles = [title for title, _ in load_sources()[0][: args.suggest_requests + 20]]
+    print(f"{backend}: filling {args.questions:,} questions", file=sys.stderr, flush=True)
+    fill_s = fill(full_url, args.questions)
+    size = database_size(full_url)
+    print(f"{backend}: filled in {fill_s:.0f} s ({size}); timing", file=sys.stderr, flush=True)
+    with serve(full_url, args.models_dir, folder) as full, serve(empty_url, args.models_dir, folder) as empty:
+        reads = time_reads(full, args.questions, args.requests, args.stats_timeout)
+        # Empty and full take turns, so that whatever else the machine does weighs on both.
+        rounds = 4
+        per_round = max(1, args.suggest_requests // rounds)
+        rates: dict[str, list[float]] = {"empty": [], "full": []}
+        for _ in range(rounds):
+            for name, base in (("empty", empty), ("full", full)):
+                rates[name].append(suggest_rps(base, args.suggest_model, per_round, titles))
+    return {
+        "reads": reads,
+        "fill_s": fill_s,
+        "size": size,
+        "empty_rps": statistics.median(rates["empty"]),
+        "full_rps": statistics.median(rates["full"]),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--questions", type=int, default=1_000_000, help="stored questions (default: %(default)s)")
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated (default: %(default)s)")
+    parser.add_argument("--requests", type=int, default=20, help="timed requests per page (default: %(default)s)")
+    parser.add_argument("--stats-timeout", type=float, default=30, help="seconds for /stats (default: %(default)s)")
+    parser.add_argument("--suggest-model", default="baseline", help="the model suggest asks (default: %(default)s)")
+    parser.add_argument("--suggest-requests", type=int, default=200, help="(default: %(default)s)")
+    parser.add_argument("--models-dir", type=Path, default=ROOT / "models", help="(default: models/)")
+    parser.add_argument("--folder", type=Path, help="where the SQLite files go (default: a temporary folder)")
+    args = parser.parse_args()
+    backends = [name.strip() for name in args.backends.split(",") if name.strip()]
+    if not set(backends) <= {"sqlite", "postgresql"} or args.questions < 1:
+        parser.error("--backends takes sqlite and/or postgresql; --questions at least 1")
+
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="tagsmith-scale-", dir=args.folder) as name:
+        folder = Path(name)
+        cluster = None
+        try:
+            if "postgresql" in backends:
+                from tests.postgres import Cluster
+
+                cluster = Cluster.start()
+            for backend in backends:
+                results[backend] = run_backend(backend, args, folder, cluster)
+        finally:
+            if cluster is not None:
+                cluster.stop()
+    report(args, backends, results)
+    return 0
+
+
+def report(args, backends: list[str], results: dict[str, dict]) -> None:
+    print(
+        f"\n{args.questions:,} stored questions; gunicorn, 2 sync workers; {args.requests} sequential requests "
+        f"per page (exports 3, /stats 2, offset pages 5); {os.cpu_count()} CPUs; ms, client side, whole response"
+    )
+    for backend in backends:
+        result = results[backend]
+        print(f"{backend}: filled in {result['fill_s']:.0f} s, {result['size']}")
+    labels = list(next(iter(results.values()))["reads"])
+    header = f"{'page':<36}" + "".join(f" {backend + ' p50 / p95':>24}" for backend in backends)
+    print(header)
+    print("-" * len(header))
+    for label in labels:
+        cells = []
+        for backend in backends:
+            row = results[backend]["reads"][label]
+            cell = f"{row['p50']:.0f} / {row['p95']:.0f}" if "p50" in row else ""
+            if row.get("note"):
+                cell = f"{cell} ({row['note']})".strip()
+            cells.append(f" {cell:>24}")
+        print(f"{label:<36}" + "".join(cells))
+    for backend in backends:
+        result = results[backend]
+        print(
+            f"suggest ({args.suggest_model}, 2 in flight, median of 4 rounds) on {backend}: "
+            f"{result['empty_rps']:.1f} req/s empty, "
+            f"{result['full_rps']:.1f} req/s full ({100 * result['full_rps'] / result['empty_rps']:.0f}%)"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
