@@ -138,7 +138,7 @@ def fill(url: str, questions: int, reviewed_share: float, seed: int = 0) -> floa
                     (ReviewedTag, reviews),
                 ):
                     if rows:
-                        connection.execute(insert(table), rows)
+                        store(connection, table.__table__, rows)
             print(f"  {start + len(predictions) - first:,} questions", end="\r", file=sys.stderr, flush=True)
         with db.engine.begin() as connection:
             if connection.dialect.name == "postgresql":
@@ -150,14 +150,33 @@ def fill(url: str, questions: int, reviewed_share: float, seed: int = 0) -> floa
                 connection.execute(text("ANALYZE"))
             else:
                 connection.execute(text("ANALYZE"))
+        print(file=sys.stderr)
         after_fill(app)
         db.engine.dispose()
-    print(file=sys.stderr)
     return time.perf_counter() - started
 
 
+def store(connection, table, rows: list[dict]) -> None:
+    """PostgreSQL: COPY (ten times the speed of INSERTs here); SQLite: executemany."""
+    if connection.dialect.name != "postgresql":
+        connection.execute(insert(table), rows)
+        return
+    columns = list(rows[0])
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[column] for column in columns])
+
+
 def after_fill(app) -> None:
-    """Whatever else a database filled behind the site's back needs (nothing yet)."""
+    """The rows went in behind the site's back: recompute the totals /stats reads."""
+    from webapp.counters import rebuild
+    from webapp.extensions import db
+
+    started = time.perf_counter()
+    with db.engine.begin() as connection:
+        rebuild(connection)
+    print(f"rebuilt the /stats totals in {time.perf_counter() - started:.1f} s", file=sys.stderr)
 
 
 def measure(url: str, pages: tuple[str, ...], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
