@@ -12,6 +12,7 @@ from flask import Flask, abort, request
 
 from . import api, database, errors, guards, history, https, pages, ratelimits, serving, templating
 from . import config as settings
+from .counters import stats_cli
 from .extensions import csrf
 from .inputs import undecodable_form_fields
 
@@ -44,6 +45,7 @@ def create_app(config: dict | None = None) -> Flask:
     # The API authenticates nothing and sets no cookies: there is no session to forge.
     csrf.exempt(api.bp)
     csrf.exempt(api.health)
+    app.cli.add_command(stats_cli)
     return app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .counters import lock_question, record_review
 from .database import transaction
 from .extensions import db
 from .inputs import MAX_ADDED_TAGS, InputError
@@ -33,7 +34,9 @@ def save_review(prediction: Prediction, accepted: list[str], rejected: list[str]
     accepted_set = set(accepted) | {tag for tag in added if tag in suggested}
     verdicts = [(tag, ACCEPTED if tag in accepted_set else REJECTED) for tag in suggested]
     verdicts += [(tag, ADDED) for tag in added if tag not in suggested]
-    with transaction():
+    with transaction() as session:
+        lock_question(session, prediction)
+        previous = prediction.verdicts() if prediction.reviewed_at is not None else None
         prediction.review.clear()
         # Deletes before inserts: the (question, tag) pair is unique.
         db.session.flush()
@@ -41,3 +44,5 @@ def save_review(prediction: Prediction, accepted: list[str], rejected: list[str]
             ReviewedTag(tag=tag, verdict=verdict, position=position) for position, (tag, verdict) in enumerate(verdicts)
         )
         prediction.reviewed_at = utc_now()
+        session.flush()
+        record_review(session, prediction, previous)

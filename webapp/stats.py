@@ -1,17 +1,16 @@
 """The numbers on the stats page: usage, how often each pair of models agrees, how often
-each model is right on the questions people reviewed."""
+each model is right on the questions people reviewed. Read from running totals kept as
+the rows are written (webapp/counters.py), so the page costs the same at any size."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import combinations
 
-from sqlalchemy import func, select
-
 from ml.registry import model_names
 
+from .counters import percentile, read_counters, read_histograms
 from .extensions import db
-from .tables import ModelAnswer, Prediction
 
 
 @dataclass
@@ -60,63 +59,40 @@ class Stats:
     agreements: list[Agreement] = field(default_factory=list)  # one per pair of models
 
 
-def percentile(sorted_values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile: an actual observed latency, never an interpolation."""
-    if not sorted_values:
-        return None
-    rank = max(1, -(-len(sorted_values) * q // 100))  # ceil without floats drifting
-    return sorted_values[int(rank) - 1]
-
-
 def compute() -> Stats:
+    """Read from the running totals (webapp/counters.py): a few dozen counters, a latency
+    histogram per model and two index lookups per model, however many questions are stored."""
+    session = db.session
     names = model_names()
-    stats = Stats(models={name: ModelStats(name) for name in names})
-    stats.questions = db.session.scalar(select(func.count(Prediction.id))) or 0
-    stats.reviewed = (
-        db.session.scalar(select(func.count(Prediction.id)).where(Prediction.reviewed_at.is_not(None))) or 0
-    )
-    for name, model in stats.models.items():
-        latencies = list(
-            db.session.scalars(
-                select(ModelAnswer.latency_ms).where(ModelAnswer.model == name).order_by(ModelAnswer.latency_ms)
+    counters = read_counters(session)
+    histograms = read_histograms(session)
+
+    def count(name: str) -> int:
+        return int(counters.get(name, 0))
+
+    stats = Stats(questions=count("questions"), reviewed=count("reviewed"))
+    for name in names:
+        histogram = histograms.get(name, [])
+        prefix = f"model:{name}"
+        stats.models[name] = ModelStats(
+            name,
+            answers=sum(answers for _, answers in histogram),
+            latency_p50_ms=percentile(session, name, histogram, 50),
+            latency_p95_ms=percentile(session, name, histogram, 95),
+            reviewed=count(f"{prefix}:reviewed"),
+            judged=count(f"{prefix}:judged"),
+            correct=count(f"{prefix}:correct"),
+            missed=count(f"{prefix}:missed"),
+        )
+    for first, second in combinations(names, 2):
+        prefix = "pair:{}:{}".format(*sorted((first, second)))
+        stats.agreements.append(
+            Agreement(
+                first,
+                second,
+                questions=count(f"{prefix}:questions"),
+                same_top=count(f"{prefix}:same_top"),
+                jaccard_sum=counters.get(f"{prefix}:jaccard", 0.0),
             )
         )
-        model.answers = len(latencies)
-        model.latency_p50_ms = percentile(latencies, 50)
-        model.latency_p95_ms = percentile(latencies, 95)
-    stats.agreements = [agreement(first, second) for first, second in combinations(names, 2)]
-
-    reviewed = select(Prediction).where(Prediction.reviewed_at.is_not(None)).execution_options(yield_per=500)
-    for prediction in db.session.scalars(reviewed):
-        verdicts = prediction.verdicts()
-        right = set(prediction.right_tags())
-        for answer in prediction.answers:
-            model_stats = stats.models.get(answer.model)
-            if model_stats is None:
-                continue
-            suggested = set(answer.tag_names())
-            # A tag suggested after the review (another model run later) has no verdict
-            # yet: it counts neither for nor against the model.
-            judged = suggested & verdicts.keys()
-            model_stats.reviewed += 1
-            model_stats.judged += len(judged)
-            model_stats.correct += len(judged & right)
-            model_stats.missed += len(right - suggested)
     return stats
-
-
-def agreement(first: str, second: str) -> Agreement:
-    """How often two models put the same tag first, and how much their tag sets overlap."""
-    found = Agreement(first, second)
-    both = (
-        select(Prediction)
-        .where(Prediction.answers.any(ModelAnswer.model == first), Prediction.answers.any(ModelAnswer.model == second))
-        .execution_options(yield_per=500)
-    )
-    for prediction in db.session.scalars(both):
-        one, other = (answer.tag_names() if answer else [] for answer in map(prediction.answer, (first, second)))
-        found.questions += 1
-        found.same_top += bool(one and other and one[0] == other[0])
-        union = set(one) | set(other)
-        found.jaccard_sum += len(set(one) & set(other)) / len(union) if union else 1.0
-    return found

@@ -10,6 +10,7 @@ from ml.errors import ModelUnavailable, PredictionFailed
 from ml.predictor import Suggestion
 from ml.text import question_text
 
+from .counters import lock_question, record_new_answer, record_new_questions
 from .database import transaction
 from .serving import ModelRegistry
 from .tables import ModelAnswer, Prediction, SuggestedTag
@@ -77,6 +78,8 @@ def suggest_and_store(
             prediction.answers = [_answer(run, index) for run in runs]
             predictions.append(prediction)
         session.add_all(predictions)
+        session.flush()
+        record_new_questions(session, predictions)
     return Outcome(predictions, unavailable)
 
 
@@ -84,8 +87,14 @@ def add_answer(registry: ModelRegistry, prediction: Prediction, name: str) -> No
     """Run one more model on a stored question (the user asked for another model later)."""
     question = [(prediction.title, prediction.body)]
     runs, _ = run_models(registry, (name,), question, prediction.top_k, prediction.threshold)
-    with transaction():
-        prediction.answers.append(_answer(runs[0], 0))
+    with transaction() as session:
+        lock_question(session, prediction)
+        if prediction.answer(name) is not None:
+            return  # a double click: the other request stored this model's answer meanwhile
+        answer = _answer(runs[0], 0)
+        prediction.answers.append(answer)
+        session.flush()
+        record_new_answer(session, prediction, answer)
 
 
 def _answer(run: ModelRun, index: int) -> ModelAnswer:

@@ -104,7 +104,11 @@ class ModelAnswer(Model):
     """One model's tags for one question, with the model version and time it took."""
 
     __tablename__ = "model_answers"
-    __table_args__ = (UniqueConstraint("prediction_id", "model"),)
+    __table_args__ = (
+        UniqueConstraint("prediction_id", "model"),
+        # /stats reads each latency percentile from here: an exact value within a few rows.
+        Index("ix_model_answers_model_latency", "model", "latency_ms"),
+    )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     prediction_id: Mapped[int] = mapped_column(ID, ForeignKey("predictions.id", ondelete="CASCADE"), index=True)
@@ -155,3 +159,26 @@ class Heartbeat(Model):
 
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=False)
     beat_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class StatsCounter(Model):
+    """One running total behind /stats (webapp/counters.py names them), changed in the same
+    transaction as the rows it counts. Counts are whole numbers, exact in a double up to
+    2**53; the Jaccard sums are fractions."""
+
+    __tablename__ = "stats_counters"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+
+
+class StatsLatency(Model):
+    """How many of a model's answers took a latency in each bucket (three significant
+    digits of milliseconds, see ``counters.latency_bucket``): which bucket holds a
+    percentile, read exactly from model_answers within that bucket."""
+
+    __tablename__ = "stats_latency"
+
+    model: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    answers: Mapped[int] = mapped_column(BigInteger)

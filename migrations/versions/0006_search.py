@@ -1,7 +1,7 @@
 """full-text search over titles and bodies; reviewed questions indexed by id
 
 Revision ID: 0006_search
-Revises: 0004_heartbeats
+Revises: 0005_stats
 Created: 2026-11-29 01:00:00
 
 SQLite: an FTS5 table with external content on ``predictions`` (unicode61 tokenizer, accents
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_search"
-down_revision = "0004_heartbeats"
+down_revision = "0005_stats"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,389 @@
+"""The running totals behind /stats, kept in the same transaction as each write.
+
+Reading /stats must not depend on how many questions are stored, so every figure it shows
+is a total kept up to date as rows are written (``stats_counters``, a few dozen rows), plus
+a latency histogram per model (``stats_latency``) that says which bucket holds a
+percentile; the exact latency is then read from model_answers' (model, latency_ms) index
+within that bucket. The writers (``suggest.suggest_and_store``, ``suggest.add_answer``,
+``review.save_review``) call the ``record_*`` functions inside their transaction;
+``rebuild`` recomputes everything from the rows with set-based SQL (``flask --app webapp
+stats rebuild``; migration 0005 holds a frozen copy of the same SQL).
+
+Counter names: ``questions``, ``reviewed``; per model ``model:<name>:reviewed|judged|
+correct|missed``; per pair of models, first < second, ``pair:<first>:<second>:questions|
+same_top|jaccard``. A model's answers are the sum of its latency histogram.
+
+Concurrency: on PostgreSQL each upsert locks its rows until the commit, and every writer
+changes counters last, in one fixed order (counters by name, then latency by model and
+bucket), so two writers wait for each other but never deadlock. A review and a later model
+answer on one question read each other's rows: each first locks the question's row
+(``lock_question``), so the second sees what the first stored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from itertools import combinations
+from typing import Any
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import Connection, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, scoped_session
+
+from .extensions import db
+from .tables import ACCEPTED, ADDED, ModelAnswer, Prediction, StatsCounter, StatsLatency
+
+AnySession = Session | scoped_session[Any]
+RIGHT = (ACCEPTED, ADDED)
+# Latency buckets: three significant digits of the milliseconds. Below each limit, the
+# bucket is 1000 * decade + floor(ms * factor) (or ms / divisor): only a multiplication or
+# a division and a floor, which Python, SQLite and PostgreSQL round identically (IEEE
+# doubles), so a bucket computed in SQL (rebuild, the percentile lookup) is the one Python
+# computed when the answer was stored. Buckets increase with the latency.
+DECADES: tuple[tuple[float, str, int], ...] = (
+    (1.0, "*", 1000),
+    (10.0, "*", 100),
+    (100.0, "*", 10),
+    (1000.0, "*", 1),
+    (10_000.0, "/", 10),
+    (100_000.0, "/", 100),
+    (math.inf, "/", 1000),
+)
+
+
+def latency_bucket(ms: float) -> int:
+    for decade, (limit, operator, factor) in enumerate(DECADES):
+        if ms < limit:
+            return decade * 1000 + math.floor(ms * factor if operator == "*" else ms / factor)
+    raise ValueError(f"not a latency: {ms!r}")
+
+
+def latency_bucket_sql(column: str, dialect: str) -> str:
+    """``latency_bucket`` as a SQL expression on ``column``."""
+    whole = "CAST({} AS INTEGER)" if dialect == "sqlite" else "CAST(floor({}) AS BIGINT)"  # SQLite truncates
+    cases = []
+    for decade, (limit, operator, factor) in enumerate(DECADES):
+        value = f"{decade * 1000} + {whole.format(f'{column} {operator} {factor}')}"
+        cases.append(f"ELSE {value}" if math.isinf(limit) else f"WHEN {column} < {limit!r} THEN {value}")
+    return f"(CASE {' '.join(cases)} END)"
+
+
+def bucket_range(bucket: int) -> tuple[float, float]:
+    """Latencies around ``bucket``: every latency in it lies inside, and little else (its
+    neighbours at most), so the index narrows a lookup that the bucket expression makes exact."""
+    decade = min(bucket // 1000, len(DECADES) - 1)
+    number = bucket - decade * 1000
+    _, operator, factor = DECADES[decade]
+    if operator == "*":
+        return (number - 1) / factor, (number + 2) / factor
+    return (number - 1) * factor, (number + 2) * factor
+
+
+# -- what a write changes ---------------------------------------------------------------
+
+
+class Tally:
+    """The changes one transaction makes to the counters, applied at once by ``apply``."""
+
+    def __init__(self) -> None:
+        self.counters: defaultdict[str, float] = defaultdict(float)
+        self.latency: Counter[tuple[str, int]] = Counter()
+
+    def answer(self, answer: ModelAnswer) -> None:
+        self.latency[(answer.model, latency_bucket(answer.latency_ms))] += 1
+
+    def pair(self, one: ModelAnswer, other: ModelAnswer) -> None:
+        first, second = sorted((one, other), key=lambda answer: answer.model)
+        tags_first, tags_second = first.tag_names(), second.tag_names()
+        prefix = f"pair:{first.model}:{second.model}"
+        self.counters[f"{prefix}:questions"] += 1
+        self.counters[f"{prefix}:same_top"] += bool(tags_first and tags_second and tags_first[0] == tags_second[0])
+        self.counters[f"{prefix}:jaccard"] += jaccard(tags_first, tags_second)
+
+    def review(self, answer: ModelAnswer, verdicts: dict[str, str], sign: int = 1) -> None:
+        """Count (``sign`` 1) or take back (-1) one answer of a reviewed question."""
+        suggested = set(answer.tag_names())
+        right = {tag for tag, verdict in verdicts.items() if verdict in RIGHT}
+        # A tag suggested after the review (another model run later) has no verdict yet:
+        # it counts neither for nor against the model.
+        judged = suggested & verdicts.keys()
+        prefix = f"model:{answer.model}"
+        self.counters[f"{prefix}:reviewed"] += sign
+        self.counters[f"{prefix}:judged"] += sign * len(judged)
+        self.counters[f"{prefix}:correct"] += sign * len(judged & right)
+        self.counters[f"{prefix}:missed"] += sign * len(right - suggested)
+
+
+def jaccard(one: Sequence[str], other: Sequence[str]) -> float:
+    union = set(one) | set(other)
+    return len(set(one) & set(other)) / len(union) if union else 1.0
+
+
+def record_new_questions(session: AnySession, predictions: Iterable[Prediction]) -> None:
+    """New questions with their answers, none reviewed yet."""
+    tally = Tally()
+    for prediction in predictions:
+        tally.counters["questions"] += 1
+        if prediction.reviewed_at is not None:  # not made by the site, but counted right
+            tally.counters["reviewed"] += 1
+        for answer in prediction.answers:
+            tally.answer(answer)
+            if prediction.reviewed_at is not None:
+                tally.review(answer, prediction.verdicts())
+        for one, other in combinations(prediction.answers, 2):
+            tally.pair(one, other)
+    apply(session, tally)
+
+
+def record_new_answer(session: AnySession, prediction: Prediction, answer: ModelAnswer) -> None:
+    """One more model's answer on a stored question (``prediction`` read under
+    ``lock_question``, ``answer`` already among its answers)."""
+    tally = Tally()
+    tally.answer(answer)
+    for other in prediction.answers:
+        if other is not answer:
+            tally.pair(answer, other)
+    if prediction.reviewed_at is not None:
+        tally.review(answer, prediction.verdicts())
+    apply(session, tally)
+
+
+def record_review(session: AnySession, prediction: Prediction, previous: dict[str, str] | None) -> None:
+    """A question's review replaced: ``previous`` is its verdicts before (None when it was
+    not reviewed), the prediction holds the new ones. The latest review counts alone."""
+    tally = Tally()
+    if previous is None:
+        tally.counters["reviewed"] += 1
+    verdicts = prediction.verdicts()
+    for answer in prediction.answers:
+        if previous is not None:
+            tally.review(answer, previous, sign=-1)
+        tally.review(answer, verdicts)
+    apply(session, tally)
+
+
+def lock_question(session: AnySession, prediction: Prediction) -> None:
+    """Inside a write transaction: wait for any other writer on this question, then read it
+    again (its answers and review), so what is counted is what is stored. PostgreSQL
+    locks the row; SQLite has one writer at a time, so a first write takes the lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.refresh(prediction, with_for_update=True)
+        return
+    lock = update(Prediction).where(Prediction.id == prediction.id).values(top_k=Prediction.top_k)
+    session.execute(lock.execution_options(synchronize_session=False))
+    session.refresh(prediction)
+
+
+def apply(session: AnySession, tally: Tally) -> None:
+    counters = sorted((name, value) for name, value in tally.counters.items() if value)
+    latency = sorted((key, value) for key, value in tally.latency.items() if value)
+    if counters:
+        _add(session, StatsCounter.__table__, [{"name": name, "value": value} for name, value in counters], "value")
+    if latency:
+        rows = [{"model": model, "bucket": bucket, "answers": value} for (model, bucket), value in latency]
+        _add(session, StatsLatency.__table__, rows, "answers")
+
+
+def _add(session: AnySession, table, rows: list[dict], column: str) -> None:
+    """Insert the rows, or add their ``column`` to the rows already there: one statement,
+    rows in the given order (which is the order PostgreSQL locks them in)."""
+    dialect = session.get_bind().dialect.name
+    insert: Any = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    statement = insert(table).values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=[key.name for key in table.primary_key],
+        set_={column: table.c[column] + statement.excluded[column]},
+    )
+    session.execute(statement)
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def read_counters(session: AnySession) -> dict[str, float]:
+    return {name: value for name, value in session.execute(text("SELECT name, value FROM stats_counters"))}
+
+
+def read_histograms(session: AnySession) -> dict[str, list[tuple[int, int]]]:
+    histograms: dict[str, list[tuple[int, int]]] = {}
+    rows = session.execute(text("SELECT model, bucket, answers FROM stats_latency ORDER BY model, bucket"))
+    for model, bucket, answers in rows:
+        if answers:
+            histograms.setdefault(model, []).append((bucket, answers))
+    return histograms
+
+
+def percentile(session: AnySession, model: str, histogram: list[tuple[int, int]], q: int) -> float | None:
+    """Nearest-rank percentile of the model's latencies: an actual observed latency, never
+    an interpolation. The histogram says which bucket holds that rank; the index gives the
+    exact value, skipping only the rows of that bucket below it."""
+    total = sum(answers for _, answers in histogram)
+    if not total:
+        return None
+    rank = max(1, -(-total * q // 100))  # ceil without floats drifting
+    below = 0
+    bucket = histogram[-1][0]
+    for candidate, answers in histogram:
+        if below + answers >= rank:
+            bucket = candidate
+            break
+        below += answers
+    low, high = bucket_range(bucket)
+    dialect = session.get_bind().dialect.name
+    found = session.execute(
+        text(
+            "SELECT latency_ms FROM model_answers WHERE model = :model AND latency_ms >= :low AND latency_ms < :high"
+            f" AND {latency_bucket_sql('latency_ms', dialect)} = :bucket ORDER BY latency_ms LIMIT 1 OFFSET :skip"
+        ),
+        {"model": model, "low": low, "high": high, "bucket": bucket, "skip": rank - below - 1},
+    ).scalar()
+    if found is None:
+        # The rows changed between the two reads (or behind the site's back): the bucket's
+        # smallest latency is still an observed one, within 1% of the answer.
+        found = session.execute(
+            text(
+                "SELECT latency_ms FROM model_answers WHERE model = :model AND latency_ms >= :low"
+                " ORDER BY latency_ms LIMIT 1"
+            ),
+            {"model": model, "low": low},
+        ).scalar()
+    return found
+
+
+# -- rebuilding from the rows -------------------------------------------------------------
+
+
+def rebuild(connection: Connection) -> None:
+    """Recompute every counter from the stored rows (in the caller's transaction)."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        # Writers wait until the new totals are committed, then add their own on top.
+        connection.execute(text("LOCK TABLE stats_counters, stats_latency IN EXCLUSIVE MODE"))
+    connection.execute(text("DELETE FROM stats_counters"))
+    connection.execute(text("DELETE FROM stats_latency"))
+    for statement in rebuild_statements(dialect):
+        connection.execute(text(statement))
+
+
+def rebuild_statements(dialect: str) -> list[str]:
+    """INSERT ... SELECT statements that fill the emptied counter tables from the rows.
+    (Migration 0005 runs a frozen copy of these.)"""
+    bucket = latency_bucket_sql("latency_ms", dialect)
+    # Pairs are named in Python's order of the model names: byte order in SQL too.
+    before = 'x.model COLLATE "C" < y.model COLLATE "C"' if dialect == "postgresql" else "x.model < y.model"
+    right = "('accepted', 'added')"
+    return [
+        "INSERT INTO stats_counters (name, value)"
+        " SELECT 'questions', count(*) FROM predictions"
+        " UNION ALL SELECT 'reviewed', count(*) FROM predictions WHERE reviewed_at IS NOT NULL",
+        "INSERT INTO stats_latency (model, bucket, answers)"
+        f" SELECT model, bucket, count(*) FROM (SELECT model, {bucket} AS bucket FROM model_answers) AS answers"
+        " GROUP BY model, bucket",
+        # Per answer of a reviewed question: its distinct tags that have a verdict (judged),
+        # those that are right (correct), and the question's right tags (so missed = right - correct).
+        "INSERT INTO stats_counters (name, value)"
+        " SELECT 'model:' || per_model.model || ':' || what.name,"
+        "  CASE what.name WHEN 'reviewed' THEN per_model.reviewed WHEN 'judged' THEN per_model.judged"
+        "   WHEN 'correct' THEN per_model.correct ELSE per_model.missed END"
+        " FROM (SELECT a.model, count(*) AS reviewed, coalesce(sum(j.judged), 0) AS judged,"
+        "   coalesce(sum(j.correct), 0) AS correct,"
+        "   coalesce(sum(r.right_tags), 0) - coalesce(sum(j.correct), 0) AS missed"
+        "  FROM model_answers a JOIN predictions p ON p.id = a.prediction_id AND p.reviewed_at IS NOT NULL"
+        "  LEFT JOIN (SELECT answer_id, count(*) AS judged,"
+        f"    sum(CASE WHEN verdict IN {right} THEN 1 ELSE 0 END) AS correct"
+        "   FROM (SELECT DISTINCT s.answer_id, s.tag, r.verdict FROM reviewed_tags r"
+        "    JOIN model_answers a ON a.prediction_id = r.prediction_id"
+        "    JOIN suggested_tags s ON s.answer_id = a.id AND s.tag = r.tag) AS verdicts"
+        "   GROUP BY answer_id) AS j ON j.answer_id = a.id"
+        "  LEFT JOIN (SELECT prediction_id, count(*) AS right_tags FROM reviewed_tags"
+        f"   WHERE verdict IN {right} GROUP BY prediction_id) AS r ON r.prediction_id = a.prediction_id"
+        "  GROUP BY a.model) AS per_model"
+        " CROSS JOIN (SELECT 'reviewed' AS name UNION ALL SELECT 'judged' UNION ALL SELECT 'correct'"
+        "  UNION ALL SELECT 'missed') AS what",
+        # Per pair of answers to one question: the same first tag, and the Jaccard index of
+        # their distinct tags (1 when both are empty).
+        "WITH answer_sets AS (SELECT a.id, a.prediction_id, a.model,"
+        "  (SELECT count(DISTINCT s.tag) FROM suggested_tags s WHERE s.answer_id = a.id) AS size,"
+        "  (SELECT s.tag FROM suggested_tags s WHERE s.answer_id = a.id ORDER BY s.rank, s.id LIMIT 1) AS top"
+        " FROM model_answers a"
+        " WHERE EXISTS (SELECT 1 FROM model_answers b WHERE b.prediction_id = a.prediction_id AND b.id <> a.id))"
+        " INSERT INTO stats_counters (name, value)"
+        " SELECT 'pair:' || per_pair.first || ':' || per_pair.second || ':' || what.name,"
+        "  CASE what.name WHEN 'questions' THEN per_pair.questions WHEN 'same_top' THEN per_pair.same_top"
+        "   ELSE per_pair.jaccard END"
+        " FROM (SELECT first, second, count(*) AS questions, sum(same_top) AS same_top,"
+        "   sum(CASE WHEN first_size + second_size - shared = 0 THEN 1.0"
+        "    ELSE CAST(shared AS DOUBLE PRECISION) / (first_size + second_size - shared) END) AS jaccard"
+        "  FROM (SELECT x.model AS first, y.model AS second,"
+        "    CASE WHEN x.top = y.top THEN 1 ELSE 0 END AS same_top, x.size AS first_size, y.size AS second_size,"
+        "    coalesce(o.shared, 0) AS shared"
+        "   FROM answer_sets x JOIN answer_sets y ON y.prediction_id = x.prediction_id AND " + before + ""
+        "   LEFT JOIN (SELECT sx.answer_id AS first_id, sy.answer_id AS second_id, count(DISTINCT sx.tag) AS shared"
+        "    FROM model_answers x JOIN model_answers y ON y.prediction_id = x.prediction_id AND " + before + ""
+        "    JOIN suggested_tags sx ON sx.answer_id = x.id"
+        "    JOIN suggested_tags sy ON sy.answer_id = y.id AND sy.tag = sx.tag"
+        "    GROUP BY sx.answer_id, sy.answer_id) AS o ON o.first_id = x.id AND o.second_id = y.id"
+        "  ) AS pairs GROUP BY first, second) AS per_pair"
+        " CROSS JOIN (SELECT 'questions' AS name UNION ALL SELECT 'same_top' UNION ALL SELECT 'jaccard') AS what",
+    ]
+
+
+def snapshot(connection: Connection) -> tuple[dict[str, float], dict[tuple[str, int], int]]:
+    """Every counter and every latency bucket, as stored."""
+    counters = {name: value for name, value in connection.execute(text("SELECT name, value FROM stats_counters"))}
+    latency = {
+        (model, bucket): answers
+        for model, bucket, answers in connection.execute(text("SELECT model, bucket, answers FROM stats_latency"))
+    }
+    return counters, latency
+
+
+def differences(
+    stored: tuple[dict[str, float], dict[tuple[str, int], int]],
+    rebuilt: tuple[dict[str, float], dict[tuple[str, int], int]],
+) -> list[str]:
+    """What differs between two snapshots, a line each (sums of fractions may differ in
+    their last digits, being added in another order: that is no difference)."""
+    lines = []
+    pairs: list[tuple[str, dict[Any, float], dict[Any, float]]] = [
+        ("counter", stored[0], rebuilt[0]),
+        ("latency bucket", dict(stored[1]), dict(rebuilt[1])),
+    ]
+    for kind, one, other in pairs:
+        for key in sorted(set(one) | set(other), key=str):
+            left, right = one.get(key, 0), other.get(key, 0)
+            if not math.isclose(left, right, rel_tol=1e-9, abs_tol=1e-9):
+                lines.append(f"{kind} {key}: stored {left}, rows say {right}")
+    return lines
+
+
+stats_cli = AppGroup("stats", help="The running totals behind /stats.")
+
+
+@stats_cli.command("rebuild")
+def rebuild_command() -> None:
+    """Recompute every /stats total from the stored rows."""
+    with db.engine.begin() as connection:
+        rebuild(connection)
+        counters, latency = snapshot(connection)
+    click.echo(f"rebuilt {len(counters)} counters and {len(latency)} latency buckets")
+
+
+@stats_cli.command("check")
+def check_command() -> None:
+    """Compare the stored totals with the rows (changes nothing); exit status 1 when they differ."""
+    with db.engine.connect() as connection, connection.begin() as transaction:
+        stored = snapshot(connection)
+        rebuild(connection)
+        rebuilt = snapshot(connection)
+        transaction.rollback()
+    lines = differences(stored, rebuilt)
+    for line in lines:
+        click.echo(line)
+    if lines:
+        raise SystemExit(1)
+    click.echo(f"the totals match the rows ({len(stored[0])} counters, {len(stored[1])} latency buckets)")
