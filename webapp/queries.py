@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 
 from ml.registry import model_names
 
@@ -69,11 +69,19 @@ def conditions(filters: Filters) -> list[ColumnElement[bool]]:
     if filters.model:
         where.append(Prediction.answers.any(ModelAnswer.model == filters.model))
     if filters.tag:
-        suggested = ModelAnswer.tags.any(SuggestedTag.tag == filters.tag)
+        # Ids found through the tag's own indexes, not an EXISTS per stored question: a
+        # common tag's capped total read every answer's tags (~280 ms at 100k questions).
+        suggested = (
+            select(ModelAnswer.prediction_id)
+            .join(SuggestedTag, SuggestedTag.answer_id == ModelAnswer.id)
+            .where(SuggestedTag.tag == filters.tag)
+        )
         if filters.model:
-            suggested = and_(ModelAnswer.model == filters.model, suggested)
-        reviewed_right = Prediction.review.any(and_(ReviewedTag.tag == filters.tag, ReviewedTag.verdict != REJECTED))
-        where.append(or_(Prediction.answers.any(suggested), reviewed_right))
+            suggested = suggested.where(ModelAnswer.model == filters.model)
+        reviewed_right = select(ReviewedTag.prediction_id).where(
+            ReviewedTag.tag == filters.tag, ReviewedTag.verdict != REJECTED
+        )
+        where.append(or_(Prediction.id.in_(suggested), Prediction.id.in_(reviewed_right)))
     if filters.text:
         where.append(search.matches(Prediction.id, db.engine.dialect.name, search.words(filters.text)))
     if filters.reviewed == "yes":
