@@ -50,14 +50,14 @@ baseline $(BASELINE): | $(VENV)/.runtime
 	$(PY) -m ml train --model baseline
 
 # The open-vocabulary tree (~75 s) and the lexical matcher (~30 s) learn from the bundled
-# corpus; the ensemble (~2.5 min) chooses its weights on validation once its members exist.
+# corpus; the ensemble (~1 min) learns its combiner on validation once its members exist.
 models/%/metadata.json: | $(VENV)/.runtime
 	$(PY) -m ml --quiet train --model $*
 
 $(ENSEMBLE): $(OPEN_MODELS) $(BASELINE) models/transformer/metadata.json | $(VENV)/.runtime
 	$(PY) -m ml --quiet train --model ensemble
 
-# Fine-tuning takes ~45 min on 2 cores, so its artifact is committed; this rebuilds it.
+# Fine-tuning takes ~100 min on 2 cores (3 epochs over every source), so its artifact is committed; this rebuilds it.
 # It resumes from runs/transformer/ when interrupted.
 train-transformer: $(VENV)/.train
 	$(PY) -m ml train --model transformer

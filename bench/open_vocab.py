@@ -27,6 +27,7 @@ from ml.errors import ModelUnavailable  # noqa: E402
 from ml.evaluate import format_table  # noqa: E402
 from ml.open_train import score_part, texts, top_scores  # noqa: E402
 from ml.paths import PROJECT_ROOT  # noqa: E402
+from ml.predictor import ServingOptions  # noqa: E402
 from ml.registry import load_predictor, model_names  # noqa: E402
 
 BODIES = PROJECT_ROOT / "data" / "so_questions_with_bodies_sample.csv"
@@ -63,7 +64,8 @@ def main() -> None:
     baseline_mb = resident_mb()
     for name in model_names():
         try:
-            predictor = load_predictor(name)
+            # As a gunicorn worker loads it (gunicorn.conf.py): one onnxruntime thread.
+            predictor = load_predictor(name, options=ServingOptions(threads=1))
         except ModelUnavailable as error:
             print(f"{name}: not available ({error})", file=sys.stderr)
             continue
