@@ -40,7 +40,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.site import TITLES, load_questions, percentile, start_server  # noqa: E402
+from bench.site import TITLES, load_questions, percentile, start_server, stop_server  # noqa: E402
 
 SUGGEST = "/api/v1/suggest"
 SLOW_ADDRESSES = ("127.0.3.1", "127.0.3.2")
@@ -273,13 +273,7 @@ def main() -> int:
             alone = ordinary_phase(args.port, payloads, args.seconds, args.concurrency, args.timeout)
             abused, reports = under_abuse(args.port, payloads, args)
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except Exception:
-                server.kill()
-                server.wait()
-            log.close()
+            stop_server(server, log, grace=30)
         log_text = log_path.read_text(errors="replace")
     killed = log_text.count("WORKER TIMEOUT")
     answered = served_statuses(log_text)

@@ -27,10 +27,8 @@ import argparse
 import contextlib
 import csv
 import json
-import math
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,22 +43,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.site import free_port, percentile, stop_server  # noqa: E402
 
 OPEN = ROOT / "data" / "so_questions_open.jsonl"
 BODIES = ROOT / "data" / "so_questions_with_bodies_sample.csv"
 MODELS = ["ensemble", "lexical", "omikuji", "baseline", "transformer"]
 BATCH = 5_000
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)] if ordered else float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- the data ---------------------------------------------------------------------------
@@ -244,13 +232,7 @@ def serve(url: str, models_dir: Path, folder: Path):
                 time.sleep(0.25)
         yield base
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+        stop_server(server, log)
 
 
 def fetch(url: str, timeout: float = 60) -> tuple[int, float, float, int]:

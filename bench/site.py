@@ -75,9 +75,9 @@ def post(url: str, payload: dict, timeout: float = 60) -> tuple[int, dict, float
 
 
 def percentile(values: list[float], q: float) -> float:
-    """Nearest rank: a latency that was actually observed."""
+    """Nearest rank: a latency that was actually observed (nan for no values)."""
     ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)] if ordered else float("nan")
 
 
 def start_server(
@@ -133,6 +133,17 @@ def start_server(
         time.sleep(0.25)
     server.terminate()
     raise SystemExit(f"gunicorn did not answer /healthz within 180 s; see {log.name}")
+
+
+def stop_server(server: subprocess.Popen, log, grace: float = 20) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; closes the server's log."""
+    server.terminate()
+    try:
+        server.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+    log.close()
 
 
 def run_model(base: str, model: str, questions: list[dict], requests: int, concurrency: int, warmup: int) -> dict:
@@ -199,13 +210,7 @@ def main() -> int:
                 for model in model_names()
             ]
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-            log.close()
+            stop_server(server, log)
 
     print(
         f"POST /api/v1/suggest, one question per request "
