@@ -273,7 +273,7 @@ def pages(questions: int, per_page: int = 20) -> list[tuple[str, str, int]]:
         (f"history ?page={deep_page} (offset)", f"/history/?page={deep_page}", 5),
         ("history ?page=50", "/history/?page=50", 0),
         ("question page", f"/history/{detail}", 0),
-        ("stats (old Python /stats)", "/stats", 2),
+        ("stats", "/stats", 2),
         ("api list", "/api/v1/predictions", 0),
         ("api ?q=python", "/api/v1/predictions?q=python", 0),
         ("api ?q=über", "/api/v1/predictions?q=%C3%BCber", 0),
