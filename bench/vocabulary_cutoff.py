@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ml.data.sources import load_corpus  # noqa: E402
 from ml.evaluate import format_table  # noqa: E402
 from ml.omikuji_tagger import OmikujiTagger  # noqa: E402
-from ml.open_train import gold_sets, score_part, texts, top_scores, tune_threshold  # noqa: E402
+from ml.open_train import frequent_tags, gold_sets, score_part, texts, top_scores, tune_threshold  # noqa: E402
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     gold = gold_sets(corpus, validation)
     rows = []
     for min_count in (int(x) for x in args.min_counts.split(",")):
-        labels = sorted((t for t, n in counts.items() if n >= min_count), key=lambda t: (-counts[t], t))
+        labels = frequent_tags(counts, min_count)
         started = time.perf_counter()
         model = OmikujiTagger(min_count=min_count).fit(
             texts(corpus, train), [corpus.questions[i].tags for i in train], labels

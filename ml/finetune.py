@@ -410,8 +410,9 @@ def config_dict(config: FineTuneConfig) -> dict:
 
 def open_labels(corpus, min_count: int) -> list[str]:
     """Tags with at least ``min_count`` training questions over every source, most used first."""
-    counts = corpus.tag_counts("train")
-    return sorted((t for t, n in counts.items() if n >= min_count), key=lambda t: (-counts[t], t))
+    from .open_train import frequent_tags
+
+    return frequent_tags(corpus.tag_counts("train"), min_count)
 
 
 def build_open_transformer(

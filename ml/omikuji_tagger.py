@@ -149,14 +149,14 @@ class OmikujiTagger(Predictor):
 
     @classmethod
     def train(cls, dataset: Any, options: TrainOptions) -> dict[str, Any]:
-        from .open_train import texts, tune_test_save
+        from .open_train import frequent_tags, texts, tune_test_save
 
         corpus: Corpus = dataset
         params = options.params
         model = cls(min_count=params.get("omikuji_min_count") or 5, char_ngrams=params.get("omikuji_char_ngrams"))
         rows = corpus.complete("train")
         counts = corpus.tag_counts("train", scope="all")
-        labels = sorted((t for t, n in counts.items() if n >= model.min_count), key=lambda t: (-counts[t], t))
+        labels = frequent_tags(counts, model.min_count)
         started = time.perf_counter()
         model.fit(texts(corpus, rows), [corpus.questions[i].tags for i in rows], labels)
         return tune_test_save(model, corpus, options, time.perf_counter() - started, training_questions=len(rows))

@@ -7,7 +7,7 @@ tag set is known, for the same all-tag micro-F1; the test questions are scored o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,12 @@ Rows = Sequence[int] | np.ndarray  # indices into the corpus's questions
 THRESHOLD_GRID = np.round(np.arange(0.02, 0.81, 0.01), 2)
 BATCH = 64
 TOP_N = 20
+
+
+def frequent_tags(counts: Mapping[str, int], min_count: int) -> list[str]:
+    """Tags counted at least ``min_count`` times, most counted first (ties by name): the
+    vocabulary of a model that learns every tag with enough training questions."""
+    return sorted((t for t, n in counts.items() if n >= min_count), key=lambda t: (-counts[t], t))
 
 
 def texts(corpus: Corpus, rows: Rows) -> list[str]:
