@@ -39,4 +39,11 @@ def init_app(app: Flask) -> None:
 
     # A preflight for a write (Access-Control-Request-Method: POST) gets no CORS headers
     # (above), so the browser does not send the write at all.
-    CORS(app, resources={r"/api/v1/*": {"origins": origins}}, methods=list(READ_METHODS), max_age=600)
+    # send_wildcard: "*" itself rather than each origin echoed, so caches can share one answer.
+    CORS(
+        app,
+        resources={r"/api/v1/*": {"origins": origins}},
+        methods=list(READ_METHODS),
+        send_wildcard=True,
+        max_age=600,
+    )

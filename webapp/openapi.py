@@ -26,6 +26,7 @@ Adding a documented route is one decorator, under Flask's::
 from __future__ import annotations
 
 import json as jsonlib
+import re
 import typing
 from collections.abc import Callable
 from functools import wraps
@@ -38,6 +39,7 @@ from spectree import Response, SpecTree
 
 from . import schemas
 from .errors import ApiError
+from .guards import MAX_ROW_ID
 
 PROBLEM_JSON = "application/problem+json"
 TITLE = "tagsmith API"
@@ -198,11 +200,24 @@ _MODELS = {
 }
 
 
+# The site's own URL converters, which spectree cannot know.
+CONVERTER_SCHEMAS = {"id": {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}}
+
+
 def document() -> dict:
-    """spectree's document, with the errors' media type as the API answers them."""
+    """spectree's document, with the errors' media type as the API answers them and the
+    site's own path converters described."""
     generated = jsonlib.loads(jsonlib.dumps(spec.spec))  # a copy: spectree caches its own
+    converters = {
+        variable: converter
+        for rule in current_app.url_map.iter_rules()
+        for converter, variable in re.findall(r"<(\w+)(?:\([^)]*\))?:(\w+)>", rule.rule)
+    }
     for operations in generated["paths"].values():
         for operation in operations.values():
+            for parameter in operation["parameters"]:
+                if parameter["in"] == "path" and not parameter.get("schema"):
+                    parameter["schema"] = CONVERTER_SCHEMAS[converters[parameter["name"]]]
             for response in operation["responses"].values():
                 content = response.get("content", {})
                 schema = content.get("application/json", {}).get("schema", {})
