@@ -160,3 +160,16 @@ def test_missing_tags_autocomplete_from_the_catalogue(site, browser):
     browser.find_element(By.CSS_SELECTOR, ".question-title").click()  # leaving the field describes the tags
     wait(browser).until(EC.text_to_be_present_in_element((By.ID, "added-preview"), "python-polars is new"))
     assert "golang will be saved as go" in browser.find_element(By.ID, "added-preview").text
+
+
+def test_the_api_page_renders_the_document_under_the_csp(site, browser):
+    """Swagger UI, served by the site, draws every endpoint with the site's CSP in force."""
+    site, _ = site
+    browser.get(site + "/api/v1/docs")
+    wait(browser).until(EC.presence_of_element_located((By.CSS_SELECTOR, ".opblock-summary-path")))
+    paths = {
+        element.text.replace("\u200b", "")
+        for element in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+    }
+    assert {"/api/v1/suggest", "/api/v1/predictions", "/api/v1/predictions/{prediction_id}"} <= paths
+    assert "tagsmith API" in browser.find_element(By.CSS_SELECTOR, ".info .title").text

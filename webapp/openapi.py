@@ -48,7 +48,7 @@ SWAGGER_UI = files("swagger_ui") / "static"
 SWAGGER_ASSETS = ("swagger-ui-bundle.js", "swagger-ui.css")
 
 
-def _refuse_invalid(request: Any, response: Any, error: Exception | None, instance: Any, adapter: Any) -> None:
+def _refuse_invalid(_request: Any, _response: Any, error: Exception | None, _instance: Any, _adapter: Any) -> None:
     """spectree's hook after validation: a refused request becomes the API's 422 problem."""
     if isinstance(error, ValidationError):
         fields, general = field_messages(error)
