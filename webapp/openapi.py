@@ -16,7 +16,8 @@ Adding a documented route is one decorator, under Flask's::
   malformed JSON, 422 for JSON that is not an object, 413 over the size cap.
 - ``ok`` is the success shape; the problem statuses each route can answer are added from the
   signature (422 with arguments; 400/413/415/429 with a body; 404 with a path id; 503 always),
-  plus ``errors=(...)`` for others (e.g. 401 with a bearer token: pass ``security=``);
+  plus ``errors=(...)`` for others (a route that takes a bearer token:
+  ``security={"bearer": []}, errors=(401, 403)``);
   ``answers={503: Model}`` for a status that answers with another shape than a problem.
 - Responses are declared, not checked at run time: the schemathesis test
   (tests/test_openapi.py) checks every route's answers against the document instead, so a
@@ -35,7 +36,8 @@ from typing import Any
 
 from flask import current_app, request
 from pydantic import BaseModel, ValidationError
-from spectree import Response, SpecTree
+from spectree import Response, SecurityScheme, SecuritySchemeData, SpecTree
+from spectree.models import SecureType
 
 from . import schemas
 from .errors import ApiError
@@ -71,6 +73,8 @@ spec = SpecTree(
     naming_strategy=lambda model: model.__name__,
     nested_naming_strategy=lambda parent, child: child,
     page_templates={},  # the site serves its own page (docs_page), with no CDN
+    # Declared now so a route that needs a token says only security={"bearer": []}.
+    security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer"))],
 )
 
 
