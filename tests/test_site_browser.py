@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from werkzeug.serving import make_server
@@ -126,7 +127,7 @@ def test_pages_fit_a_phone_and_stack_the_panels(site, browser):
     created = app.test_client().post(
         "/api/v1/suggest", json={"title": "A long-winded question about linq and wpf " * 4}
     )
-    page = created.get_json()["page"]
+    page = urlsplit(created.get_json()["page"]).path  # absolute, for the test client's host
     browser.set_window_size(390, 844)
     try:
         for url in ("/", "/history/", page, "/stats", "/models", "/history/999999"):
