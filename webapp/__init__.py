@@ -10,7 +10,7 @@ import logging
 
 from flask import Flask, abort, request
 
-from . import api, database, errors, guards, history, https, pages, ratelimits, serving, templating
+from . import api, cors, database, errors, guards, history, https, pages, ratelimits, serving, templating
 from . import config as settings
 from .counters import stats_cli
 from .extensions import csrf
@@ -37,6 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
     serving.init_app(app)
     errors.init_app(app)
     templating.init_app(app)
+    cors.init_app(app)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(history.bp)
