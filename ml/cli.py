@@ -32,7 +32,7 @@ from .data.split import label_matrix
 from .errors import TagsmithError, UsageError
 from .evaluate import all_tag_metrics, format_all_tag_report, format_report, format_table, write_metrics
 from .open_train import chosen_and_ranked, evaluate_model, model_corpus, top_of
-from .paths import DEFAULT_DATA, SPLITS_DIR
+from .paths import DEFAULT_DATA, SPLITS_DIR, display_path
 from .predictor import DEFAULT_TOP_K, MAX_TOP_K, Predictor, TrainOptions
 from .registry import get_kind, kinds, load_predictor, model_dir, model_names
 from .text import question_text
@@ -254,7 +254,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         sources = (
             DEFAULT_SOURCES
             if args.data == DEFAULT_DATA
-            else (Source("data", str(Path(args.data).resolve()), args.format, "all", "hash"),)
+            else (Source("data", display_path(Path(args.data).resolve()), args.format, "all", "hash"),)
         )
         if reviewed is not None:
             # First: where a title is in two training sources, the corpus keeps the first one's copy.

@@ -23,6 +23,7 @@ from .data.records import Question
 from .data.sources import Source, normalised_title, write_jsonl
 from .data.split import Split, data_hash
 from .errors import DataError
+from .paths import display_path
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -112,7 +113,7 @@ def snapshot(questions: list[Question], folder: Path) -> Source:
     path = folder / f"reviews-{data_hash(questions)[:12]}.jsonl"
     if not path.exists():
         write_jsonl(questions, path)
-    return Source(SOURCE_NAME, str(path.resolve()), "jsonl", "all", "train")
+    return Source(SOURCE_NAME, display_path(path.resolve()), "jsonl", "all", "train")
 
 
 def add_to_dataset(dataset: Dataset, questions: list[Question]) -> dict[str, int]:

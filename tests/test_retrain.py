@@ -10,10 +10,13 @@ import pytest
 from ml.artifacts import KEEP_VERSIONS, METADATA_FILE, VERSIONS_DIR, publish_version, save_artifact, versioned_saves
 from ml.cli import main
 from ml.registry import load_predictor
+from tests import test_open_models
 from tests.support import api_suggest, make_app
 from tests.test_open_models import open_questions
 from webapp.serving import EXTENSION_KEY
 from webapp.version_stats import by_version
+
+open_models = test_open_models.open_models  # the session's omikuji, lexical and ensemble on a tiny corpus
 
 # A word the tiny corpus never uses: only reviewed questions can teach a model what it means.
 NEW_WORD = "zorblax"
@@ -23,8 +26,10 @@ def baseline_options(tiny_corpus, splits) -> list[str]:
     return ["--data", str(tiny_corpus), "--splits-dir", str(splits), "--min-df", "1", "--char-ngrams", "2-4"]
 
 
-def ask_and_review(client, title: str, added: list[str], accepted: tuple[str, ...] = ()) -> dict:
-    asked = api_suggest(client, {"title": title, "models": ["baseline"]})
+def ask_and_review(
+    client, title: str, added: list[str], accepted: tuple[str, ...] = (), model: str = "baseline"
+) -> dict:
+    asked = api_suggest(client, {"title": title, "models": [model]})
     assert asked.status_code == 201, asked.get_json()
     question = asked.get_json()
     review = client.post(
@@ -136,6 +141,35 @@ def test_memory_and_omikuji_learn_reviewed_questions_on_both_databases(trained_m
         assert output.is_symlink()
         best = model.predict([f"{NEW_WORD} frobnicator crashes"], top_k=1)[0]
         assert best[0][0] == NEW_WORD, (name, best)
+    # The held-out split of a model trained with reviews is rebuilt from its recorded sources.
+    assert (
+        main(["--quiet", "eval", "--model", "omikuji", "--models-dir", str(tmp_path / "models"), "--split", "test"])
+        == 0
+    )
+
+
+def test_retraining_a_member_rebuilds_the_ensemble_and_the_site_switches(open_models, new_database, tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(open_models, models)
+    app = make_app(models, new_database())
+    app.extensions[EXTENSION_KEY].reload_check_s = 0.0
+    client = app.test_client()
+    old = ask_and_review(client, f"{NEW_WORD} frobnicator crashes", added=[NEW_WORD], model="ensemble")
+    for n in range(3):
+        ask_and_review(client, f"{NEW_WORD} frobnicator number {n} crashes", added=[NEW_WORD], model="omikuji")
+    options = ["--data", str(open_models.parent / "open.jsonl"), "--splits-dir", str(tmp_path / "s")]
+    result = app.test_cli_runner().invoke(
+        args=["tagsmith", "retrain", "--model", "omikuji", "--quiet", *options, "--omikuji-min-count", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    ensemble = json.loads((models / "ensemble" / METADATA_FILE).read_text())
+    omikuji = json.loads((models / "omikuji" / METADATA_FILE).read_text())
+    assert ensemble["member_versions"]["omikuji"] == omikuji["model_version"]
+    assert ensemble["model_version"] != old["answers"]["ensemble"]["model_version"]
+    after = api_suggest(client, {"title": f"{NEW_WORD} frobnicator is slow", "models": ["ensemble", "omikuji"]})
+    answers = after.get_json()["answers"]
+    assert answers["ensemble"]["model_version"] == ensemble["model_version"]
+    assert answers["omikuji"]["tags"][0]["tag"] == NEW_WORD
 
 
 def test_with_reviews_explains_a_bad_database(tmp_path, capsys, trained_models, tiny_corpus):
