@@ -83,6 +83,13 @@ def save_artifact(folder: Path, writers: dict[str, Callable[[Path], None]], meta
     versioned = _VERSIONED.get() or folder.is_symlink()
     home = versions_home(folder) if versioned else folder.parent
     home.mkdir(parents=True, exist_ok=True)
+    version = None
+    if versioned:
+        _adopt_flat(folder, home)
+        # Stored answers name the version that made them: two versions never share a name
+        # (the caller's metadata learns the name too).
+        version = _free_name(home, str(metadata.get("model_version") or folder.name), stamp=True)
+        metadata["model_version"] = version.name
     staging = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp", dir=home))
     staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from a server running as another user
     try:
@@ -91,8 +98,7 @@ def save_artifact(folder: Path, writers: dict[str, Callable[[Path], None]], meta
         metadata = dict(metadata, artifact_format=ARTIFACT_FORMAT)
         metadata["files"] = _checksums(staging, writers)
         (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
-        if versioned:
-            version = _free_name(home, str(metadata.get("model_version") or "version"))
+        if version is not None:
             os.replace(staging, version)
             publish_version(folder, version)
             return folder
@@ -115,8 +121,12 @@ def versions_home(folder: Path) -> Path:
     return Path(folder).parent / VERSIONS_DIR / Path(folder).name
 
 
-def _free_name(home: Path, wanted: str) -> Path:
+def _free_name(home: Path, wanted: str, stamp: bool = False) -> Path:
+    """``wanted`` as a folder name; with ``stamp``, plus the time of day (its date is in
+    the recorded version already), so that a name is not given twice even after pruning."""
     base = re.sub(r"[^\w.-]+", "-", wanted).strip(".-") or "version"
+    if stamp:
+        base = f"{base}-{datetime.now(UTC):%H%M%S}"
     candidate, number = home / base, 1
     while candidate.exists():
         number += 1
@@ -124,16 +134,27 @@ def _free_name(home: Path, wanted: str) -> Path:
     return candidate
 
 
+def _adopt_flat(folder: Path, home: Path) -> None:
+    """A flat model folder becomes the first version (under its own version name)."""
+    if folder.exists() and not folder.is_symlink():
+        first = _free_name(home, _recorded_version(folder))
+        os.replace(folder, first)
+        _link(folder, first)
+
+
 def publish_version(folder: Path, version: Path) -> None:
     """Point ``folder`` at ``version`` (a complete model folder) with one atomic rename."""
     folder, home = Path(folder), Path(version).parent
-    if folder.exists() and not folder.is_symlink():  # a flat folder becomes the first version
-        os.replace(folder, _free_name(home, _recorded_version(folder)))
+    _adopt_flat(folder, home)
+    _link(folder, version)
+    _prune(home, keep=Path(version).name)
+
+
+def _link(folder: Path, version: Path) -> None:
     link = folder.with_name(folder.name + ".tmp-link")
     link.unlink(missing_ok=True)
     os.symlink(os.path.relpath(version, folder.parent), link)
     os.replace(link, folder)
-    _prune(home, keep=Path(version).name)
 
 
 def _recorded_version(folder: Path) -> str:
