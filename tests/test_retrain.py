@@ -69,7 +69,7 @@ def test_a_retrained_version_is_served_by_the_next_request_and_stored_with_its_v
     version_b = metadata["model_version"]
     assert version_b != version_a
     assert metadata["dataset"]["selection"]["reviews"]["added"] == 16
-    assert "test-secret" not in metadata["rebuild_command"]
+    assert "--with-reviews " in metadata["rebuild_command"]
     # The first version stays, for a rollback.
     assert any(path.name == version_a for path in (tmp_path / "models" / VERSIONS_DIR / "baseline").iterdir())
 
@@ -235,3 +235,12 @@ def test_stats_show_precision_and_recall_per_model_version(app):
     listed = client.get("/stats/versions.json?period=week").get_json()
     assert listed["rows"][0]["reviewed"] == 2 and listed["rows"][0]["precision"] == row.precision
     assert client.get("/stats/versions.json?period=year").status_code == 400
+
+
+def test_the_recorded_command_hides_the_database_password():
+    from ml.cli import _recorded_argv
+
+    argv = ["train", "--model", "omikuji", "--with-reviews", "postgresql://site:s3cret@db:5432/tagsmith"]
+    recorded = _recorded_argv([*argv, "--with-reviews=postgres://site:s3cret@db/tagsmith"])
+    assert not any("s3cret" in arg for arg in recorded)
+    assert recorded[4] == "postgresql://site:***@db:5432/tagsmith"
