@@ -147,12 +147,14 @@ class ModelRegistry:
         log.info("reloaded the %s model: %s -> %s in process %d", name, old.version, predictor.version, os.getpid())
 
     def _artifact(self, name: str) -> object:
-        """Which artifact ``models/<name>`` holds now: its metadata file's real path,
-        inode, size and time (one stat through the symlink). None while there is none."""
+        """Which artifact ``models/<name>`` holds now: its metadata file's device, inode,
+        size and time (one stat through the symlink; a folder renamed keeps its files'
+        inodes, so a flat folder adopted as a version is not loaded again). None while
+        there is none."""
         metadata = model_dir(name, self.models_dir) / METADATA_FILE
         try:
             stat = metadata.stat()
-            return (os.path.realpath(metadata), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
         except OSError:
             return None
 
