@@ -14,6 +14,7 @@ from tests import test_open_models
 from tests.support import api_suggest, make_app
 from tests.test_open_models import open_questions
 from webapp.serving import EXTENSION_KEY
+from webapp.stats import compute
 from webapp.version_stats import by_version
 
 open_models = test_open_models.open_models  # the session's omikuji, lexical and ensemble on a tiny corpus
@@ -222,6 +223,10 @@ def test_stats_show_precision_and_recall_per_model_version(app):
     client.post(f"/api/v1/predictions/{question['id']}/feedback", json={"accepted": suggested[:1], "added": []})
     with app.app_context():
         rows = by_version("day")
+        totals = compute().models["baseline"]  # the running totals, counted another way
+    assert (totals.reviewed, totals.judged, totals.correct, totals.missed) == tuple(
+        sum(getattr(row, field) for row in rows) for field in ("reviewed", "judged", "correct", "missed")
+    )
     assert len(rows) == 1
     row = rows[0]
     assert (row.model, row.reviewed) == ("baseline", 2)
