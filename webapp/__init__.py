@@ -12,6 +12,7 @@ from flask import Flask, abort, request
 
 from . import api, cors, database, errors, guards, history, https, pages, ratelimits, serving, templating
 from . import config as settings
+from .commands import tagsmith_cli
 from .counters import stats_cli
 from .extensions import csrf
 from .inputs import undecodable_form_fields
@@ -47,6 +48,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.exempt(api.bp)
     csrf.exempt(api.health)
     app.cli.add_command(stats_cli)
+    app.cli.add_command(tagsmith_cli)
     return app
 
 
