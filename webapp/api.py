@@ -135,7 +135,7 @@ def suggest():
     outcome = suggest_and_store(
         models(), settings["models"], questions, settings["top_k"], settings["threshold"], source="api"
     )
-    items = [prediction_dict(prediction) for prediction in outcome.predictions]
+    items = [prediction_dict(prediction, with_reasons=not batch) for prediction in outcome.predictions]
     if batch:
         return jsonify(predictions=items, unavailable=outcome.unavailable), 201
     response = jsonify(items[0] | {"unavailable": outcome.unavailable})
@@ -208,7 +208,7 @@ def _prediction_or_404(prediction_id: int) -> Prediction:
 
 @bp.get("/predictions/<id:prediction_id>")
 def prediction(prediction_id: int):
-    return jsonify(prediction_dict(_prediction_or_404(prediction_id)))
+    return jsonify(prediction_dict(_prediction_or_404(prediction_id), with_reasons=True))
 
 
 @bp.post("/predictions/<id:prediction_id>/feedback")
@@ -226,7 +226,7 @@ def feedback(prediction_id: int):
         save_review(prediction, accepted, rejected, added)
     except InputError as error:
         raise invalid(error) from None
-    return jsonify(prediction_dict(prediction))
+    return jsonify(prediction_dict(prediction, with_reasons=True))
 
 
 TAG_SEARCH_MAX = 50

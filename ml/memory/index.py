@@ -19,6 +19,7 @@ Ref = Hashable  # the site's question id (int), or "train:<row>" for a seed ques
 # current review segment, which holds at most SEGMENT_ROWS questions.
 MERGE_EVERY = 256
 SEGMENT_ROWS = 20_000
+TITLE_CHARS = 200  # of a reviewed question's title, kept to name it as evidence
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class MemoryIndex(GramVectoriser):
     _row_tags: list[np.ndarray]
     _row_refs: list[Ref]
     _row_of: dict[Ref, int]
+    _review_titles: dict[Ref, str]  # for evidence: "because of #123 (its title)"
     _alive: np.ndarray
     _segments: list[sparse.csr_matrix]
     _postings: list[sparse.csr_matrix]
@@ -95,7 +97,7 @@ class MemoryIndex(GramVectoriser):
         vectors = self.vectorise([text for text, tags, _ in canonical if tags])
         remembered, v = 0, 0
         with self._lock:
-            for _, tags, ref in canonical:
+            for text, tags, ref in canonical:
                 self._forget(ref)
                 if not tags:
                     continue
@@ -109,6 +111,8 @@ class MemoryIndex(GramVectoriser):
                 self._row_tags.append(columns)
                 self._row_refs.append(ref)
                 self._row_of[ref] = row
+                if not self.is_seed(ref):
+                    self._review_titles[ref] = text.split("\n", 1)[0][:TITLE_CHARS]
                 self._alive[row] = True
                 self._pending.append(vectors[v])
                 v += 1
@@ -127,6 +131,7 @@ class MemoryIndex(GramVectoriser):
 
     def _forget(self, ref: Ref) -> bool:
         row = self._row_of.pop(ref, None)
+        self._review_titles.pop(ref, None)
         if row is None:
             return False
         self._alive[row] = False  # its vector stays in the index, masked out (rows never move)
@@ -165,8 +170,13 @@ class MemoryIndex(GramVectoriser):
         return list(self._row_of)
 
     def ref_title(self, ref: Ref) -> str:
-        """A seed question's title (reviewed questions are the site's to describe)."""
-        return self.seed_titles.get(str(ref), "")
+        """A remembered question's title: a seed question's from the corpus, a reviewed
+        question's from the text it was added with."""
+        return self.seed_titles.get(str(ref), "") or self._review_titles.get(ref, "")
+
+    @staticmethod
+    def is_seed(ref: Ref) -> bool:
+        return isinstance(ref, str) and ref.startswith("train:")
 
     def memory_bytes(self) -> int:
         """Bytes held by the index and the rows' tags (not the vectoriser)."""

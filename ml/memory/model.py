@@ -35,6 +35,7 @@ MODEL_PARAMS = ("k", "power", "smoothing", "min_df", "oov", "review_weight", "mi
 class ReviewMemory(ValidationTuning, Predictor):
     name = "memory"
     training_data = "corpus"
+    grows_labels = True
 
     def __init__(
         self,
@@ -64,6 +65,7 @@ class ReviewMemory(ValidationTuning, Predictor):
         self._row_tags: list[np.ndarray] = []  # label columns of each row (append-only)
         self._row_refs: list[Ref] = []
         self._row_of: dict[Ref, int] = {}  # ref -> its live row
+        self._review_titles: dict[Ref, str] = {}
         self._alive = np.zeros(1024, dtype=bool)
         self._segments: list[sparse.csr_matrix] = []  # merged rows, (rows, features)
         self._postings: list[sparse.csr_matrix] = []

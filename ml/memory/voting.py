@@ -131,3 +131,33 @@ class Voting(MemoryIndex):
             for r, s in zip(rows[: self.k], similarities[: self.k], strict=True)
             if column in self._row_tags[r]
         ][:max_refs]
+
+    def reasons(self, text: str, tags: Sequence[str], max_refs: int = MAX_REFS) -> dict[str, list[dict]]:
+        """Per tag, the remembered questions among ``text``'s neighbours that carry it, most
+        similar first: ``{"kind": "reviewed", "question_id", "title", "weight"}`` for a reviewed
+        question, ``{"kind": "similar", "title", "weight"}`` for a seed (training) question.
+        Tags the memory does not know, or that no neighbour carries, are left out."""
+        columns = {}
+        for tag in tags:
+            canonical = self._canonical([tag]) if tag.strip() else []
+            column = self.column_.get(canonical[0]) if canonical else None
+            if column is not None:
+                columns[tag] = column
+        if not columns:
+            return {}
+        rows, similarities = self.neighbours([text])[0]
+        rows, similarities = rows[: self.k], similarities[: self.k]
+        found: dict[str, list[dict]] = {}
+        for tag, column in columns.items():
+            for row, similarity in zip(rows, similarities, strict=True):
+                if column not in self._row_tags[row]:
+                    continue
+                ref = self._row_refs[row]
+                reason: dict = {"kind": "similar" if self.is_seed(ref) else "reviewed"}
+                if reason["kind"] == "reviewed":
+                    reason["question_id"] = ref
+                reason |= {"title": self.ref_title(ref), "weight": round(float(similarity), 4)}
+                found.setdefault(tag, []).append(reason)
+                if len(found[tag]) == max_refs:
+                    break
+        return found
