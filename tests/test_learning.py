@@ -88,3 +88,27 @@ def test_a_review_saved_through_the_form_counts_and_replaces_the_earlier_one(lea
         assert response.status_code == 303, response.get_data(as_text=True)[:500]
     for client in (first, second):
         assert "zorblet" not in tags(suggested(client, SIMILAR), "memory")
+
+
+def test_the_ensemble_grows_with_its_memory_and_passes_a_tag_only_the_memory_knows(learning_models):
+    from ml.predictor import ServingOptions
+    from ml.registry import load_predictor
+
+    ensemble = load_predictor("ensemble", learning_models, ServingOptions(scope="one"))
+    other = load_predictor("ensemble", learning_models, ServingOptions(scope="two"))
+    memory = ensemble.members["memory"]
+    assert other.members["memory"] is not memory  # each site learns only its own reviews
+    assert other.members["lexical"] is ensemble.members["lexical"]  # read-only members are shared
+    labels = list(ensemble.labels)
+    for ref, title in enumerate(REVIEWED, 1):
+        memory.add(title, ["zorblet"], ref=ref)
+    best = ensemble.suggest([SIMILAR], top_k=3)[0]
+    assert best[0].tag == "zorblet" and best[0].confident
+    assert ensemble.labels[: len(labels)] == labels and ensemble.labels[-1] == "zorblet"  # columns only append
+    # No other member knows zorblet: the combiner never met such a tag, the floor lets it through.
+    tags, features = ensemble.candidates([SIMILAR])
+    row = tags[0].index("zorblet")
+    assert ensemble.floors(features)[row] >= ensemble.thresholds[0]
+    reasons = ensemble.reasons(SIMILAR, ["zorblet"])["zorblet"]
+    assert {reason["question_id"] for reason in reasons} <= {1, 2, 3} and reasons[0]["kind"] == "reviewed"
+    assert "zorblet" not in [s.tag for s in other.suggest([SIMILAR], top_k=3)[0]]

@@ -17,10 +17,12 @@ restart (the vector is appended to a pending block, merged into the sparse index
 latest review counts); ``remove(ref)`` forgets it. Every suggestion can be traced to the
 remembered questions that voted for it (``suggest_with_evidence``, ``evidence``).
 
-How the site should use it (issue 10)
--------------------------------------
-- Load it like any model: ``load_predictor("memory", models_dir)``. Each gunicorn worker holds
-  its own copy; the artifact holds only the vectoriser and the seed questions.
+How the site uses it (issue 10; ``webapp/learning.py``)
+------------------------------------------------------
+- Load it like any model: ``load_predictor("memory", models_dir, options)``. Each gunicorn
+  worker holds its own copy, and so does each site in one process (``ServingOptions.scope``:
+  a model that ``grows_labels`` is cached per scope); the artifact holds only the vectoriser
+  and the seed questions.
 - **At start**, replay every saved review from the database, oldest first, in one call:
   ``model.add_many((question_text(title, body), right_tags, question_id) for ...)`` where
   ``right_tags`` are the review's accepted + added tags (canonicalised again here). 10,000
@@ -39,7 +41,9 @@ How the site should use it (issue 10)
 - Evidence: ``suggest_with_evidence(texts, top_k)`` returns per suggested tag the refs of the
   remembered questions that voted for it, strongest first; ints are reviewed questions
   (link ``/history/<id>``: "because of #123, #456"), ``"train:<row>"`` strings are seed
-  questions (``ref_title(ref)`` gives their title).
+  questions (``ref_title(ref)`` gives their title). ``reasons(text, tags)`` says the same as
+  dicts (``{"kind": "reviewed", "question_id", "title", "weight"}`` or ``{"kind": "similar",
+  ...}`` for a seed question): what the API and the question page show.
 
 How labels grow (for the ensemble and anything that reads columns)
 ------------------------------------------------------------------
@@ -51,24 +55,18 @@ the moment it started*: read the tag of column j as ``labels[j]`` and never assu
 ``scores.shape[1] == len(labels)`` afterwards. ``best_tags(texts, n)`` returns (tag, score)
 pairs and needs no column bookkeeping at all.
 
-What the ensemble needs to change (``ml/ensemble.py``, not done here)
---------------------------------------------------------------------
-- It maps each member's columns once, in ``__init__`` (``keep_``, ``names_``, ``column_``,
-  ``vocabularies_``): the memory's new tags would be cut off by ``[:, self.keep_[name]]``. For
-  the memory member use ``best_tags(texts, MEMBER_TOP)`` instead of column slicing, and let
-  ``labels``/``column_`` of the ensemble grow the same append-only way (or score into a dict).
-- ``load`` compares its labels with the artifact's: compare only the memory's artifact labels
-  (``memory.base_labels``), since replayed reviews add tags after loading.
-- ``"memory knows"``: a tag is known to the memory once any remembered question carries it
-  (``tag in memory.column_``).
-- The combiner must see memory scores on validation to learn their weight: that is why the
-  memory is seeded with the completely tagged training questions (``--memory-seed all``),
-  which makes it a plain kNN member there (all-tag micro-F1 alone 0.375 on validation, 0.383
-  on test; omikuji 0.445, lexical 0.461);
-  reviews then make it stronger where nothing else knows anything. A new tag only the memory
-  knows has "members proposing" = 1 and popularity 0 (absent from the catalogue): check on a
-  replayed stream (``bench/review_learning.py``) that the combiner does not silence it, e.g.
-  by giving the memory's score for tags no other member knows a path through (a floor).
+How the ensemble uses it (``ml/ensemble.py``)
+---------------------------------------------
+- Its first columns are the union of its members' labels as saved (``memory.base_labels``);
+  a tag only the memory proposes becomes a new last column of the ensemble too.
+- It reads the memory through ``best_tags(texts, MEMBER_TOP)``, not columns; "memory knows"
+  a tag once any remembered question carries it (``tag in memory.column_``).
+- The combiner learned the memory's weight on validation, where the memory is a plain kNN
+  member seeded with the completely tagged training questions (all-tag micro-F1 alone 0.375
+  on validation, 0.383 on test; omikuji 0.445, lexical 0.461). A tag no other member knows
+  (one reviewers added) hardly occurs there, so the combiner cannot be trusted with it: its
+  probability is at least the memory's score rescaled so the memory's own threshold lands
+  on the ensemble's (``EnsembleTagger.floors``).
 
 Measured (``bench/review_learning.py``, 2 cores, seeded memory with 10,000 reviews: 47,469
 questions): ``add`` 0.8 ms p50 / 4.7 ms p95, one suggestion 2.0 / 6.4 ms, a review shows in the
