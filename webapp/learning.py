@@ -74,11 +74,12 @@ class Learner:
             if fresh:
                 learned += self._replay(fresh)
                 self._fed.update((id(model), model) for model in fresh)
-            old = [model for model in current if id(model) in self._fed and model not in fresh]
+            old = [model for model in current if model not in fresh]
             if old:
                 reviews = [review for review in self._recent() if self._is_new(review)]
                 learned += _teach(old, reviews)
                 self._remember(reviews)
+            self._fed = {id(model): model for model in current}  # a model no longer served is let go
             return learned
 
     def learn_review(self, prediction_id: int) -> None:
@@ -86,8 +87,9 @@ class Learner:
         so the very next suggestion in this worker counts it."""
         with self._lock:
             review = _read_reviews([prediction_id])
-            if review and self._fed:
-                _teach(list(self._fed.values()), review)
+            fed = [model for model in self.learners() if id(model) in self._fed]
+            if review and fed:
+                _teach(fed, review)
                 self._remember(review)
         self.catch_up()
 
