@@ -9,8 +9,9 @@ model (the ensemble, with the memory as a member) and from the memory alone.
 1. A stream of real questions: the test part of the open questions (never trained on), in a
    fixed shuffled order (seed 0). After 0, 25, 50, 100 and 200 reviews, the same
    ``--n-eval`` questions after the 200th are asked: all-tag micro-F1, and the recall of the
-   tags that first appeared in the reviews (unknown to the ensemble at start) over the later
-   questions that carry one. Two workers: a review saved by one is learned by the other.
+   tags that first appeared in the reviews (on no training question) over the later
+   questions that carry one (at most ``--n-eval``). Two workers: a review saved by one is
+   learned by whichever answers next.
 2. A new library: every open question tagged ``--tag`` (flutter) with the word and the tag
    renamed to ``--new-name`` (zorblet), so no model, catalogue or vectoriser knows either.
    (The models did learn flutter's other words, so they still suggest flutter there: a
@@ -99,7 +100,8 @@ def stream_rows(corpus: Corpus) -> list[int]:
 
 def stream_of_reviews(corpus: Corpus, site: Site, n_eval: int) -> list[dict]:
     stream = stream_rows(corpus)
-    known = set(next(m for m in site.call("GET", "/api/v1/models")["models"] if m["name"] == "ensemble")["labels"])
+    # New: absent from every question the memory was seeded with (the training questions).
+    known = set(next(m for m in site.call("GET", "/api/v1/models")["models"] if m["name"] == "memory")["labels"])
     evaluated = stream[CHECKPOINTS[-1] : CHECKPOINTS[-1] + n_eval]
     rows, done = [], 0
     for checkpoint in CHECKPOINTS:
