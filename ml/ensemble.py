@@ -9,6 +9,11 @@ two folds give out-of-fold probabilities to choose the threshold on, then it is 
 all of them. On validation it beat a weighted mean of the scores (all-tag micro-F1 0.503
 vs 0.497 with the same three members; P@1 0.745 vs 0.73).
 
+A member that learns while serving (the memory of reviewed questions) is read through its
+``best_tags``: a tag reviewers added becomes a new last column of the ensemble too, and a tag
+no other member knows gets at least the memory's own verdict (``floors``), since the combiner
+never met such a tag on validation.
+
 Members are loaded through the registry's shared loader, so a site serving the ensemble
 beside its members holds each model once. The members trained on titles alone, or whose
 reading of a long body costs more than it adds (the transformer: ~2 ms for a title, ~11 ms
