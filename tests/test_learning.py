@@ -5,6 +5,7 @@ each suggestion it causes names the reviewed questions behind it."""
 import json
 import re
 
+import numpy as np
 import pytest
 
 from ml.data.sources import Source, load_corpus
@@ -108,7 +109,8 @@ def test_the_ensemble_grows_with_its_memory_and_passes_a_tag_only_the_memory_kno
     # No other member knows zorblet: the combiner never met such a tag, the floor lets it through.
     tags, features = ensemble.candidates([SIMILAR])
     row = tags[0].index("zorblet")
-    assert ensemble.floors(features)[row] >= ensemble.thresholds[0]
+    owner = np.zeros(len(features), dtype=np.int64)
+    assert ensemble.floors(features, owner)[row] >= ensemble.thresholds[0]
     reasons = ensemble.reasons(SIMILAR, ["zorblet"])["zorblet"]
     assert {reason["question_id"] for reason in reasons} <= {1, 2, 3} and reasons[0]["kind"] == "reviewed"
     assert "zorblet" not in [s.tag for s in other.suggest([SIMILAR], top_k=3)[0]]
