@@ -2,6 +2,19 @@
 
 A folder is written next to its final place and renamed into it, so a crash mid-save
 never leaves a half-written model where the site would load it.
+
+Two layouts load alike, because every loader reads ``models/<name>``:
+
+- flat: ``models/<name>/`` is the model (the committed transformer, ``make models``);
+- versioned: ``models/<name>`` is a symlink to ``models/.versions/<name>/<version>/``.
+  A new version is written into its own fresh folder and published by replacing the
+  symlink with ``os.replace``, one atomic rename: a reader sees the old version or the new
+  one, never a mix. Older versions stay (``KEEP_VERSIONS``) for a rollback by hand.
+
+A save is versioned inside ``versioned_saves()`` (``python -m ml train --with-reviews``,
+``--new-version``) and whenever the target already is a symlink. Turning a flat folder
+into a version moves it under ``.versions`` first; in the instant between that rename and
+the symlink's, ``models/<name>`` is absent: a running site keeps the model it holds.
 """
 
 from __future__ import annotations
@@ -10,9 +23,12 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +38,9 @@ from .paths import display_path
 
 ARTIFACT_FORMAT = 1
 METADATA_FILE = "metadata.json"
+VERSIONS_DIR = ".versions"
+KEEP_VERSIONS = 3  # besides the current one
+_VERSIONED: ContextVar[bool] = ContextVar("versioned_saves", default=False)
 
 
 def file_sha256(path: Path) -> str:
@@ -48,11 +67,30 @@ def utc_now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
+@contextmanager
+def versioned_saves() -> Iterator[None]:
+    """Every artifact saved inside is published as a new version (see the module's notes)."""
+    token = _VERSIONED.set(True)
+    try:
+        yield
+    finally:
+        _VERSIONED.reset(token)
+
+
 def save_artifact(folder: Path, writers: dict[str, Callable[[Path], None]], metadata: dict) -> Path:
     """Write each file with its writer, add checksums to ``metadata``, then swap into place."""
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp", dir=folder.parent))
+    versioned = _VERSIONED.get() or folder.is_symlink()
+    home = versions_home(folder) if versioned else folder.parent
+    home.mkdir(parents=True, exist_ok=True)
+    version = None
+    if versioned:
+        _adopt_flat(folder, home)
+        # Stored answers name the version that made them: two versions never share a name
+        # (the caller's metadata learns the name too).
+        version = _free_name(home, str(metadata.get("model_version") or folder.name), stamp=True)
+        metadata["model_version"] = version.name
+    staging = Path(tempfile.mkdtemp(prefix=folder.name + ".tmp", dir=home))
     staging.chmod(0o755)  # mkdtemp's 0700 would hide the model from a server running as another user
     try:
         for name, write in writers.items():
@@ -60,6 +98,10 @@ def save_artifact(folder: Path, writers: dict[str, Callable[[Path], None]], meta
         metadata = dict(metadata, artifact_format=ARTIFACT_FORMAT)
         metadata["files"] = _checksums(staging, writers)
         (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+        if version is not None:
+            os.replace(staging, version)
+            publish_version(folder, version)
+            return folder
         old = None
         if folder.exists():
             old = folder.with_name(folder.name + ".tmp-old")
@@ -72,6 +114,63 @@ def save_artifact(folder: Path, writers: dict[str, Callable[[Path], None]], meta
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return folder
+
+
+def versions_home(folder: Path) -> Path:
+    """Where the versions of the model served from ``folder`` live."""
+    return Path(folder).parent / VERSIONS_DIR / Path(folder).name
+
+
+def _free_name(home: Path, wanted: str, stamp: bool = False) -> Path:
+    """``wanted`` as a folder name; with ``stamp``, plus the time of day (its date is in
+    the recorded version already), so that a name is not given twice even after pruning."""
+    base = re.sub(r"[^\w.-]+", "-", wanted).strip(".-") or "version"
+    if stamp:
+        base = f"{base}-{datetime.now(UTC):%H%M%S}"
+    candidate, number = home / base, 1
+    while candidate.exists():
+        number += 1
+        candidate = home / f"{base}.{number}"
+    return candidate
+
+
+def _adopt_flat(folder: Path, home: Path) -> None:
+    """A flat model folder becomes the first version (under its own version name)."""
+    if folder.exists() and not folder.is_symlink():
+        first = _free_name(home, _recorded_version(folder))
+        os.replace(folder, first)
+        _link(folder, first)
+
+
+def publish_version(folder: Path, version: Path) -> None:
+    """Point ``folder`` at ``version`` (a complete model folder) with one atomic rename."""
+    folder, home = Path(folder), Path(version).parent
+    _adopt_flat(folder, home)
+    _link(folder, version)
+    _prune(home, keep=Path(version).name)
+
+
+def _link(folder: Path, version: Path) -> None:
+    link = folder.with_name(folder.name + ".tmp-link")
+    link.unlink(missing_ok=True)
+    os.symlink(os.path.relpath(version, folder.parent), link)
+    os.replace(link, folder)
+
+
+def _recorded_version(folder: Path) -> str:
+    try:
+        return str(json.loads((folder / METADATA_FILE).read_text()).get("model_version") or "flat")
+    except (OSError, ValueError):
+        return "flat"
+
+
+def _prune(home: Path, keep: str) -> None:
+    """Delete all but the newest ``KEEP_VERSIONS`` older versions; staging folders
+    (``*.tmp*``) may belong to a save in progress and are left alone."""
+    older = [path for path in home.iterdir() if path.is_dir() and ".tmp" not in path.name and path.name != keep]
+    older.sort(key=lambda path: path.stat().st_mtime_ns, reverse=True)
+    for path in older[KEEP_VERSIONS:]:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _checksums(folder: Path, names) -> dict[str, str]:

@@ -14,23 +14,25 @@ import shlex
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
 import numpy as np
 
-from . import __version__
+from . import __version__, reviews
+from .artifacts import versioned_saves
 from .baseline import TfidfBaseline, add_profile_arguments
 from .catalogue import load_catalogue
 from .cli_types import positive_int, probability, top_k
 from .data.readers import FORMATS, read_questions
-from .data.records import ReadReport
+from .data.records import Question, ReadReport
 from .data.sources import DEFAULT_SOURCES, Corpus, Source, load_corpus
 from .data.split import label_matrix
 from .errors import TagsmithError, UsageError
 from .evaluate import all_tag_metrics, format_all_tag_report, format_report, format_table, write_metrics
 from .open_train import chosen_and_ranked, evaluate_model, model_corpus, top_of
-from .paths import DEFAULT_DATA, SPLITS_DIR
+from .paths import DEFAULT_DATA, SPLITS_DIR, display_path
 from .predictor import DEFAULT_TOP_K, MAX_TOP_K, Predictor, TrainOptions
 from .registry import get_kind, kinds, load_predictor, model_dir, model_names
 from .text import question_text
@@ -146,6 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--output", type=Path, help="model folder to write (default: models/<model>)")
     train.add_argument("--metrics-file", type=Path, help="also write the test metrics as JSON here")
+    train.add_argument(
+        "--with-reviews",
+        metavar="DATABASE_URL",
+        help="also train on the questions reviewed on the site whose database this is (right tags = accepted + "
+        "added, complete labels, train part only); the model is written as a new version",
+    )
+    train.add_argument(
+        "--new-version",
+        action="store_true",
+        help="write the model as a new version (models/.versions/<model>/<version>) and switch models/<model> to it "
+        "atomically, so a running site reloads it between requests (implied by --with-reviews)",
+    )
     _add_data_options(train)
     for kind in kinds(include_unserved=True):
         kind.predictor_class().add_train_arguments(train.add_argument_group(f"{kind.name} options"))
@@ -233,20 +247,26 @@ def _summary_line(metrics: dict[str, Any]) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     model_class = get_kind(args.model).predictor_class()
+    reviewed = _reviewed_questions(args)
     dataset: Dataset | Corpus
     if model_class.training_data == "corpus":
         # Another file stands for one source whose questions carry their complete tag sets.
         sources = (
             DEFAULT_SOURCES
             if args.data == DEFAULT_DATA
-            else (Source("data", str(Path(args.data).resolve()), args.format, "all", "hash"),)
+            else (Source("data", display_path(Path(args.data).resolve()), args.format, "all", "hash"),)
         )
+        if reviewed is not None:
+            # First: where a title is in two training sources, the corpus keeps the first one's copy.
+            sources = (reviews.snapshot(reviewed, Path(args.splits_dir) / "reviews"), *sources)
         dataset = load_corpus(sources, seed=args.seed, splits_dir=args.splits_dir)
         parts = dataset.describe()["parts"]
         print(f"{len(dataset.questions)} questions from {len(parts)} sources; split {parts}", file=sys.stderr)
     else:
         dataset = _load_dataset(args)
         print(dataset.report.summary(), file=sys.stderr)
+        if reviewed is not None:
+            print(f"reviewed questions: {reviews.add_to_dataset(dataset, reviewed)}", file=sys.stderr)
         split = dataset.describe()["split"]
         print(f"{len(dataset.questions)} questions, {len(dataset.labels)} tags; split {split}", file=sys.stderr)
     output = args.output or model_dir(args.model)
@@ -254,12 +274,35 @@ def cmd_train(args: argparse.Namespace) -> int:
         output=Path(output),
         seed=args.seed,
         progress=not args.quiet,
-        command="python -m ml " + shlex.join(args.argv),
+        command="python -m ml " + shlex.join(_recorded_argv(args.argv)),
         params=vars(args),
     )
-    metadata = model_class.train(dataset, options)
+    with versioned_saves() if reviewed is not None or args.new_version else nullcontext():
+        metadata = model_class.train(dataset, options)
     report_training(model_class, metadata, Path(output), args.metrics_file)
     return 0
+
+
+def _reviewed_questions(args: argparse.Namespace) -> list[Question] | None:
+    if args.with_reviews is None:
+        return None
+    found = reviews.reviewed_questions(args.with_reviews)
+    shown = reviews.hidden_password(args.with_reviews)
+    if not found:
+        raise UsageError(f"{shown} holds no reviewed question with a right tag: nothing to add to the training data")
+    print(f"{len(found)} reviewed questions from {shown}", file=sys.stderr)
+    return found
+
+
+def _recorded_argv(argv: list[str]) -> list[str]:
+    """The command line as metadata records it: a database password is not written down."""
+    recorded = list(argv)
+    for i, arg in enumerate(recorded):
+        if arg == "--with-reviews" and i + 1 < len(recorded):
+            recorded[i + 1] = reviews.hidden_password(recorded[i + 1])
+        elif arg.startswith("--with-reviews="):
+            recorded[i] = "--with-reviews=" + reviews.hidden_password(arg.partition("=")[2])
+    return recorded
 
 
 def report_training(model_class: type[Predictor], metadata: dict[str, Any], folder: Path, metrics_file: Path | None):

@@ -165,14 +165,20 @@ def evaluate_model(
 
 
 def model_corpus(metadata: dict) -> Corpus:
-    """The corpus an open-vocabulary model was trained on, checked against its hash."""
+    """The corpus an open-vocabulary model was trained on (its recorded sources, the
+    reviewed questions' snapshot among them), checked against its hash."""
+    from .data.sources import DEFAULT_SOURCES, Source
     from .errors import DataError
 
     recorded = metadata.get("corpus") or {}
-    corpus = load_corpus()
+    sources = tuple(Source(**source) for source in recorded.get("sources", [])) or DEFAULT_SOURCES
+    missing = [source.path for source in sources if not source.resolved().exists()]
+    if missing:
+        raise DataError(f"the {metadata.get('model', 'model')} model was trained on {missing[0]}, which is gone")
+    corpus = load_corpus(sources)
     if recorded.get("data_hash") and data_hash(corpus.questions) != recorded["data_hash"]:
         raise DataError(
-            f"the bundled corpus no longer matches the one the {metadata.get('model', 'model')} model was trained on; "
+            f"the corpus no longer matches the one the {metadata.get('model', 'model')} model was trained on; "
             "retrain the model"
         )
     return corpus

@@ -65,6 +65,7 @@ def hermetic_site(monkeypatch, tmp_path):
         "TAGSMITH_RATELIMIT_STORAGE",
         "TAGSMITH_PROXIES",
         "TAGSMITH_TRUSTED_HOSTS",
+        "TAGSMITH_CORS_ORIGINS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr("flask.Flask.auto_find_instance_path", lambda self: str(tmp_path / "instance"))

@@ -43,6 +43,9 @@ def assert_json_error(response, status, words):
     assert response.status_code == status, response.get_data(as_text=True)[:500]
     data = response.get_json()
     assert data["status"] == status and words in json.dumps(data), data
+    # An RFC 9457 problem.
+    assert response.mimetype == "application/problem+json" and data["type"] == "about:blank"
+    assert data["title"] and data["detail"] and data["instance"].startswith("/")
 
 
 def assert_error_page(response, status, words):

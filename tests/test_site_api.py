@@ -12,8 +12,9 @@ def test_suggest_one_question(client, app):
     )
     assert response.status_code == 201
     data = response.get_json()
-    assert response.headers["Location"] == data["url"] == f"/api/v1/predictions/{data['id']}"
-    assert data["page"] == f"/history/{data['id']}"
+    # Absolute links, ready to follow.
+    assert response.headers["Location"] == data["url"] == f"http://localhost/api/v1/predictions/{data['id']}"
+    assert data["page"] == f"http://localhost/history/{data['id']}"
     baseline = data["answers"]["baseline"]
     assert baseline["tags"][0]["tag"] == "python" and 0 < baseline["tags"][0]["score"] <= 1
     assert [tag["score"] for tag in baseline["tags"]] == sorted(
@@ -184,9 +185,14 @@ def test_prediction_detail_and_404(client):
     assert detail["id"] == created["id"] and detail["body"] == "<b>html</b>"
     assert detail["answers"] == created["answers"]
     response = client.get("/api/v1/predictions/999")
-    assert response.status_code == 404 and response.get_json() == {
-        "error": "There is no prediction 999.",
+    assert response.status_code == 404 and response.mimetype == "application/problem+json"
+    assert response.get_json() == {
+        "type": "about:blank",
+        "title": "Not Found",
         "status": 404,
+        "detail": "There is no prediction 999.",
+        "instance": "/api/v1/predictions/999",
+        "error": "There is no prediction 999.",  # v1's name, kept
     }
     assert client.get("/api/v1/nothing-here").status_code == 404
     assert client.get("/api/v1/nothing-here").get_json()["status"] == 404

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from werkzeug.serving import make_server
@@ -126,7 +127,7 @@ def test_pages_fit_a_phone_and_stack_the_panels(site, browser):
     created = app.test_client().post(
         "/api/v1/suggest", json={"title": "A long-winded question about linq and wpf " * 4}
     )
-    page = created.get_json()["page"]
+    page = urlsplit(created.get_json()["page"]).path  # absolute, for the test client's host
     browser.set_window_size(390, 844)
     try:
         for url in ("/", "/history/", page, "/stats", "/models", "/history/999999"):
@@ -160,3 +161,16 @@ def test_missing_tags_autocomplete_from_the_catalogue(site, browser):
     browser.find_element(By.CSS_SELECTOR, ".question-title").click()  # leaving the field describes the tags
     wait(browser).until(EC.text_to_be_present_in_element((By.ID, "added-preview"), "python-polars is new"))
     assert "golang will be saved as go" in browser.find_element(By.ID, "added-preview").text
+
+
+def test_the_api_page_renders_the_document_under_the_csp(site, browser):
+    """Swagger UI, served by the site, draws every endpoint with the site's CSP in force."""
+    site, _ = site
+    browser.get(site + "/api/v1/docs")
+    wait(browser).until(EC.presence_of_element_located((By.CSS_SELECTOR, ".opblock-summary-path")))
+    paths = {
+        element.text.replace("\u200b", "")
+        for element in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+    }
+    assert {"/api/v1/suggest", "/api/v1/predictions", "/api/v1/predictions/{prediction_id}"} <= paths
+    assert "tagsmith API" in browser.find_element(By.CSS_SELECTOR, ".info .title").text

@@ -30,8 +30,8 @@ def assert_storage_503(response, *secrets: str) -> None:
     assert response.status_code == 503
     assert response.headers["Retry-After"] == str(STORAGE_RETRY_AFTER_S)
     body = response.get_data(as_text=True)
-    if response.mimetype == "application/json":
-        assert response.get_json()["status"] == 503 and "try again" in response.get_json()["error"]
+    if response.mimetype == "application/problem+json":
+        assert response.get_json()["status"] == 503 and "try again" in response.get_json()["detail"]
     else:
         assert "Storage unavailable" in body and 'class="site-header"' in body
     for secret in ("SELECT", "INSERT", "sqlite", "postgresql", "Traceback", *secrets):

@@ -10,8 +10,9 @@ import logging
 
 from flask import Flask, abort, request
 
-from . import api, database, errors, guards, history, https, learning, pages, ratelimits, serving, templating
+from . import api, cors, database, errors, guards, history, https, learning, pages, ratelimits, serving, templating
 from . import config as settings
+from .commands import tagsmith_cli
 from .counters import stats_cli
 from .extensions import csrf
 from .inputs import undecodable_form_fields
@@ -38,6 +39,7 @@ def create_app(config: dict | None = None) -> Flask:
     learning.init_app(app)  # after the models load, before the first request
     errors.init_app(app)
     templating.init_app(app)
+    cors.init_app(app)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(history.bp)
@@ -47,6 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.exempt(api.bp)
     csrf.exempt(api.health)
     app.cli.add_command(stats_cli)
+    app.cli.add_command(tagsmith_cli)
     return app
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from flask import Flask
 from limits import parse_many
 
+from .cors import origins_from
+
 DATABASE_FILE = "tagsmith.sqlite3"
 SECRET_KEY_FILE = "secret_key"
 
@@ -59,6 +61,8 @@ def from_environment(environ=os.environ) -> dict:
         # Host names the site answers to (Flask answers 400 to others); unset: any.
         "TRUSTED_HOSTS": [host.strip() for host in environ.get("TAGSMITH_TRUSTED_HOSTS", "").split(",") if host.strip()]
         or None,
+        # Origins whose pages may read the API (webapp/cors.py): unset = any, empty = none.
+        "CORS_ORIGINS": origins_from(environ.get("TAGSMITH_CORS_ORIGINS")),
     }
     for key, (variable, default) in LIMITS.items():
         raw = environ.get(variable)

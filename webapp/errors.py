@@ -1,4 +1,6 @@
-"""Error responses: pages in the site's style, JSON with a message under /api/ and /healthz.
+"""Error responses: pages in the site's style; under /api/ and /healthz, RFC 9457 problem
+details (``application/problem+json``: type, title, status, detail, instance, and ``errors``
+per field for a 422).
 
 Every error tagsmith raises on purpose is a ``TagsmithError`` carrying its HTTP status, and
 one handler answers them all; werkzeug's HTTP errors get the same two shapes. Storage that
@@ -15,6 +17,7 @@ from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sql_errors
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed, SecurityError
+from werkzeug.http import HTTP_STATUS_CODES
 
 from ml.errors import ModelUnavailable, TagsmithError
 
@@ -44,8 +47,11 @@ STORAGE_UNAVAILABLE = (
 log = logging.getLogger(__name__)
 
 
+PROBLEM_JSON = "application/problem+json"
+
+
 class ApiError(TagsmithError):
-    """An error the API reports as JSON: ``{"error": message, "status": ..., "fields": ...}``."""
+    """An error the API reports as a problem: ``message`` is its detail, ``fields`` its errors."""
 
     def __init__(self, status: int, message: str, fields: dict[str, str] | None = None):
         super().__init__(message)
@@ -53,9 +59,9 @@ class ApiError(TagsmithError):
         self.fields = fields
 
     @classmethod
-    def invalid(cls, fields: dict[str, str]) -> ApiError:
+    def invalid(cls, fields: dict[str, str], message: str | None = None) -> ApiError:
         """422 with a message per field: the API's one answer to values it cannot use."""
-        return cls(422, INVALID_FIELDS, fields)
+        return cls(422, message or INVALID_FIELDS, fields)
 
 
 def hide_paths(text: str, named: dict[str, str] | None = None) -> str:
@@ -85,10 +91,22 @@ def storage_unavailable(error: Exception) -> bool:
 
 
 def json_error(status: int, message: str, fields: dict[str, str] | None = None):
-    payload: dict[str, object] = {"error": message, "status": status}
+    """A problem (RFC 9457). ``about:blank``: the status code is the whole type, so the title
+    is its standard phrase. ``error`` and ``fields`` repeat ``detail`` and ``errors`` under the
+    names v1 clients read before problems; they go with the next version of the API."""
+    payload: dict[str, object] = {
+        "type": "about:blank",
+        "title": HTTP_STATUS_CODES.get(status, "Error"),
+        "status": status,
+        "detail": message,
+        "instance": request.path,
+        "error": message,
+    }
     if fields:
-        payload["fields"] = fields
-    return jsonify(payload), status
+        payload["errors"] = payload["fields"] = fields
+    response = jsonify(payload)
+    response.content_type = PROBLEM_JSON
+    return response, status
 
 
 def error_page(status: int, message: str, *, title: str | None = None):

@@ -138,10 +138,15 @@ def run_model(prediction_id: int, model: str):
 def export(kind: str):
     if kind not in EXPORT_TYPES:
         abort(404, description="Export as export.csv or export.jsonl.")
-    rows = _csv_lines() if kind == "csv" else _jsonl_lines()
+    rows = export_lines(kind)
     headers = {"Content-Disposition": f'attachment; filename="tagsmith-reviewed.{kind}"'}
     # content_type, not mimetype: Flask adds "; charset=utf-8" to a mimetype a second time.
     return Response(stream_with_context(rows), content_type=EXPORT_TYPES[kind], headers=headers)
+
+
+def export_lines(kind: str):
+    """The export as pieces of text: ``csv`` or ``jsonl`` (``flask tagsmith export`` too)."""
+    return _csv_lines() if kind == "csv" else _jsonl_lines()
 
 
 def _csv_lines():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 
 from ml.errors import ModelUnavailable
 from ml.registry import model_names
@@ -15,6 +15,7 @@ from .queries import Filters, history_query
 from .serving import models
 from .stats import compute
 from .suggest import suggest_and_store
+from .version_stats import PERIODS, by_version
 
 bp = Blueprint("pages", __name__)
 RECENT = 5
@@ -58,4 +59,13 @@ def model_list():
 
 @bp.get("/stats")
 def stats():
-    return render_template("stats.html", stats=compute())
+    return render_template("stats.html", stats=compute(), versions=by_version())
+
+
+@bp.get("/stats/versions.json")
+def stats_by_version():
+    """Precision and recall per model version and period, for charts and scripts."""
+    period = request.args.get("period", "week")
+    if period not in PERIODS:
+        abort(400, description=f"period must be one of {', '.join(PERIODS)}.")
+    return jsonify(period=period, rows=[row.to_dict() for row in by_version(period)])

@@ -51,8 +51,10 @@ def prediction_dict(prediction: Prediction, with_reasons: bool = False) -> dict:
             answers[model]["reasons"] = reasons
     return {
         "id": prediction.id,
-        "url": url_for("api.prediction", prediction_id=prediction.id, _external=False),
-        "page": url_for("history.detail", prediction_id=prediction.id, _external=False),
+        # Absolute, so a client can follow them as they are (behind a proxy, ProxyFix makes
+        # the scheme and host the public ones).
+        "url": url_for("api.prediction", prediction_id=prediction.id, _external=True),
+        "page": url_for("history.detail", prediction_id=prediction.id, _external=True),
         "title": prediction.title,
         "body": prediction.body,
         "created_at": timestamp(prediction.created_at),

@@ -5,6 +5,13 @@ interface, never a model class. A model without an artifact (or with a broken on
 *unavailable*, with the reason, and the rest of the site keeps working. Unavailability is
 not cached for good: as soon as the model's folder changes (the transformer's artifact
 appears), the next request tries again.
+
+A loaded model is replaced when its artifact changes (``python -m ml train --new-version``
+or ``--with-reviews``, ``flask tagsmith retrain``, see ``ml.artifacts``): at most once per
+``RELOAD_CHECK_S`` a request stats the model's metadata file through ``models/<name>``;
+when it names another file, that request loads the new model and swaps the reference.
+Requests already running keep the predictor they took; a version that fails to load is
+logged and the old one kept. Each worker checks for itself, so gunicorn needs no restart.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +27,7 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
+from ml.artifacts import METADATA_FILE
 from ml.errors import ModelUnavailable
 from ml.paths import MODELS_DIR
 from ml.predictor import Predictor, ServingOptions
@@ -28,6 +37,7 @@ from .errors import hide_paths
 from .inputs import BOTH
 
 EXTENSION_KEY = "tagsmith.models"
+RELOAD_CHECK_S = 1.0
 log = logging.getLogger(__name__)
 
 Loader = Callable[[str, "str | Path | None", ServingOptions], Predictor]
@@ -54,18 +64,25 @@ class ModelRegistry:
         models_dir: str | Path | None = None,
         loader: Loader = load_predictor,
         options: ServingOptions | None = None,
+        reload_check_s: float = RELOAD_CHECK_S,
     ):
         self.models_dir = models_dir
         self.loader = loader
         self.options = options or ServingOptions()
+        self.reload_check_s = reload_check_s
         self._loaded: dict[str, Predictor] = {}
         self._failed: dict[str, tuple[object, str]] = {}  # name -> (folder signature, message)
         self._lock = threading.Lock()
+        self._artifacts: dict[str, object] = {}  # name -> the artifact the loaded model came from
+        self._broken: dict[str, object] = {}  # name -> a newer artifact that failed to load
+        self._checked: dict[str, float] = {}
+        self._reloading = threading.Lock()
 
     def put(self, name: str, predictor: Predictor) -> None:
         """Serve this predictor under ``name`` (tests inject fakes through here)."""
         with self._lock:
             self._loaded[name] = predictor
+            self._artifacts[name] = self._artifact(name)
             self._failed.pop(name, None)
 
     def get(self, name: str) -> Predictor:
@@ -76,13 +93,14 @@ class ModelRegistry:
 
     def state(self, name: str) -> ModelState:
         kind = get_kind(name)
-        loaded = self._loaded.get(name)
-        if loaded is not None:
-            return ModelState(kind, loaded, None)
+        if name in self._loaded:
+            self._reload_if_changed(name)
+            return ModelState(kind, self._loaded[name], None)
         with self._lock:  # threaded servers: one thread loads, the others wait for it
             if name in self._loaded:
                 return ModelState(kind, self._loaded[name], None)
             signature = self._signature(name)
+            artifact = self._artifact(name)
             failed = self._failed.get(name)
             if failed is not None and failed[0] == signature:
                 return ModelState(kind, None, failed[1])
@@ -97,9 +115,49 @@ class ModelRegistry:
                 self._failed[name] = (signature, message)
                 return ModelState(kind, None, message)
             self._loaded[name] = predictor
+            self._artifacts[name] = artifact
+            self._checked[name] = time.monotonic()
             self._failed.pop(name, None)
             log.info("loaded the %s model (%s) in process %d", name, predictor.version, os.getpid())
             return ModelState(kind, predictor, None)
+
+    def _reload_if_changed(self, name: str) -> None:
+        now = time.monotonic()
+        if now - self._checked.get(name, 0.0) < self.reload_check_s:
+            return
+        self._checked[name] = now
+        artifact = self._artifact(name)
+        if artifact is None or artifact in (self._artifacts.get(name), self._broken.get(name)):
+            return
+        # One thread loads; the others keep answering with the model they have.
+        if not self._reloading.acquire(blocking=False):
+            return
+        try:
+            predictor = self.loader(name, self.models_dir, self.options)
+        except Exception:
+            log.exception("loading the new %s model failed; still serving %s", name, self._loaded[name].version)
+            self._broken[name] = artifact
+            return
+        finally:
+            self._reloading.release()
+        warm_up(name, predictor)
+        with self._lock:
+            old = self._loaded[name]
+            self._loaded[name] = predictor
+            self._artifacts[name] = artifact
+        log.info("reloaded the %s model: %s -> %s in process %d", name, old.version, predictor.version, os.getpid())
+
+    def _artifact(self, name: str) -> object:
+        """Which artifact ``models/<name>`` holds now: its metadata file's device, inode,
+        size and time (one stat through the symlink; a folder renamed keeps its files'
+        inodes, so a flat folder adopted as a version is not loaded again). None while
+        there is none."""
+        metadata = model_dir(name, self.models_dir) / METADATA_FILE
+        try:
+            stat = metadata.stat()
+            return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            return None
 
     def states(self) -> list[ModelState]:
         return [self.state(kind.name) for kind in kinds()]

@@ -1,0 +1,108 @@
+"""``flask --app webapp tagsmith ...``: the site's own jobs, on the database and models
+folder the site is configured with (``DATABASE_URL``, ``TAGSMITH_MODELS_DIR``).
+
+- ``init-db``: create the database or bring it to the newest migration (what each worker
+  does at start, and ``flask --app webapp db upgrade``), and say which revision it is at;
+- ``export --format csv|jsonl -o FILE``: the reviewed questions, as /history/export.* gives them;
+- ``retrain --model NAME``: ``python -m ml train --with-reviews`` on this site's database,
+  published as a new version that running workers load between requests. The ensemble
+  accepts only the member versions it was built on, so retraining one of its members
+  rebuilds it too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from ml.artifacts import METADATA_FILE
+from ml.paths import MODELS_DIR
+from ml.registry import model_names
+
+from .database import current_revision, upgrade_schema
+from .extensions import db
+from .history import EXPORT_TYPES, export_lines
+
+tagsmith_cli = AppGroup("tagsmith", help="The site's own jobs: database, export, retraining.")
+
+
+@tagsmith_cli.command("init-db")
+def init_db() -> None:
+    """Create the database's tables, or upgrade them to the newest migration (keeps every row)."""
+    upgrade_schema()
+    shown = db.engine.url.render_as_string(hide_password=True)
+    click.echo(f"{shown} is at revision {current_revision()}")
+
+
+@tagsmith_cli.command("export")
+@click.option("--format", "kind", type=click.Choice(sorted(EXPORT_TYPES)), default="jsonl", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True)
+def export(kind: str, output: Path) -> None:
+    """Write the reviewed questions (id, title, body, right tags), as python -m ml train --data reads them."""
+    written = 0
+    with open(output, "w", encoding="utf-8", newline="") as handle:
+        for piece in export_lines(kind):
+            handle.write(piece)
+            written += piece.count("\n")
+    questions = written - 1 if kind == "csv" else written
+    click.echo(f"wrote {questions} reviewed question{'' if questions == 1 else 's'} to {output}")
+
+
+@tagsmith_cli.command("retrain", context_settings={"ignore_unknown_options": True})
+@click.option(
+    "--model",
+    "name",
+    type=click.Choice(model_names(include_unserved=True)),
+    required=True,
+    help="the model to retrain",
+)
+@click.option("--quiet", is_flag=True, help="no progress bars")
+@click.argument("train_options", nargs=-1, type=click.UNPROCESSED)
+def retrain(name: str, quiet: bool, train_options: tuple[str, ...]) -> None:
+    """Retrain a model with the questions reviewed on this site and switch the site to it.
+
+    TRAIN_OPTIONS go to python -m ml train as they are (--data, --splits-dir, the kind's own options).
+    """
+    from ml.cli import main
+
+    models_dir = Path(current_app.config.get("MODELS_DIR") or MODELS_DIR)
+    url = db.engine.url.render_as_string(hide_password=False)
+    common = ["--quiet"] if quiet else []
+    status = main(
+        [*common, "train", "--model", name, "--output", str(models_dir / name), "--with-reviews", url, *train_options]
+    )
+    if status != 0:
+        raise SystemExit(status)
+    members = _ensemble_members(models_dir)
+    if name != "ensemble" and name in members:
+        click.echo(f"rebuilding the ensemble on the new {name} model", err=True)
+        ensemble = ["train", "--model", "ensemble", "--output", str(models_dir / "ensemble"), "--with-reviews", url]
+        status = main([*common, *ensemble, *_ensemble_options(models_dir), *train_options])
+        if status != 0:
+            raise SystemExit(status)
+
+
+def _ensemble_metadata(models_dir: Path) -> dict:
+    try:
+        return json.loads((models_dir / "ensemble" / METADATA_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _ensemble_members(models_dir: Path) -> list[str]:
+    return list(_ensemble_metadata(models_dir).get("member_versions", {}))
+
+
+def _ensemble_options(models_dir: Path) -> list[str]:
+    """Rebuild the ensemble as it was built: the same members, the same title-only ones."""
+    metadata = _ensemble_metadata(models_dir)
+    return [
+        "--members",
+        ",".join(metadata.get("member_versions", {})),
+        "--title-only",
+        ",".join(metadata.get("title_only", [])),
+    ]
