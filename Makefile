@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BASELINE := models/baseline/metadata.json
 # The quick models `make run` trains when missing: the ensemble combines the others.
-OPEN_MODELS := models/omikuji/metadata.json models/lexical/metadata.json
+OPEN_MODELS := models/omikuji/metadata.json models/lexical/metadata.json models/memory/metadata.json
 ENSEMBLE := models/ensemble/metadata.json
 QUICK_MODELS := $(BASELINE) $(OPEN_MODELS) $(ENSEMBLE)
 
@@ -49,7 +49,7 @@ models: $(QUICK_MODELS)
 baseline $(BASELINE): | $(VENV)/.runtime
 	$(PY) -m ml train --model baseline
 
-# The open-vocabulary tree (~75 s) and the lexical matcher (~30 s) learn from the bundled
+# The open-vocabulary tree (~75 s), the lexical matcher (~30 s) and the memory (~1 min) learn from the bundled
 # corpus; the ensemble (~1 min) learns its combiner on validation once its members exist.
 models/%/metadata.json: | $(VENV)/.runtime
 	$(PY) -m ml --quiet train --model $*

@@ -1,4 +1,4 @@
-"""How fast the memory of reviewed questions (``ml/memory.py``) learns from reviews.
+"""How fast the memory of reviewed questions (``ml/memory/``) learns from reviews.
 
 1. A stream of real questions: the test part of the open questions (never the training
    part), in a fixed shuffled order (seed 0), replayed as reviews with their real tags. After

@@ -86,6 +86,9 @@ class ServingOptions:
     """Settings a deployment gives every model it loads (the site's app config)."""
 
     threads: int | None = None  # per-model inference threads; None = the runtime's default
+    # Models that learn after loading (``Predictor.grows_labels``) are held once per scope, not
+    # once per process: each site (app) learns only from its own database's reviews.
+    scope: str | None = None
 
 
 @dataclass
@@ -118,6 +121,9 @@ class Predictor(ABC):
     labels: list[str]
     thresholds: np.ndarray
     metadata: dict[str, Any] = {}  # read-only default; instances assign their own
+    # True for models that learn while serving: their labels only ever append (read column j
+    # of a score matrix as labels[j], and expect more labels than columns).
+    grows_labels: ClassVar[bool] = False
 
     @abstractmethod
     def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
@@ -146,7 +152,10 @@ class Predictor(ABC):
         if not texts:
             return []
         scores = self.predict_scores(texts)
-        cut = np.broadcast_to(np.asarray(self.thresholds if threshold is None else threshold), scores.shape[1:])
+        cut = np.asarray(self.thresholds if threshold is None else threshold)
+        if cut.ndim:  # labels may have grown since the scores were made: theirs come first
+            cut = cut[: scores.shape[1]]
+        cut = np.broadcast_to(cut, scores.shape[1:])
         chosen = decide(scores, cut, top_k=top_k, ensure_one=ensure_one)
         results = []
         for row_scores, row_chosen in zip(scores, chosen, strict=True):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import ArtifactError, UsageError
@@ -99,12 +99,15 @@ def load_predictor(name: str, models_dir: Path | str | None = None, options: Ser
         stat = metadata.stat()
     except OSError:
         raise ArtifactError(kind.missing_message(folder)) from None
+    predictor_class = kind.predictor_class()
+    if options is not None and not predictor_class.grows_labels:
+        options = replace(options, scope=None)  # read-only models are shared by every scope
     key = (name, str(folder.resolve()), stat.st_mtime_ns, stat.st_size, options)
     with _LOADING:
         if key in _LOADED:
             _LOADED.move_to_end(key)
             return _LOADED[key]
-        predictor = kind.predictor_class().load(folder, options)
+        predictor = predictor_class.load(folder, options)
         _LOADED[key] = predictor
         while len(_LOADED) > _LOADED_MAX:
             _LOADED.popitem(last=False)
@@ -179,9 +182,6 @@ register(
         predictor="ml.memory:ReviewMemory",
         rebuild="python -m ml train --model memory",
         colour="#0e7490",
-        # Until the site feeds it each saved review and the ensemble lets its tags grow
-        # (issue 10): as a member today it adds nothing on validation (0.5102 either way).
-        served=False,
     )
 )
 register(
@@ -189,8 +189,8 @@ register(
         name="ensemble",
         label="Ensemble",
         description=(
-            "Combines the lexical matcher, the open-vocabulary tree, the transformer and the 100-tag baseline, "
-            "tag by tag, with a combiner learned on held-out real questions. "
+            "Combines the lexical matcher, the open-vocabulary tree, the transformer, the 100-tag baseline and the "
+            "memory of reviewed questions, tag by tag, with a combiner learned on held-out real questions. "
             "The site's default: the best of each model."
         ),
         predictor="ml.ensemble:EnsembleTagger",

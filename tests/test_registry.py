@@ -1,6 +1,7 @@
 """The model registry: a third model registered in one place shows up in the CLI, the site's
 pages and forms, the API and the stats, with no other edit; serving loads no training code."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -116,9 +117,18 @@ print(sorted(name for name in training if name in sys.modules))
 
 
 def test_an_unserved_kind_is_trained_from_the_command_line_but_not_offered_by_the_site(client):
-    assert "memory" in registry.model_names(include_unserved=True)
-    assert "memory" not in registry.model_names()
-    args = build_parser().parse_args(["train", "--model", "memory"])
-    assert args.model == "memory"
-    for url in ("/", "/models", "/api/v1/models"):
-        assert "Reviewed questions" not in client.get(url).get_data(as_text=True)
+    unserved = dataclasses.replace(STUB, name="unserved", label="Command-line stub", served=False)
+    registry.register(unserved)
+    try:
+        assert "unserved" in registry.model_names(include_unserved=True)
+        assert "unserved" not in registry.model_names()
+        assert build_parser().parse_args(["train", "--model", "unserved"]).model == "unserved"
+        for url in ("/", "/models", "/api/v1/models"):
+            assert "Command-line stub" not in client.get(url).get_data(as_text=True)
+    finally:
+        registry.unregister("unserved")
+
+
+def test_the_memory_is_served_now_that_the_site_feeds_it_reviews(client):
+    assert "memory" in registry.model_names()
+    assert "Reviewed questions" in client.get("/models").get_data(as_text=True)

@@ -10,7 +10,7 @@ import logging
 
 from flask import Flask, abort, request
 
-from . import api, cors, database, errors, guards, history, https, pages, ratelimits, serving, templating
+from . import api, cors, database, errors, guards, history, https, learning, pages, ratelimits, serving, templating
 from . import config as settings
 from .commands import tagsmith_cli
 from .counters import stats_cli
@@ -36,6 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.before_request(refuse_undecodable_forms)
     csrf.init_app(app)
     serving.init_app(app)
+    learning.init_app(app)  # after the models load, before the first request
     errors.init_app(app)
     templating.init_app(app)
     cors.init_app(app)

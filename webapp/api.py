@@ -100,7 +100,7 @@ def suggest(json: SuggestIn):
         raise invalid(error) from None
     chosen = tuple(json.models or ())
     outcome = suggest_and_store(models(), chosen, questions, json.top_k, json.threshold, source="api")
-    items = [prediction_dict(prediction) for prediction in outcome.predictions]
+    items = [prediction_dict(prediction, with_reasons=json.questions is None) for prediction in outcome.predictions]
     if json.questions is not None:
         return jsonify(predictions=items, unavailable=outcome.unavailable), 201
     response = jsonify(items[0] | {"unavailable": outcome.unavailable})
@@ -146,7 +146,7 @@ def _prediction_or_404(prediction_id: int) -> Prediction:
 @documented(ok=PredictionOut, tags=["questions"])
 def prediction(prediction_id: int):
     """One stored question with its answers and review."""
-    return jsonify(prediction_dict(_prediction_or_404(prediction_id)))
+    return jsonify(prediction_dict(_prediction_or_404(prediction_id), with_reasons=True))
 
 
 @bp.post("/predictions/<id:prediction_id>/feedback")
@@ -158,7 +158,7 @@ def feedback(prediction_id: int, json: FeedbackIn):
         save_review(prediction, json.accepted, json.rejected, canonical_added(json.added))
     except InputError as error:
         raise invalid(error) from None
-    return jsonify(prediction_dict(prediction))
+    return jsonify(prediction_dict(prediction, with_reasons=True))
 
 
 @bp.get("/tags")

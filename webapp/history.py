@@ -26,6 +26,7 @@ from ml.registry import model_names
 from .extensions import db
 from .inputs import InputError, canonical_added, parse_tag_list
 from .queries import MAX_PAGE, PAGE_RULE, Filters, exportable_count, page_of, parse_cursor, reviewed_for_export
+from .reasons import answer_reasons
 from .review import save_review
 from .serving import models
 from .suggest import add_answer
@@ -85,6 +86,7 @@ def _detail_page(
             "detail.html",
             prediction=prediction,
             states=states,
+            reasons=answer_reasons(prediction),
             model_names=model_names(),
             review_errors=review_errors or {},
             draft=draft,

@@ -6,6 +6,7 @@ from .counters import lock_question, record_review
 from .database import transaction
 from .extensions import db
 from .inputs import MAX_ADDED_TAGS, InputError
+from .learning import learn_review
 from .tables import ACCEPTED, ADDED, REJECTED, Prediction, ReviewedTag, utc_now
 
 
@@ -46,3 +47,4 @@ def save_review(prediction: Prediction, accepted: list[str], rejected: list[str]
         prediction.reviewed_at = utc_now()
         session.flush()
         record_review(session, prediction, previous)
+    learn_review(prediction.id)  # committed: the models that learn count it from now on

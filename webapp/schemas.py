@@ -283,11 +283,23 @@ class TagScore(BaseModel):
     confident: bool = Field(description="False: below its threshold (the top-1 fallback).")
 
 
+class Reason(BaseModel):
+    kind: str = Field(description='"reviewed": a reviewed question voted for it; "similar": a training question did.')
+    question_id: int | None = Field(default=None, description="The reviewed question (/history/<id>).")
+    title: str
+    weight: float = Field(description="Its similarity to this question.")
+
+
 class Answer(BaseModel):
     model_version: str
     latency_ms: float
     confident: bool = Field(description="False: no tag reached its threshold.")
     tags: list[TagScore]
+    reasons: dict[str, list[Reason]] | None = Field(
+        default=None,
+        description="Why each tag was suggested, where the model can say (the memory, the ensemble through it); "
+        "single-question answers only.",
+    )
 
 
 class Review(BaseModel):

@@ -8,6 +8,7 @@ from flask import url_for
 
 from ml.predictor import Predictor
 
+from .reasons import answer_reasons
 from .serving import ModelState
 from .tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction
 
@@ -41,7 +42,13 @@ def review_dict(prediction: Prediction) -> dict | None:
     }
 
 
-def prediction_dict(prediction: Prediction) -> dict:
+def prediction_dict(prediction: Prediction, with_reasons: bool = False) -> dict:
+    """``with_reasons``: each answer also says why it suggested its tags, where its model can
+    (``reasons``: tag -> list of reasons; a neighbour search per model, so not for listings)."""
+    answers = {answer.model: answer_dict(answer) for answer in prediction.answers}
+    if with_reasons:
+        for model, reasons in answer_reasons(prediction).items():
+            answers[model]["reasons"] = reasons
     return {
         "id": prediction.id,
         # Absolute, so a client can follow them as they are (behind a proxy, ProxyFix makes
@@ -54,7 +61,7 @@ def prediction_dict(prediction: Prediction) -> dict:
         "source": prediction.source,
         "top_k": prediction.top_k,
         "threshold": prediction.threshold,
-        "answers": {answer.model: answer_dict(answer) for answer in prediction.answers},
+        "answers": answers,
         "review": review_dict(prediction),
     }
 

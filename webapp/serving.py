@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,7 +183,8 @@ def init_app(app: Flask) -> ModelRegistry:
     registry = ModelRegistry(
         app.config.get("MODELS_DIR"),
         app.config.get("MODEL_LOADER") or load_predictor,
-        ServingOptions(threads=app.config.get("ORT_THREADS")),
+        # Its own scope: the models that learn from reviews learn only this site's.
+        ServingOptions(threads=app.config.get("ORT_THREADS"), scope=uuid.uuid4().hex),
     )
     app.extensions[EXTENSION_KEY] = registry
     if app.config.get("PRELOAD_MODELS", True):

@@ -12,6 +12,7 @@ from ml.text import question_text
 
 from .counters import lock_question, record_new_answer, record_new_questions
 from .database import transaction
+from .learning import catch_up
 from .serving import ModelRegistry
 from .tables import ModelAnswer, Prediction, SuggestedTag
 
@@ -40,6 +41,7 @@ def run_models(
     threshold: float | None,
 ) -> tuple[list[ModelRun], dict[str, str]]:
     texts = [question_text(title, body) for title, body in questions]
+    catch_up()  # reviews other workers saved count in this prediction too
     runs, unavailable = [], {}
     for name in names:
         try:

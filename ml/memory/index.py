@@ -1,0 +1,213 @@
+"""The memory's index: remembered questions as rows of sparse segments that only ever grow,
+searched by cosine similarity. Additions count from the next search on, without a lock on
+the search side: each search reads one published ``_State``."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from ..catalogue import TagCatalogue, load_catalogue
+from .vectors import GramVectoriser
+
+Ref = Hashable  # the site's question id (int), or "train:<row>" for a seed question
+# Pending additions are merged into the sparse index this often; a merge rebuilds only the
+# current review segment, which holds at most SEGMENT_ROWS questions.
+MERGE_EVERY = 256
+SEGMENT_ROWS = 20_000
+TITLE_CHARS = 200  # of a reviewed question's title, kept to name it as evidence
+
+
+@dataclass(frozen=True)
+class _State:
+    """What a prediction reads: published as one object, so ``predict`` takes no lock.
+
+    Rows are numbered in order: the merged segments, then the pending block. ``alive`` may
+    be longer than ``n_rows`` and may be flipped under a running prediction (a removal is
+    then seen by the next one)."""
+
+    postings: tuple[sparse.csr_matrix, ...]  # each segment's vectors, transposed: (features, rows)
+    pending: sparse.csr_matrix | None  # (rows, features) added since the last merge
+    alive: np.ndarray
+    n_rows: int
+    n_labels: int
+
+
+class MemoryIndex(GramVectoriser):
+    """Remembering and finding questions; ``ReviewMemory`` adds the voting and the model."""
+
+    k: int
+    catalogue: TagCatalogue | None
+    labels: list[str]
+    column_: dict[str, int]
+    threshold: float
+    thresholds: np.ndarray
+    seed_titles: dict[str, str]
+    _lock: threading.RLock
+    _row_tags: list[np.ndarray]
+    _row_refs: list[Ref]
+    _row_of: dict[Ref, int]
+    _review_titles: dict[Ref, str]  # for evidence: "because of #123 (its title)"
+    _alive: np.ndarray
+    _segments: list[sparse.csr_matrix]
+    _postings: list[sparse.csr_matrix]
+    _pending: list[sparse.csr_matrix]
+    _seeded: bool
+    _n_seed: int
+    _tag_count: np.ndarray
+    _state: _State
+
+    def __len__(self) -> int:
+        """Questions remembered now (replaced and removed ones not counted)."""
+        return len(self._row_of)
+
+    def __contains__(self, ref: object) -> bool:
+        return ref in self._row_of
+
+    def _canonical(self, tags: Iterable[str]) -> list[str]:
+        catalogue = self.catalogue if self.catalogue is not None else load_catalogue()
+        self.catalogue = catalogue
+        return list(catalogue.canonical_tags(tags))
+
+    def _columns(self, tags: Sequence[str]) -> np.ndarray:
+        """Label columns of canonical tags, appending new labels (thresholds first)."""
+        new = [tag for tag in dict.fromkeys(tags) if tag not in self.column_]
+        if new:
+            self.thresholds = np.concatenate([self.thresholds, np.full(len(new), self.threshold)])
+            self._tag_count = np.concatenate([self._tag_count, np.zeros(len(new), dtype=np.int64)])
+            for tag in new:
+                self.column_[tag] = len(self.labels)
+                self.labels.append(tag)
+        return np.array(sorted({self.column_[tag] for tag in tags}), dtype=np.int32)
+
+    def add(self, text: str, tags: Iterable[str], ref: Ref) -> bool:
+        """Remember a reviewed question with its right tags, replacing an earlier review of
+        ``ref``; it counts from the next prediction on. No tags: forget ``ref``. Returns
+        whether the question is now remembered."""
+        return self.add_many([(text, tags, ref)]) == 1
+
+    def add_many(self, items: Iterable[tuple[str, Iterable[str], Ref]]) -> int:
+        """``add`` for many reviews at once (the site's replay at start, oldest first: a later
+        review of the same question wins). Returns how many were remembered."""
+        canonical = [(text, self._canonical(tags), ref) for text, tags, ref in items]
+        vectors = self.vectorise([text for text, tags, _ in canonical if tags])
+        remembered, v = 0, 0
+        with self._lock:
+            for text, tags, ref in canonical:
+                self._forget(ref)
+                if not tags:
+                    continue
+                row = len(self._row_refs)
+                if row >= len(self._alive):  # grow: predictions in flight keep the old buffer
+                    grown = np.zeros(2 * len(self._alive), dtype=bool)
+                    grown[: len(self._alive)] = self._alive
+                    self._alive = grown
+                columns = self._columns(tags)
+                self._tag_count[columns] += 1
+                self._row_tags.append(columns)
+                self._row_refs.append(ref)
+                self._row_of[ref] = row
+                if not self.is_seed(ref):
+                    self._review_titles[ref] = text.split("\n", 1)[0][:TITLE_CHARS]
+                self._alive[row] = True
+                self._pending.append(vectors[v])
+                v += 1
+                remembered += 1
+                if len(self._pending) >= MERGE_EVERY:
+                    self._merge()
+            self._publish()
+        return remembered
+
+    def remove(self, ref: Ref) -> bool:
+        """Forget the question ``ref``; False when it was not remembered."""
+        with self._lock:
+            found = self._forget(ref)
+            self._publish()
+        return found
+
+    def _forget(self, ref: Ref) -> bool:
+        row = self._row_of.pop(ref, None)
+        self._review_titles.pop(ref, None)
+        if row is None:
+            return False
+        self._alive[row] = False  # its vector stays in the index, masked out (rows never move)
+        self._tag_count[self._row_tags[row]] -= 1
+        return True
+
+    def _merge(self) -> None:
+        """Pending rows into the last segment (rebuilding only its postings), or a new one
+        when it is full or is the frozen seed."""
+        pending = sparse.vstack(self._pending, format="csr")
+        self._pending = []
+        frozen = 1 if self._seeded else 0
+        if len(self._segments) > frozen and self._segments[-1].shape[0] + pending.shape[0] <= SEGMENT_ROWS:
+            merged = sparse.vstack([self._segments[-1], pending], format="csr")
+            self._segments[-1], self._postings[-1] = merged, merged.T.tocsr()
+        else:
+            self._segments.append(pending)
+            self._postings.append(pending.T.tocsr())
+
+    def _publish(self) -> None:
+        pending = sparse.vstack(self._pending, format="csr") if self._pending else None
+        self._state = _State(tuple(self._postings), pending, self._alive, len(self._row_refs), len(self.labels))
+
+    def _freeze_seed(self) -> None:
+        """Make everything remembered so far one segment that is never merged into again."""
+        with self._lock:
+            rows = [*self._segments, *self._pending]
+            if rows:
+                merged = sparse.vstack(rows, format="csr")
+                self._segments, self._postings, self._pending = [merged], [merged.T.tocsr()], []
+            self._seeded = True
+            self._n_seed = len(self._row_refs)
+            self._publish()
+
+    def refs(self) -> list[Ref]:
+        return list(self._row_of)
+
+    def ref_title(self, ref: Ref) -> str:
+        """A remembered question's title: a seed question's from the corpus, a reviewed
+        question's from the text it was added with."""
+        return self.seed_titles.get(str(ref), "") or self._review_titles.get(ref, "")
+
+    @staticmethod
+    def is_seed(ref: Ref) -> bool:
+        return isinstance(ref, str) and ref.startswith("train:")
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the index and the rows' tags (not the vectoriser)."""
+        matrices = [*self._segments, *self._postings, *self._pending]
+        held = sum(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes for m in matrices)
+        return held + sum(t.nbytes + 112 for t in self._row_tags) + self._alive.nbytes
+
+    # -- searching ------------------------------------------------------------------------------
+
+    def neighbours(
+        self, texts: Sequence[str], k: int | None = None, state: _State | None = None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each text's ``k`` most similar live remembered questions: (rows, similarities), best first."""
+        state = state or self._state
+        k = k or self.k
+        query = self.vectorise(texts)
+        parts = [query @ postings for postings in state.postings]
+        if state.pending is not None:
+            parts.append(query @ state.pending.T)
+        found = []
+        if not parts:
+            return [(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)) for _ in texts]
+        similarities = sparse.hstack(parts, format="csr") if len(parts) > 1 else parts[0].tocsr()
+        for r in range(similarities.shape[0]):
+            start, stop = similarities.indptr[r], similarities.indptr[r + 1]
+            rows, values = similarities.indices[start:stop], similarities.data[start:stop]
+            keep = state.alive[rows] & (values > 1e-6)
+            rows, values = rows[keep], values[keep]
+            if len(rows) > k:
+                best = np.argpartition(-values, k - 1)[:k]
+                rows, values = rows[best], values[best]
+            order = np.lexsort((rows, -values))  # ties: the older question first
+            found.append((rows[order].astype(np.int64), values[order]))
+        return found

@@ -1,0 +1,193 @@
+"""Live learning: every saved review teaches the models that learn (the memory, and the
+ensemble through it) at once, in every worker, with no retraining and no restart.
+
+Each worker holds its own memory. At start it replays every saved review (oldest first);
+the worker that saves a review calls ``learn_review`` after the commit; every worker calls
+``catch_up`` before it predicts, which asks the database for reviews saved since it last
+looked (one query on the indexed ``reviewed_at``) and learns those it has not seen. The
+reviews themselves stay in the database: nothing here writes anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from ml.text import question_text
+
+from .extensions import db
+from .serving import models
+from .tables import ACCEPTED, ADDED, Prediction, ReviewedTag
+
+EXTENSION_KEY = "tagsmith.learning"
+log = logging.getLogger(__name__)
+# reviewed_at is set before the commit and kept to the second: a review that commits late
+# may carry a time just before the newest one already learned, so each poll looks back this
+# far and skips what it has seen.
+LOOK_BACK = timedelta(seconds=5)
+REPLAY_CHUNK = 1000
+
+
+class Review(NamedTuple):
+    question: int
+    reviewed_at: datetime
+    tags: tuple[str, ...]  # the right tags: accepted and added
+    text: str
+
+
+class Learner:
+    """What one worker has learned: the reviews fed to each learning model it serves."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fed: dict[int, Any] = {}  # id(model) -> model, each replayed in full once
+        self._since: datetime | None = None  # the newest reviewed_at learned
+        self._seen: dict[int, tuple[datetime, tuple[str, ...]]] = {}  # reviews inside the look-back
+
+    def learners(self) -> list[Any]:
+        """The distinct learning models this worker serves: the memory, and the ensemble's
+        memory member (the same object when both load from the same folder)."""
+        found: dict[int, Any] = {}
+        for state in models().states():
+            predictor = state.predictor
+            if predictor is None or not predictor.grows_labels:
+                continue
+            candidates = [predictor, *getattr(predictor, "members", {}).values()]
+            for model in candidates:
+                if hasattr(model, "add_many"):
+                    found.setdefault(id(model), model)
+        return list(found.values())
+
+    def catch_up(self) -> int:
+        """Learn every review saved since the last look, and replay the whole history into a
+        learning model loaded since; returns how many reviews were learned."""
+        with self._lock:
+            current = self.learners()
+            fresh = [model for model in current if id(model) not in self._fed]
+            learned = 0
+            if fresh:
+                learned += self._replay(fresh)
+                self._fed.update((id(model), model) for model in fresh)
+            old = [model for model in current if model not in fresh]
+            if old:
+                reviews = [review for review in self._recent() if self._is_new(review)]
+                learned += _teach(old, reviews)
+                self._remember(reviews)
+            self._fed = {id(model): model for model in current}  # a model no longer served is let go
+            return learned
+
+    def learn_review(self, prediction_id: int) -> None:
+        """After a review of ``prediction_id`` commits: learn it now (with anything else new),
+        so the very next suggestion in this worker counts it."""
+        with self._lock:
+            review = _read_reviews([prediction_id])
+            fed = [model for model in self.learners() if id(model) in self._fed]
+            if review and fed:
+                _teach(fed, review)
+                self._remember(review)
+        self.catch_up()
+
+    def _replay(self, fresh: list[Any]) -> int:
+        reviews: list[Review] = []
+        query = (
+            select(Prediction.id)
+            .where(Prediction.reviewed_at.is_not(None))
+            .order_by(Prediction.reviewed_at, Prediction.id)
+        )
+        ids = list(db.session.scalars(query))
+        for start in range(0, len(ids), REPLAY_CHUNK):
+            reviews.extend(_read_reviews(ids[start : start + REPLAY_CHUNK]))
+        learned = _teach(fresh, reviews)
+        if not self._fed:  # the first replay sets where polling starts
+            self._remember(reviews)
+        return learned
+
+    def _recent(self) -> list[Review]:
+        query = select(Prediction.id).order_by(Prediction.reviewed_at, Prediction.id)
+        if self._since is None:
+            query = query.where(Prediction.reviewed_at.is_not(None))
+        else:
+            query = query.where(Prediction.reviewed_at >= self._since - LOOK_BACK)
+        ids = list(db.session.scalars(query))
+        return _read_reviews(ids) if ids else []
+
+    def _is_new(self, review: Review) -> bool:
+        return self._seen.get(review.question) != (review.reviewed_at, review.tags)
+
+    def _remember(self, reviews: Iterable[Review]) -> None:
+        for review in reviews:
+            self._seen[review.question] = (review.reviewed_at, review.tags)
+            if self._since is None or review.reviewed_at > self._since:
+                self._since = review.reviewed_at
+        if self._since is not None:
+            horizon = self._since - 2 * LOOK_BACK
+            self._seen = {q: seen for q, seen in self._seen.items() if seen[0] >= horizon}
+
+
+def _read_reviews(ids: list[int]) -> list[Review]:
+    """The reviews of these questions as they are now, in the order of ``ids``: each right
+    tags (accepted and added), read in one query for the questions and one for the tags."""
+    rows = db.session.execute(
+        select(Prediction.id, Prediction.title, Prediction.body, Prediction.reviewed_at).where(Prediction.id.in_(ids))
+    ).all()
+    tags: dict[int, list[str]] = {}
+    tag_rows = db.session.execute(
+        select(ReviewedTag.prediction_id, ReviewedTag.tag)
+        .where(ReviewedTag.prediction_id.in_(ids), ReviewedTag.verdict.in_((ACCEPTED, ADDED)))
+        .order_by(ReviewedTag.prediction_id, ReviewedTag.position)
+    ).all()
+    for question, tag in tag_rows:
+        tags.setdefault(question, []).append(tag)
+    by_id = {row.id: row for row in rows if row.reviewed_at is not None}
+    return [
+        Review(i, by_id[i].reviewed_at, tuple(tags.get(i, ())), question_text(by_id[i].title, by_id[i].body))
+        for i in ids
+        if i in by_id
+    ]
+
+
+def _teach(targets: list[Any], reviews: list[Review]) -> int:
+    if not reviews or not targets:
+        return 0
+    items = [(review.text, list(review.tags), review.question) for review in reviews]
+    for model in targets:
+        model.add_many(items)
+    return len(items)
+
+
+def learner() -> Learner:
+    return current_app.extensions[EXTENSION_KEY]
+
+
+def catch_up() -> None:
+    """Before a prediction: learn what other workers saved. A database that cannot answer
+    must not stop the prediction: the next one tries again."""
+    try:
+        learner().catch_up()
+    except Exception:
+        log.exception("catching up with saved reviews failed")
+        db.session.rollback()
+
+
+def learn_review(prediction_id: int) -> None:
+    """After a review commits (web form or API): the worker that saved it learns it now."""
+    try:
+        learner().learn_review(prediction_id)
+    except Exception:  # the review is saved; the next catch_up learns it
+        log.exception("learning review %d failed", prediction_id)
+        db.session.rollback()
+
+
+def init_app(app: Flask) -> Learner:
+    """Replay every saved review before the first request (with the models preloaded)."""
+    app.extensions[EXTENSION_KEY] = found = Learner()
+    if app.config.get("PRELOAD_MODELS", True):
+        with app.app_context():
+            catch_up()
+    return found
