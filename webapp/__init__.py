@@ -10,11 +10,12 @@ import logging
 
 from flask import Flask, abort, request
 
-from . import api, database, errors, guards, history, https, pages, ratelimits, serving, templating
+from . import api, auth, database, errors, guards, history, https, pages, ratelimits, serving, templating
 from . import config as settings
 from .counters import stats_cli
 from .extensions import csrf
 from .inputs import undecodable_form_fields
+from .reviewer_cli import reviewer_cli
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -29,7 +30,7 @@ def create_app(config: dict | None = None) -> Flask:
     https.init_app(app)
     database.init_app(app)
     # First: a client over its limit is refused before its body is read.
-    ratelimits.init_app(app, [pages.bp, history.bp, api.bp])
+    ratelimits.init_app(app, [pages.bp, history.bp, api.bp], login_view=auth.login)
     guards.init_app(app)
     # Before CSRFProtect's hook: it parses the form, after which the raw bytes are gone.
     app.before_request(refuse_undecodable_forms)
@@ -42,10 +43,13 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(history.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(api.health)
-    # The API authenticates nothing and sets no cookies: there is no session to forge.
+    auth.init_app(app)
+    # The API sets no cookies and ignores the login cookie (bearer tokens only): there is no
+    # session to forge.
     csrf.exempt(api.bp)
     csrf.exempt(api.health)
     app.cli.add_command(stats_cli)
+    app.cli.add_command(reviewer_cli)
     return app
 
 

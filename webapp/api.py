@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from ml.catalogue import load_catalogue, normalise_tag, tag_problem
 from ml.registry import model_names
 
+from .auth import api_reviewer_required, current_reviewer
 from .database import check_writable
 from .errors import ApiError
 from .extensions import db
@@ -25,7 +26,7 @@ from .inputs import (
     parse_tag_list,
 )
 from .queries import CURSOR_RULE, MAX_PAGE, MAX_PER_PAGE, PAGE_RULE, Filters, page_of, parse_cursor
-from .review import save_review
+from .review import delete_question, latest_reviews, review_log, save_review
 from .serialize import model_dict, prediction_dict
 from .serving import default_model, models
 from .suggest import suggest_and_store
@@ -177,8 +178,9 @@ def predictions():
         query_args: dict[str, Any] = filters.as_args() | position
         return url_for("api.predictions", per_page=per_page, **query_args)
 
+    latest = latest_reviews([prediction.id for prediction in listing.items if prediction.reviewed_at is not None])
     return jsonify(
-        items=[prediction_dict(prediction) for prediction in listing.items],
+        items=[prediction_dict(prediction, latest.get(prediction.id)) for prediction in listing.items],
         page=listing.number,
         per_page=per_page,
         total=listing.total,
@@ -206,12 +208,25 @@ def _prediction_or_404(prediction_id: int) -> Prediction:
     return db.get_or_404(Prediction, prediction_id, description=f"There is no prediction {prediction_id}.")
 
 
+def _with_log(prediction: Prediction) -> dict:
+    log, _ = review_log(prediction.id)
+    return prediction_dict(prediction, latest=log[0] if log else None, log=log)
+
+
 @bp.get("/predictions/<id:prediction_id>")
 def prediction(prediction_id: int):
-    return jsonify(prediction_dict(_prediction_or_404(prediction_id)))
+    return jsonify(_with_log(_prediction_or_404(prediction_id)))
+
+
+@bp.delete("/predictions/<id:prediction_id>")
+@api_reviewer_required
+def delete_prediction(prediction_id: int):
+    delete_question(_prediction_or_404(prediction_id))
+    return "", 204
 
 
 @bp.post("/predictions/<id:prediction_id>/feedback")
+@api_reviewer_required
 def feedback(prediction_id: int):
     prediction = _prediction_or_404(prediction_id)
     data = json_object(FEEDBACK_KEYS)
@@ -223,10 +238,10 @@ def feedback(prediction_id: int):
         accepted = parse_tag_list(data["accepted"], "accepted")
         rejected = parse_tag_list(data["rejected"], "rejected") if data.get("rejected") is not None else None
         added = canonical_added(parse_tag_list(data.get("added"), "added"))
-        save_review(prediction, accepted, rejected, added)
+        save_review(prediction, current_reviewer(), accepted, rejected, added)
     except InputError as error:
         raise invalid(error) from None
-    return jsonify(prediction_dict(prediction))
+    return jsonify(_with_log(prediction))
 
 
 TAG_SEARCH_MAX = 50

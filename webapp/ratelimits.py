@@ -21,7 +21,7 @@ from limits import RateLimitItem, parse_many
 EXTENSION_KEY = "tagsmith.limiter"
 
 
-def init_app(app: Flask, write_blueprints: Iterable[Blueprint]) -> Limiter:
+def init_app(app: Flask, write_blueprints: Iterable[Blueprint], login_view: Callable | None = None) -> Limiter:
     """One limiter per app: Flask-Limiter keeps its storage and switches on the instance, so
     a module-level one would mix the settings of every app a test process builds."""
     config = app.config
@@ -54,6 +54,11 @@ def init_app(app: Flask, write_blueprints: Iterable[Blueprint]) -> Limiter:
     for blueprint in write_blueprints:
         writes(blueprint)
         text(blueprint)
+    if login_view is not None:
+        # Password guessing: a few tries a minute per address is plenty for a person.
+        limiter.limit(config["LOGIN_LIMIT"], scope="login", methods=["POST"], error_message=_explain(limiter, _logins))(
+            login_view
+        )
 
     @app.after_request
     def retry_after(response):
@@ -90,6 +95,10 @@ def _writes(limit: RateLimitItem) -> str:
         f"Too many requests from your address: this site takes at most {limit.amount:,} questions, "
         f"reviews and other changes per {_period(limit)} from one client."
     )
+
+
+def _logins(limit: RateLimitItem) -> str:
+    return f"Too many login attempts from your address: at most {limit.amount:,} per {_period(limit)}."
 
 
 def _text(limit: RateLimitItem) -> str:
