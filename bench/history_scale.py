@@ -195,6 +195,23 @@ def make_schema(url: str) -> None:
         db.engine.dispose()
 
 
+def reviewer_token(url: str) -> str:
+    """An API token of a new reviewer "bench": the exports are for reviewers only (the site
+    takes the token on pages too)."""
+    import secrets
+
+    from webapp import create_app
+    from webapp.auth import new_token
+    from webapp.extensions import db
+    from webapp.reviewer_cli import create_reviewer
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "PRELOAD_MODELS": False, "SECRET_KEY": "bench"})
+    with app.app_context():
+        token = new_token(create_reviewer("bench", secrets.token_urlsafe(16)))
+        db.engine.dispose()
+    return token
+
+
 # -- the server -------------------------------------------------------------------------
 
 
@@ -235,11 +252,12 @@ def serve(url: str, models_dir: Path, folder: Path):
         stop_server(server, log)
 
 
-def fetch(url: str, timeout: float = 60) -> tuple[int, float, float, int]:
+def fetch(url: str, timeout: float = 60, token: str | None = None) -> tuple[int, float, float, int]:
     """(status, ms to the first byte of the body, ms to the last, bytes)."""
     started = time.perf_counter()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as response:
             status = response.status
             first = response.read(1)
             first_ms = (time.perf_counter() - started) * 1000
@@ -284,7 +302,7 @@ def pages(questions: int, per_page: int = 20) -> list[tuple[str, str, int]]:
     ]
 
 
-def time_reads(base: str, questions: int, repeats: int, stats_timeout: float) -> dict[str, dict]:
+def time_reads(base: str, questions: int, repeats: int, stats_timeout: float, token: str) -> dict[str, dict]:
     results = {}
     for label, path, count in pages(questions):
         count = count or repeats
@@ -300,7 +318,7 @@ def time_reads(base: str, questions: int, repeats: int, stats_timeout: float) ->
         totals = [run[2] for run in runs]
         results[label] = {"p50": percentile(totals, 50), "p95": percentile(totals, 95)}
     for kind in ("csv", "jsonl"):
-        runs = [fetch(base + f"/history/export.{kind}", 600) for _ in range(3)]
+        runs = [fetch(base + f"/history/export.{kind}", 600, token) for _ in range(3)]
         results[f"export.{kind} first byte"] = {
             "p50": percentile([run[1] for run in runs], 50),
             "p95": percentile([run[1] for run in runs], 95),
@@ -357,10 +375,11 @@ def run_backend(backend: str, args, folder: Path, cluster) -> dict:
     titles = [title for title, _ in load_sources()[0][: args.suggest_requests + 20]]
     print(f"{backend}: filling {args.questions:,} questions", file=sys.stderr, flush=True)
     fill_s = fill(full_url, args.questions)
+    token = reviewer_token(full_url)
     size = database_size(full_url)
     print(f"{backend}: filled in {fill_s:.0f} s ({size}); timing", file=sys.stderr, flush=True)
     with serve(full_url, args.models_dir, folder) as full, serve(empty_url, args.models_dir, folder) as empty:
-        reads = time_reads(full, args.questions, args.requests, args.stats_timeout)
+        reads = time_reads(full, args.questions, args.requests, args.stats_timeout, token)
         # Empty and full take turns, so that whatever else the machine does weighs on both.
         rounds = 4
         per_round = max(1, args.suggest_requests // rounds)
