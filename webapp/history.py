@@ -145,10 +145,15 @@ def run_model(prediction_id: int, model: str):
 
 
 @bp.get("/export.<kind>")
-@reviewer_required
 def export(kind: str):
+    # A mistyped address says so to anyone, before the login.
     if kind not in EXPORT_TYPES:
         abort(404, description="Export as export.csv or export.jsonl.")
+    return _export(kind)
+
+
+@reviewer_required
+def _export(kind: str):
     rows = _csv_lines() if kind == "csv" else _jsonl_lines()
     headers = {"Content-Disposition": f'attachment; filename="tagsmith-reviewed.{kind}"'}
     # content_type, not mimetype: Flask adds "; charset=utf-8" to a mimetype a second time.
