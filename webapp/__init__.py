@@ -30,7 +30,7 @@ def create_app(config: dict | None = None) -> Flask:
     https.init_app(app)
     database.init_app(app)
     # First: a client over its limit is refused before its body is read.
-    ratelimits.init_app(app, [pages.bp, history.bp, api.bp], login_view=auth.login)
+    ratelimits.init_app(app, [pages.bp, history.bp, api.bp])
     guards.init_app(app)
     # Before CSRFProtect's hook: it parses the form, after which the raw bytes are gone.
     app.before_request(refuse_undecodable_forms)
@@ -44,6 +44,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(api.health)
     auth.init_app(app)
+    ratelimits.limit_logins(app, "auth.login")
     # The API sets no cookies and ignores the login cookie (bearer tokens only): there is no
     # session to forge.
     csrf.exempt(api.bp)

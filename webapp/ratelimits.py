@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from flask import Blueprint, Flask, request
 from flask_limiter import Limiter, RequestLimit
@@ -21,7 +22,7 @@ from limits import RateLimitItem, parse_many
 EXTENSION_KEY = "tagsmith.limiter"
 
 
-def init_app(app: Flask, write_blueprints: Iterable[Blueprint], login_view: Callable | None = None) -> Limiter:
+def init_app(app: Flask, write_blueprints: Iterable[Blueprint]) -> Limiter:
     """One limiter per app: Flask-Limiter keeps its storage and switches on the instance, so
     a module-level one would mix the settings of every app a test process builds."""
     config = app.config
@@ -54,11 +55,6 @@ def init_app(app: Flask, write_blueprints: Iterable[Blueprint], login_view: Call
     for blueprint in write_blueprints:
         writes(blueprint)
         text(blueprint)
-    if login_view is not None:
-        # Password guessing: a few tries a minute per address is plenty for a person.
-        limiter.limit(config["LOGIN_LIMIT"], scope="login", methods=["POST"], error_message=_explain(limiter, _logins))(
-            login_view
-        )
 
     @app.after_request
     def retry_after(response):
@@ -68,6 +64,19 @@ def init_app(app: Flask, write_blueprints: Iterable[Blueprint], login_view: Call
         return response
 
     return limiter
+
+
+def limit_logins(app: Flask, endpoint: str) -> None:
+    """Password guessing: a few tries a minute per address is plenty for a person. Flask-Limiter
+    checks a decorated view's limit in its wrapper, so the registered view is replaced by it."""
+    limiter: Limiter = app.extensions[EXTENSION_KEY]
+    if not limiter.enabled:
+        return
+    limit = limiter.limit(
+        app.config["LOGIN_LIMIT"], scope="login", methods=["POST"], error_message=_explain(limiter, _logins)
+    )
+    view: Callable[..., Any] = app.view_functions[endpoint]
+    app.view_functions[endpoint] = limit(view)
 
 
 def _request_size(budget: list[RateLimitItem]) -> int:
