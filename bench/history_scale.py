@@ -43,7 +43,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.site import free_port, percentile, stop_server  # noqa: E402
+from bench.site import free_port, percentile, reviewer_token, stop_server  # noqa: E402
 
 OPEN = ROOT / "data" / "so_questions_open.jsonl"
 BODIES = ROOT / "data" / "so_questions_with_bodies_sample.csv"
@@ -235,11 +235,12 @@ def serve(url: str, models_dir: Path, folder: Path):
         stop_server(server, log)
 
 
-def fetch(url: str, timeout: float = 60) -> tuple[int, float, float, int]:
+def fetch(url: str, timeout: float = 60, token: str | None = None) -> tuple[int, float, float, int]:
     """(status, ms to the first byte of the body, ms to the last, bytes)."""
     started = time.perf_counter()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as response:
             status = response.status
             first = response.read(1)
             first_ms = (time.perf_counter() - started) * 1000
@@ -284,7 +285,7 @@ def pages(questions: int, per_page: int = 20) -> list[tuple[str, str, int]]:
     ]
 
 
-def time_reads(base: str, questions: int, repeats: int, stats_timeout: float) -> dict[str, dict]:
+def time_reads(base: str, questions: int, repeats: int, stats_timeout: float, token: str) -> dict[str, dict]:
     results = {}
     for label, path, count in pages(questions):
         count = count or repeats
@@ -300,7 +301,7 @@ def time_reads(base: str, questions: int, repeats: int, stats_timeout: float) ->
         totals = [run[2] for run in runs]
         results[label] = {"p50": percentile(totals, 50), "p95": percentile(totals, 95)}
     for kind in ("csv", "jsonl"):
-        runs = [fetch(base + f"/history/export.{kind}", 600) for _ in range(3)]
+        runs = [fetch(base + f"/history/export.{kind}", 600, token) for _ in range(3)]
         results[f"export.{kind} first byte"] = {
             "p50": percentile([run[1] for run in runs], 50),
             "p95": percentile([run[1] for run in runs], 95),
@@ -357,10 +358,11 @@ def run_backend(backend: str, args, folder: Path, cluster) -> dict:
     titles = [title for title, _ in load_sources()[0][: args.suggest_requests + 20]]
     print(f"{backend}: filling {args.questions:,} questions", file=sys.stderr, flush=True)
     fill_s = fill(full_url, args.questions)
+    token = reviewer_token(full_url)
     size = database_size(full_url)
     print(f"{backend}: filled in {fill_s:.0f} s ({size}); timing", file=sys.stderr, flush=True)
     with serve(full_url, args.models_dir, folder) as full, serve(empty_url, args.models_dir, folder) as empty:
-        reads = time_reads(full, args.questions, args.requests, args.stats_timeout)
+        reads = time_reads(full, args.questions, args.requests, args.stats_timeout, token)
         # Empty and full take turns, so that whatever else the machine does weighs on both.
         rounds = 4
         per_round = max(1, args.suggest_requests // rounds)

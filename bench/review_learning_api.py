@@ -42,7 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.site import start_server, stop_server  # noqa: E402
+from bench.site import reviewer_token, start_server, stop_server  # noqa: E402
 from ml.data.sources import Corpus, load_corpus  # noqa: E402
 from ml.evaluate import all_tag_metrics, format_table  # noqa: E402
 from ml.paths import MODELS_DIR  # noqa: E402
@@ -88,6 +88,8 @@ def tags_of(created: dict, model: str) -> list[str]:
 def served(headers: dict[str, str], database: Path, workers: int, log_name: str):
     log = open(Path(database).parent / log_name, "w")  # noqa: SIM115 - closed by stop_server
     server, base = start_server(workers, MODELS_DIR, database, ort_threads=1, log=log)
+    if "Authorization" not in headers:  # reviewing needs a reviewer: one of its own
+        headers = headers | {"Authorization": f"Bearer {reviewer_token(f'sqlite:///{database}')}"}
     return server, log, Site(base, headers)
 
 

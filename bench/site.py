@@ -233,3 +233,20 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def reviewer_token(url: str) -> str:
+    """An API token of a new reviewer on the database at ``url``: reviewing and exporting are
+    for reviewers only (the site takes the token on its pages too)."""
+    import secrets
+
+    from webapp import create_app
+    from webapp.auth import new_token
+    from webapp.extensions import db
+    from webapp.reviewer_cli import create_reviewer
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "PRELOAD_MODELS": False, "SECRET_KEY": "bench"})
+    with app.app_context():
+        token = new_token(create_reviewer(f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(16)))
+        db.engine.dispose()
+    return token

@@ -5,7 +5,7 @@ import signal
 import pytest
 
 from tests.postgres import Cluster, Unavailable
-from tests.support import BACKENDS, Databases, FakeTransformer, make_app, make_questions
+from tests.support import BACKENDS, Databases, FakeTransformer, make_app, make_questions, reviewer_client
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +62,7 @@ def hermetic_site(monkeypatch, tmp_path):
         "TAGSMITH_RATE_LIMITS",
         "TAGSMITH_WRITE_LIMIT",
         "TAGSMITH_TEXT_LIMIT",
+        "TAGSMITH_LOGIN_LIMIT",
         "TAGSMITH_RATELIMIT_STORAGE",
         "TAGSMITH_PROXIES",
         "TAGSMITH_TRUSTED_HOSTS",
@@ -136,3 +137,15 @@ def client(app):
 @pytest.fixture
 def client_both(app_both):
     return app_both.test_client()
+
+
+@pytest.fixture
+def reviewer(app):
+    """A client on ``app`` logged in as the reviewer "ada", sending ada's API token too."""
+    return reviewer_client(app)
+
+
+@pytest.fixture
+def reviewer_both(app_both):
+    """The same on ``app_both``."""
+    return reviewer_client(app_both)

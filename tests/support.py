@@ -207,3 +207,48 @@ class StubModel(Predictor):
         options.output.mkdir(parents=True, exist_ok=True)
         (options.output / "metadata.json").write_text(json.dumps(metadata))
         return metadata
+
+
+REVIEWER, REVIEWER_PASSWORD = "ada", "correct horse battery"
+
+
+def add_reviewer(app, name: str = REVIEWER, password: str = REVIEWER_PASSWORD) -> str:
+    """A new reviewer on the app's database, made as ``flask reviewer create`` makes one."""
+    from webapp.reviewer_cli import create_reviewer
+
+    with app.app_context():
+        create_reviewer(name, password)
+    return name
+
+
+def api_token(app, name: str = REVIEWER) -> str:
+    """A new API token for the reviewer ``name``, as ``flask reviewer token`` prints it."""
+    from sqlalchemy import select
+
+    from webapp.auth import new_token
+    from webapp.extensions import db
+    from webapp.tables import Reviewer
+
+    with app.app_context():
+        return new_token(db.session.scalar(select(Reviewer).where(Reviewer.name == name)))
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def log_in(client, name: str = REVIEWER, password: str = REVIEWER_PASSWORD, next_url: str = ""):
+    """Log ``client`` in through the login form, as a browser does."""
+    data = {"csrf_token": csrf_token(client, "/login"), "name": name, "password": password, "next": next_url}
+    return client.post("/login", data=data)
+
+
+def reviewer_client(app, name: str = REVIEWER):
+    """A client logged in as a new reviewer ``name`` that also sends that reviewer's API token:
+    it may review, export and delete through the pages and the API."""
+    add_reviewer(app, name)
+    client = app.test_client()
+    response = log_in(client, name)
+    assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_token(app, name)}"
+    return client

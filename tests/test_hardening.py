@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ml.registry import load_predictor
-from tests.support import api_suggest, ask, count_rows, csrf_token, make_app
+from tests.support import api_suggest, ask, count_rows, csrf_token, make_app, reviewer_client
 from webapp import config as settings
 from webapp import create_app
 from webapp.guards import MAX_ROW_ID
@@ -23,8 +23,9 @@ def rows(app) -> tuple[int, ...]:
 
 @pytest.fixture
 def site(app):
-    """The site with one reviewed question in it, and the whole of it as the API shows it."""
-    client = app.test_client()
+    """The site with one reviewed question in it, and the whole of it as the API shows it;
+    the client is a reviewer's."""
+    client = reviewer_client(app)
     # Exceptions become responses, as in production: a 500 must show up as one.
     app.config["PROPAGATE_EXCEPTIONS"] = False
     created = api_suggest(client, {"title": "How do I use pip in a virtualenv with django?"}).get_json()
@@ -158,7 +159,8 @@ def assert_retry_after(response):
 
 
 def test_writes_are_limited_per_client_with_a_clear_429(trained_models, tmp_path):
-    app, client = limited_site(trained_models, tmp_path, WRITE_LIMIT="3 per minute")
+    app, _ = limited_site(trained_models, tmp_path, WRITE_LIMIT="3 per minute")
+    client = reviewer_client(app)  # logging in is limited on its own (test_auth.py)
     first = api_suggest(client, {"title": "django pip question"}).get_json()
     assert client.post(f"{first['url']}/feedback", json={"accepted": []}).status_code == 200
     assert ask(client, "spring hashmap in java", model="baseline").status_code == 303

@@ -11,7 +11,7 @@ import pytest
 from ml.data.sources import Source, load_corpus
 from ml.predictor import TrainOptions
 from ml.registry import get_kind
-from tests.support import csrf_token, make_app, make_questions
+from tests.support import csrf_token, make_app, make_questions, reviewer_client
 
 REVIEWED = ["zorblet widget tree rebuild", "zorblet widget tree rebuild is slow", "zorblet widget tree rebuild crash"]
 SIMILAR = "zorblet widget tree rebuild twice"
@@ -55,7 +55,7 @@ def test_a_new_tag_from_reviews_is_suggested_at_once_here_and_after_catching_up_
     learning_models, new_database
 ):
     database = new_database()
-    first = make_app(learning_models, database).test_client()
+    first = reviewer_client(make_app(learning_models, database))  # a reviewer: logged in, with a token
     second = make_app(learning_models, database).test_client()  # another worker: its own memory
     before = suggested(second, SIMILAR)
     assert "zorblet" not in tags(before, "ensemble") + tags(before, "memory")
@@ -76,7 +76,7 @@ def test_a_new_tag_from_reviews_is_suggested_at_once_here_and_after_catching_up_
 
 def test_a_review_saved_through_the_form_counts_and_replaces_the_earlier_one(learning_models, new_database):
     database = new_database()
-    first = make_app(learning_models, database).test_client()
+    first = reviewer_client(make_app(learning_models, database))  # a reviewer: logged in, with a token
     ids = [review_through_the_api(first, title) for title in REVIEWED]
     second = make_app(learning_models, database).test_client()  # a worker started later replays them
     assert "zorblet" in tags(suggested(second, SIMILAR), "ensemble")

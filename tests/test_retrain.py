@@ -11,7 +11,7 @@ from ml.artifacts import KEEP_VERSIONS, METADATA_FILE, VERSIONS_DIR, publish_ver
 from ml.cli import main
 from ml.registry import load_predictor
 from tests import test_open_models
-from tests.support import api_suggest, make_app
+from tests.support import api_suggest, make_app, reviewer_client
 from tests.test_open_models import open_questions
 from webapp.serving import EXTENSION_KEY
 from webapp.stats import compute
@@ -51,7 +51,7 @@ def site(trained_models, new_database, tmp_path):
 
 
 def test_a_retrained_version_is_served_by_the_next_request_and_stored_with_its_version(site, tiny_corpus, tmp_path):
-    client = site.test_client()
+    client = reviewer_client(site)
     before = ask_and_review(client, f"{NEW_WORD} frobnicator keeps crashing", added=["sql"])
     version_a = before["answers"]["baseline"]["model_version"]
     for n in range(15):
@@ -83,7 +83,7 @@ def test_a_retrained_version_is_served_by_the_next_request_and_stored_with_its_v
 
 
 def test_a_half_written_or_broken_version_is_never_served(site, tmp_path):
-    client = site.test_client()
+    client = reviewer_client(site)
     version_a = api_suggest(client, {"title": "pandas dataframe", "models": ["baseline"]}).get_json()
     version_a = version_a["answers"]["baseline"]["model_version"]
     folder = tmp_path / "models" / "baseline"
@@ -130,7 +130,7 @@ def test_old_flat_folders_still_load_and_become_the_first_version(trained_models
 
 def test_memory_and_omikuji_learn_reviewed_questions_on_both_databases(trained_models, new_database, tmp_path):
     app = make_app(trained_models / "models", new_database())
-    client = app.test_client()
+    client = reviewer_client(app)
     for n in range(4):
         ask_and_review(client, f"{NEW_WORD} frobnicator number {n} crashes on start", added=[NEW_WORD])
     data = tmp_path / "open.jsonl"
@@ -158,7 +158,7 @@ def test_retraining_a_member_rebuilds_the_ensemble_and_the_site_switches(open_mo
     shutil.copytree(open_models, models)
     app = make_app(models, new_database())
     app.extensions[EXTENSION_KEY].reload_check_s = 0.0
-    client = app.test_client()
+    client = reviewer_client(app)
     old = ask_and_review(client, f"{NEW_WORD} frobnicator crashes", added=[NEW_WORD], model="ensemble")
     for n in range(3):
         ask_and_review(client, f"{NEW_WORD} frobnicator number {n} crashes", added=[NEW_WORD], model="omikuji")
@@ -200,7 +200,7 @@ def test_init_db_creates_an_empty_database_and_export_writes_the_reviews(trained
     result = runner.invoke(args=["tagsmith", "init-db"])
     assert result.exit_code == 0, result.output
     assert "is at revision" in result.output
-    client = app.test_client()
+    client = reviewer_client(app)
     ask_and_review(client, "pandas dataframe with pip", added=["python"])
     api_suggest(client, {"title": "not reviewed", "models": ["baseline"]})
     for kind in ("csv", "jsonl"):
@@ -215,7 +215,7 @@ def test_init_db_creates_an_empty_database_and_export_writes_the_reviews(trained
 
 
 def test_stats_show_precision_and_recall_per_model_version(app):
-    client = app.test_client()
+    client = reviewer_client(app)
     first = ask_and_review(client, "pandas dataframe with pip", added=["python"])
     first_tags = [tag["tag"] for tag in first["answers"]["baseline"]["tags"]]
     question = api_suggest(client, {"title": "select join index", "models": ["baseline"]}).get_json()

@@ -6,7 +6,7 @@ import re
 import pytest
 from sqlalchemy import text
 
-from tests.support import Databases, api_suggest, make_app
+from tests.support import Databases, api_suggest, make_app, reviewer_client
 from tests.test_migrations import load_schema_0002
 from webapp import queries
 from webapp.extensions import db
@@ -80,12 +80,12 @@ def test_the_same_searches_find_the_same_questions_on_both_back_ends(request, tr
 
 
 @pytest.mark.parametrize("count_limit", [10_000, 2])
-def test_search_combines_with_the_other_filters_and_pages(client_both, monkeypatch, count_limit):
+def test_search_combines_with_the_other_filters_and_pages(client_both, reviewer_both, monkeypatch, count_limit):
     # Few matches (all counted) and many (past the count) take different ways on PostgreSQL.
     monkeypatch.setattr(queries, "COUNT_LIMIT", count_limit)
     fill(client_both)
     api_suggest(client_both, {"title": "python pandas merge", "models": ["transformer"]})  # 9
-    client_both.post("/api/v1/predictions/6/feedback", json={"accepted": [], "added": ["pandas"]})
+    reviewer_both.post("/api/v1/predictions/6/feedback", json={"accepted": [], "added": ["pandas"]})
     assert stored_ids(client_both, "python", model="transformer") == [9]
     assert stored_ids(client_both, "python", model="baseline") == [8, 7, 6, 4]
     assert stored_ids(client_both, "python", reviewed="yes") == [6]
@@ -200,7 +200,7 @@ def test_the_history_page_pages_by_keyset(trained_models, new_database):
 
 
 def test_totals_are_counted_up_to_a_cap(app, monkeypatch):
-    client = app.test_client()
+    client = reviewer_client(app)
     for number in range(5):
         api_suggest(client, {"title": f"question {number} about python django"})
     client.post("/api/v1/predictions/1/feedback", json={"accepted": [], "added": ["python"]})
@@ -216,7 +216,7 @@ def test_totals_are_counted_up_to_a_cap(app, monkeypatch):
 
 
 def test_the_export_streams_in_chunks(app, monkeypatch):
-    client = app.test_client()
+    client = reviewer_client(app)
     for number in range(7):
         api_suggest(client, {"title": f"question {number} about python django"})
     for prediction_id in (2, 3, 5, 6, 7):

@@ -198,23 +198,31 @@ def test_prediction_detail_and_404(client):
     assert client.get("/api/v1/nothing-here").get_json()["status"] == 404
 
 
-def test_feedback_reviews_a_prediction(client_both):
-    created = api_suggest(client_both, {"title": "spring hashmap with a join"}).get_json()
+def test_feedback_reviews_a_prediction(reviewer_both):
+    created = api_suggest(reviewer_both, {"title": "spring hashmap with a join"}).get_json()
     suggested = {tag["tag"] for answer in created["answers"].values() for tag in answer["tags"]}
     assert {"java", "sql"} <= suggested
-    response = client_both.post(f"{created['url']}/feedback", json={"accepted": ["java"], "added": "hibernate, JPA"})
+    response = reviewer_both.post(f"{created['url']}/feedback", json={"accepted": ["java"], "added": "hibernate, JPA"})
     assert response.status_code == 200
     review = response.get_json()["review"]
     assert review["accepted"] == ["java"] and review["added"] == ["hibernate", "jpa"]
     assert sorted(review["rejected"]) == sorted(suggested - {"java"})
     assert review["tags"] == ["java", "hibernate", "jpa"] and review["reviewed_at"].endswith("Z")
-    listing = client_both.get("/api/v1/predictions?reviewed=yes").get_json()
+    listing = reviewer_both.get("/api/v1/predictions?reviewed=yes").get_json()
     assert [item["id"] for item in listing["items"]] == [created["id"]]
     # An added tag that a model suggested counts as accepted.
-    review = client_both.post(f"{created['url']}/feedback", json={"accepted": [], "added": ["sql"]}).get_json()[
+    review = reviewer_both.post(f"{created['url']}/feedback", json={"accepted": [], "added": ["sql"]}).get_json()[
         "review"
     ]
     assert review["accepted"] == ["sql"] and review["added"] == []
+    # Who reviewed and when, and every earlier review, newest first.
+    detail = reviewer_both.get(created["url"]).get_json()
+    assert detail["review"]["reviewer"] == "ada"
+    assert [entry["reviewer"] for entry in detail["reviews"]] == ["ada", "ada"]
+    assert [entry["tags"] for entry in detail["reviews"]] == [["sql"], ["java", "hibernate", "jpa"]]
+    assert detail["reviews"][0]["id"] > detail["reviews"][1]["id"]
+    listed = reviewer_both.get("/api/v1/predictions?reviewed=yes").get_json()["items"][0]
+    assert listed["review"]["reviewer"] == "ada" and "reviews" not in listed
 
 
 @pytest.mark.parametrize(
@@ -230,16 +238,16 @@ def test_feedback_reviews_a_prediction(client_both):
         ({"accepted": [], "verdict": "x"}, "verdict", "unknown field"),
     ],
 )
-def test_feedback_validation(client_both, payload, field, words):
-    created = api_suggest(client_both, {"title": "spring hashmap with a join"}).get_json()
-    response = client_both.post(f"{created['url']}/feedback", json=payload)
+def test_feedback_validation(reviewer_both, payload, field, words):
+    created = api_suggest(reviewer_both, {"title": "spring hashmap with a join"}).get_json()
+    response = reviewer_both.post(f"{created['url']}/feedback", json=payload)
     assert response.status_code == 422
     assert words in response.get_json()["fields"][field]
-    assert client_both.get(created["url"]).get_json()["review"] is None
+    assert reviewer_both.get(created["url"]).get_json()["review"] is None
 
 
-def test_feedback_on_unknown_prediction_is_404(client):
-    assert client.post("/api/v1/predictions/5/feedback", json={"accepted": []}).status_code == 404
+def test_feedback_on_unknown_prediction_is_404(reviewer):
+    assert reviewer.post("/api/v1/predictions/5/feedback", json={"accepted": []}).status_code == 404
 
 
 def test_models_endpoint(client_both):

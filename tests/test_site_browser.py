@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from werkzeug.serving import make_server
 
-from tests.support import FakeTransformer, make_app
+from tests.support import REVIEWER, REVIEWER_PASSWORD, FakeTransformer, add_reviewer, make_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -50,6 +50,7 @@ def site(trained_models, tmp_path_factory):
     """The app with the fake transformer, served by werkzeug on a free loopback port."""
     folder = tmp_path_factory.mktemp("browser-site")
     app = make_app(trained_models / "models", folder / "site.sqlite3", transformer=FakeTransformer(), TESTING=False)
+    add_reviewer(app)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -106,6 +107,16 @@ def test_ask_toggle_and_review_in_a_browser(site, browser):
     )
     assert "view=transformer" in browser.current_url  # no resubmission: the view is in the address
 
+    # Anyone may ask; reviewing needs a reviewer, who logs in and comes back to the question.
+    question = browser.current_url.split("?")[0]
+    assert browser.find_element(By.CSS_SELECTOR, ".review-fields").get_attribute("disabled") is not None
+    browser.find_element(By.LINK_TEXT, "Log in to review").click()
+    log_in_here(browser)
+    wait(browser).until(EC.presence_of_element_located((By.ID, "results")))
+    assert browser.current_url.split("#")[0] == question
+    assert "Reviewer ada" in browser.find_element(By.CSS_SELECTOR, ".site-account").text
+    assert browser.find_element(By.CSS_SELECTOR, ".review-fields").get_attribute("disabled") is None
+
     verdicts = browser.find_elements(By.CSS_SELECTOR, ".verdict-row")
     tags = [row.find_element(By.CSS_SELECTOR, ".tag").text for row in verdicts]
     assert "java" in tags
@@ -116,10 +127,25 @@ def test_ask_toggle_and_review_in_a_browser(site, browser):
     wait(browser).until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".notice-success"), "Review saved"))
     right = browser.find_element(By.CSS_SELECTOR, ".right-tags").text
     assert "java" in right and "hibernate" in right and "sql" not in right
+    assert "by ada" in browser.find_element(By.CSS_SELECTOR, ".review-by").text
 
     browser.get(site + "/history/")
     entry = browser.find_element(By.CSS_SELECTOR, ".entry")
     assert "spring hashmap with a join" in entry.text and "reviewed" in entry.text and "not reviewed" not in entry.text
+
+
+def log_in_here(browser):
+    """Fill in the login page the browser is on."""
+    wait(browser).until(EC.presence_of_element_located((By.ID, "password")))
+    browser.find_element(By.ID, "name").send_keys(REVIEWER)
+    browser.find_element(By.ID, "password").send_keys(REVIEWER_PASSWORD, Keys.ENTER)
+
+
+def log_in_browser(site, browser):
+    browser.get(site + "/login")
+    if browser.find_elements(By.ID, "password"):  # not logged in by an earlier test
+        log_in_here(browser)
+        wait(browser).until(EC.url_to_be(site + "/"))
 
 
 def test_pages_fit_a_phone_and_stack_the_panels(site, browser):
@@ -144,6 +170,7 @@ def test_pages_fit_a_phone_and_stack_the_panels(site, browser):
 
 def test_missing_tags_autocomplete_from_the_catalogue(site, browser):
     site, _ = site
+    log_in_browser(site, browser)
     browser.get(site + "/")
     browser.find_element(By.ID, "title").send_keys("pod keeps restarting in a cluster")
     browser.find_element(By.CSS_SELECTOR, "button[type=submit].button-primary").click()

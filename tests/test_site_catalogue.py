@@ -40,19 +40,19 @@ def test_one_tag_says_how_it_would_be_stored(client):
     assert client.get("/api/v1/tags/bad!tag").status_code == 422
 
 
-def test_reviews_rename_synonyms_in_added_tags(client_both):
-    created = api_suggest(client_both, {"title": "spring hashmap", "models": ["baseline"]}).get_json()
+def test_reviews_rename_synonyms_in_added_tags(reviewer_both):
+    created = api_suggest(reviewer_both, {"title": "spring hashmap", "models": ["baseline"]}).get_json()
     suggested = [tag["tag"] for tag in created["answers"]["baseline"]["tags"]]
     body = {"accepted": suggested, "added": ["golang", "K8s", "python-polars", "go"]}
-    review = client_both.post(f"{created['url']}/feedback", json=body).get_json()["review"]
+    review = reviewer_both.post(f"{created['url']}/feedback", json=body).get_json()["review"]
     assert review["added"] == ["go", "kubernetes", "python-polars"]
 
-    response = ask(client_both, "spring hashmap again", model="baseline")
+    response = ask(reviewer_both, "spring hashmap again", model="baseline")
     number = asked_id(response)
-    form = {"csrf_token": csrf_token(client_both, f"/history/{number}"), "added": "postgres nextjs"}
+    form = {"csrf_token": csrf_token(reviewer_both, f"/history/{number}"), "added": "postgres nextjs"}
     form.update({f"verdict:{tag}": "accept" for tag in suggested})
-    client_both.post(f"/history/{number}/review", data=form)
-    detail = client_both.get(f"/api/v1/predictions/{number}").get_json()
+    reviewer_both.post(f"/history/{number}/review", data=form)
+    detail = reviewer_both.get(f"/api/v1/predictions/{number}").get_json()
     assert detail["review"]["added"] == ["postgresql", "next.js"]
 
 

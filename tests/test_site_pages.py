@@ -192,16 +192,16 @@ def test_a_model_failing_mid_request_stores_nothing(trained_models, tmp_path, ne
     assert asked_id(ask(client, "python django question", model="baseline")) == 1
 
 
-def test_html_in_user_input_is_escaped_everywhere(client):
+def test_html_in_user_input_is_escaped_everywhere(reviewer):
     title = '<script>alert("t")</script> python django'
     body = "<img src=x onerror=alert(1)> <b>bold</b>"
-    prediction_id = asked_id(ask(client, title, body=body))
-    review(client, prediction_id, {"python": "accept"}, added="sql")
+    prediction_id = asked_id(ask(reviewer, title, body=body))
+    review(reviewer, prediction_id, {"python": "accept"}, added="sql")
     for url in (f"/history/{prediction_id}", "/history/", "/", "/history/?q=script"):
-        page = client.get(url).get_data(as_text=True)
+        page = reviewer.get(url).get_data(as_text=True)
         assert "<script>alert" not in page and "<img src=x" not in page, url
         assert "&lt;script&gt;alert(" in page, url
-    assert "&lt;img src=x onerror=alert(1)&gt;" in client.get(f"/history/{prediction_id}").get_data(as_text=True)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in reviewer.get(f"/history/{prediction_id}").get_data(as_text=True)
 
 
 # -- history --------------------------------------------------------------------------
@@ -232,14 +232,14 @@ def test_history_is_paginated_newest_first(trained_models, tmp_path, new_databas
     assert "Page 1 of 3" in client.get("/history/?page=abc").get_data(as_text=True)
 
 
-def test_history_filters_by_model_tag_text_and_review(client_both):
-    only_baseline = asked_id(ask(client_both, "pip virtualenv python django", model="baseline"))
-    both = asked_id(ask(client_both, "spring maven java hashmap"))
-    only_transformer = asked_id(ask(client_both, "linq 100% done_ok in c#", model="transformer"))
-    review(client_both, both, {tag: "accept" for tag in ("java", "sql")} | {"javascript": "reject"}, added="maven")
+def test_history_filters_by_model_tag_text_and_review(reviewer_both):
+    only_baseline = asked_id(ask(reviewer_both, "pip virtualenv python django", model="baseline"))
+    both = asked_id(ask(reviewer_both, "spring maven java hashmap"))
+    only_transformer = asked_id(ask(reviewer_both, "linq 100% done_ok in c#", model="transformer"))
+    review(reviewer_both, both, {tag: "accept" for tag in ("java", "sql")} | {"javascript": "reject"}, added="maven")
 
     def ids(query):
-        page = client_both.get("/history/" + query).get_data(as_text=True)
+        page = reviewer_both.get("/history/" + query).get_data(as_text=True)
         return [int(number) for number in re.findall(r"<span>#(\d+)</span>", page)]
 
     assert ids("") == [only_transformer, both, only_baseline]
@@ -254,15 +254,15 @@ def test_history_filters_by_model_tag_text_and_review(client_both):
     assert ids("?q=one") == []  # the start of a word, not any part of one ("done" does not match)
     assert ids("?reviewed=yes") == [both]
     assert ids("?reviewed=no") == [only_transformer, only_baseline]
-    page = client_both.get("/history/?tag=nothing-like-this").get_data(as_text=True)
+    page = reviewer_both.get("/history/?tag=nothing-like-this").get_data(as_text=True)
     assert "No question matches these filters" in page and "Clear the filters" in page
 
 
-def test_history_shows_which_entries_are_reviewed(client):
-    first = asked_id(ask(client, "django python pip"))
-    asked_id(ask(client, "java spring maven"))
-    review(client, first, {"python": "accept"})
-    page = client.get("/history/").get_data(as_text=True)
+def test_history_shows_which_entries_are_reviewed(reviewer):
+    first = asked_id(ask(reviewer, "django python pip"))
+    asked_id(ask(reviewer, "java spring maven"))
+    review(reviewer, first, {"python": "accept"})
+    page = reviewer.get("/history/").get_data(as_text=True)
     entries = re.findall(r'<li class="card entry">(.*?)</li>', page, re.S)
     assert 'badge-ok">reviewed' in entries[1] and "not reviewed" in entries[0]
 
@@ -270,52 +270,52 @@ def test_history_shows_which_entries_are_reviewed(client):
 # -- review ---------------------------------------------------------------------------
 
 
-def test_review_accepts_rejects_and_adds_tags(client_both, app_both):
-    prediction_id = asked_id(ask(client_both, "spring hashmap with a join"))
-    page = client_both.get(f"/history/{prediction_id}").get_data(as_text=True)
+def test_review_accepts_rejects_and_adds_tags(reviewer_both, app_both):
+    prediction_id = asked_id(ask(reviewer_both, "spring hashmap with a join"))
+    page = reviewer_both.get(f"/history/{prediction_id}").get_data(as_text=True)
     tags = re.findall(r'name="verdict:([^"]+)" value="accept"', page)
     assert "java" in tags and "sql" in tags
     verdicts = {tag: "accept" if tag == "java" else "reject" for tag in tags}
-    response = review(client_both, prediction_id, verdicts, added="Hibernate, jpa java")
+    response = review(reviewer_both, prediction_id, verdicts, added="Hibernate, jpa java")
     assert response.status_code == 303
-    page = client_both.get(response.headers["Location"]).get_data(as_text=True)
+    page = reviewer_both.get(response.headers["Location"]).get_data(as_text=True)
     assert "Review saved" in page and 'badge-ok">reviewed' in page
     right = re.search(r'<p class="right-tags">(.*?)</p>', page, re.S).group(1)
     assert re.findall(r'class="tag"[^>]*>([^<]+)<', right) == ["java", "hibernate", "jpa"]
     assert re.search(r'name="verdict:sql" value="reject" checked', page)
     assert 'value="hibernate jpa"' in page
-    api = client_both.get(f"/api/v1/predictions/{prediction_id}").get_json()["review"]
+    api = reviewer_both.get(f"/api/v1/predictions/{prediction_id}").get_json()["review"]
     assert api["accepted"] == ["java"] and api["added"] == ["hibernate", "jpa"] and "sql" in api["rejected"]
 
     # A second review replaces the first.
-    assert review(client_both, prediction_id, {tag: "accept" for tag in tags}).status_code == 303
-    api = client_both.get(f"/api/v1/predictions/{prediction_id}").get_json()["review"]
+    assert review(reviewer_both, prediction_id, {tag: "accept" for tag in tags}).status_code == 303
+    api = reviewer_both.get(f"/api/v1/predictions/{prediction_id}").get_json()["review"]
     assert api["added"] == [] and api["rejected"] == [] and sorted(api["accepted"]) == sorted(tags)
     assert count_rows(app_both, ReviewedTag) == len(tags)
 
 
-def test_review_needs_a_verdict_for_every_tag_and_valid_added_tags(client_both, app_both):
-    prediction_id = asked_id(ask(client_both, "spring hashmap with a join"))
-    response = review(client_both, prediction_id, {"java": "accept"})
+def test_review_needs_a_verdict_for_every_tag_and_valid_added_tags(reviewer_both, app_both):
+    prediction_id = asked_id(ask(reviewer_both, "spring hashmap with a join"))
+    response = review(reviewer_both, prediction_id, {"java": "accept"})
     assert response.status_code == 422
     assert "Accept or reject every suggested tag; undecided:" in response.get_data(as_text=True)
     tags = re.findall(
-        r'name="verdict:([^"]+)" value="accept"', client_both.get(f"/history/{prediction_id}").get_data(as_text=True)
+        r'name="verdict:([^"]+)" value="accept"', reviewer_both.get(f"/history/{prediction_id}").get_data(as_text=True)
     )
-    response = review(client_both, prediction_id, {tag: "accept" for tag in tags}, added="good-tag <bad>")
+    response = review(reviewer_both, prediction_id, {tag: "accept" for tag in tags}, added="good-tag <bad>")
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert "is not a valid tag" in page and "&lt;bad&gt;" in page and "<bad>" not in page
     assert re.search(r'name="verdict:java" value="accept" checked', page)  # choices kept
     assert count_rows(app_both, ReviewedTag) == 0
-    assert client_both.post(f"/history/{prediction_id}/review", data={"verdict:java": "accept"}).status_code == 400
-    assert client_both.post("/history/999/review", data={"csrf_token": csrf_token(client_both)}).status_code == 404
+    assert reviewer_both.post(f"/history/{prediction_id}/review", data={"verdict:java": "accept"}).status_code == 400
+    assert reviewer_both.post("/history/999/review", data={"csrf_token": csrf_token(reviewer_both)}).status_code == 404
 
 
 # -- export ---------------------------------------------------------------------------
 
 
-def test_export_is_readable_by_python_m_ml(client, tmp_path, trained_models):
+def test_export_is_readable_by_python_m_ml(reviewer, tmp_path, trained_models):
     titles = {
         "pip virtualenv in python": ({"python": "accept"}, "pandas"),
         'spring maven java, "quoted"\nand a new line': ({"java": "accept"}, ""),
@@ -323,28 +323,28 @@ def test_export_is_readable_by_python_m_ml(client, tmp_path, trained_models):
     }
     for title, (accepted, added) in titles.items():
         prediction_id = asked_id(
-            ask(client, title, body='body with <p>html</p>, commas and "quotes"', model="baseline")
+            ask(reviewer, title, body='body with <p>html</p>, commas and "quotes"', model="baseline")
         )
-        page = client.get(f"/history/{prediction_id}").get_data(as_text=True)
+        page = reviewer.get(f"/history/{prediction_id}").get_data(as_text=True)
         tags = re.findall(r'name="verdict:([^"]+)" value="accept"', page)
         assert (
-            review(client, prediction_id, {tag: accepted.get(tag, "reject") for tag in tags}, added=added).status_code
+            review(reviewer, prediction_id, {tag: accepted.get(tag, "reject") for tag in tags}, added=added).status_code
             == 303
         )
-    asked_id(ask(client, "unreviewed sql join question", model="baseline"))
-    nothing_right = asked_id(ask(client, "reviewed with nothing right", model="baseline"))
+    asked_id(ask(reviewer, "unreviewed sql join question", model="baseline"))
+    nothing_right = asked_id(ask(reviewer, "reviewed with nothing right", model="baseline"))
     tags = re.findall(
-        r'name="verdict:([^"]+)" value="accept"', client.get(f"/history/{nothing_right}").get_data(as_text=True)
+        r'name="verdict:([^"]+)" value="accept"', reviewer.get(f"/history/{nothing_right}").get_data(as_text=True)
     )
-    review(client, nothing_right, {tag: "reject" for tag in tags})
+    review(reviewer, nothing_right, {tag: "reject" for tag in tags})
 
-    assert "Export 3 reviewed questions:" in client.get("/history/").get_data(as_text=True)
-    csv_response = client.get("/history/export.csv")
+    assert "Export 3 reviewed questions:" in reviewer.get("/history/").get_data(as_text=True)
+    csv_response = reviewer.get("/history/export.csv")
     assert csv_response.status_code == 200 and csv_response.mimetype == "text/csv"
     assert "attachment" in csv_response.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(csv_response.get_data(as_text=True))))
     assert [row["tags"] for row in rows] == ["python pandas", "java", "c#"]
-    jsonl = client.get("/history/export.jsonl").get_data(as_text=True)
+    jsonl = reviewer.get("/history/export.jsonl").get_data(as_text=True)
     records = [json.loads(line) for line in jsonl.splitlines()]
     assert [record["tags"] for record in records] == [["python", "pandas"], ["java"], ["c#"]]
 
@@ -373,9 +373,9 @@ def test_export_is_readable_by_python_m_ml(client, tmp_path, trained_models):
     assert metrics["n_samples"] == 3
 
 
-def test_empty_export_has_only_the_header(client):
-    assert client.get("/history/export.csv").get_data(as_text=True).strip() == "id,title,body,tags"
-    assert client.get("/history/export.jsonl").get_data(as_text=True) == ""
+def test_empty_export_has_only_the_header(reviewer):
+    assert reviewer.get("/history/export.csv").get_data(as_text=True).strip() == "id,title,body,tags"
+    assert reviewer.get("/history/export.jsonl").get_data(as_text=True) == ""
 
 
 # -- stats and models -----------------------------------------------------------------
@@ -386,21 +386,21 @@ def test_stats_empty_state(client):
     assert "No questions yet" in page and "Ask a question" in page
 
 
-def test_stats_count_agreement_and_precision(client_both):
+def test_stats_count_agreement_and_precision(reviewer_both):
     # The fake transformer says java+sql for the first, python+sql for the second.
-    first = asked_id(ask(client_both, "spring hashmap arraylist jvm"))
-    second = asked_id(ask(client_both, "django pip virtualenv pandas dataframe"))
-    asked_id(ask(client_both, "maven java", model="baseline"))
+    first = asked_id(ask(reviewer_both, "spring hashmap arraylist jvm"))
+    second = asked_id(ask(reviewer_both, "django pip virtualenv pandas dataframe"))
+    asked_id(ask(reviewer_both, "maven java", model="baseline"))
     for prediction_id, right in ((first, {"java"}), (second, {"python"})):
-        data = client_both.get(f"/api/v1/predictions/{prediction_id}").get_json()
+        data = reviewer_both.get(f"/api/v1/predictions/{prediction_id}").get_json()
         tags = {tag["tag"] for answer in data["answers"].values() for tag in answer["tags"]}
-        review(client_both, prediction_id, {tag: "accept" if tag in right else "reject" for tag in tags})
-    data = [client_both.get(f"/api/v1/predictions/{i}").get_json() for i in (first, second)]
+        review(reviewer_both, prediction_id, {tag: "accept" if tag in right else "reject" for tag in tags})
+    data = [reviewer_both.get(f"/api/v1/predictions/{i}").get_json() for i in (first, second)]
     transformer_tags = sum(len(item["answers"]["transformer"]["tags"]) for item in data)
     baseline_tags = sum(len(item["answers"]["baseline"]["tags"]) for item in data)
     baseline_right = sum(item["answers"]["baseline"]["tags"][0]["tag"] in ("java", "python") for item in data)
 
-    page = client_both.get("/stats").get_data(as_text=True)
+    page = reviewer_both.get("/stats").get_data(as_text=True)
     assert re.search(r'id="stat-questions">3<', page) and re.search(r'id="stat-reviewed">2<', page)
     transformer_row = re.search(r'<tr id="stat-transformer"[^>]*>(.*?)</tr>', page, re.S).group(1)
     assert (

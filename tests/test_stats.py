@@ -20,7 +20,7 @@ from sqlalchemy import text
 from ml.predictor import Predictor
 from ml.registry import model_names
 from tests import stats_oracle
-from tests.support import csrf_token, make_app
+from tests.support import csrf_token, make_app, reviewer_client
 from tests.test_migrations import load_schema_0002
 from webapp import counters
 from webapp.database import MIGRATIONS_DIR
@@ -107,7 +107,7 @@ def a_mix_of_writes(app, seed: int = 0) -> list[int]:
     """Asks with one to every model, a batch, other models asked later (before and after a
     review), reviews and re-reviews."""
     rng = random.Random(seed)
-    client = app.test_client()
+    client = reviewer_client(app)
     names = list(model_names())
     words = ["django pip", "spring maven", "npm promise", "linq wpf", "join index", "docker linux", "react dom"]
     ids = [
@@ -218,7 +218,7 @@ def test_latency_percentiles_are_the_exact_nearest_rank_values(trained_models, n
 
 def test_the_totals_follow_each_write_on_their_own(trained_models, new_database):
     app = site(trained_models, new_database())
-    client = app.test_client()
+    client = reviewer_client(app)
     first = ask(client, "django pip question", ["baseline", "transformer"])
     with app.app_context():
         assert counters.read_counters(db.session)["pair:baseline:transformer:questions"] == 1
@@ -230,6 +230,20 @@ def test_the_totals_follow_each_write_on_their_own(trained_models, new_database)
         stored = counters.read_counters(db.session)
     assert stored["questions"] == 1 and stored["reviewed"] == 1
     assert stored["model:lexical:reviewed"] == 1 and stored["pair:baseline:lexical:questions"] == 1
+
+
+def test_deleting_questions_takes_back_what_they_counted(trained_models, new_database):
+    app = site(trained_models, new_database())
+    ids = a_mix_of_writes(app, seed=3)
+    client = reviewer_client(app, "deleter")
+    reviewed = [number for number in ids if client.get(f"/api/v1/predictions/{number}").get_json()["review"]]
+    unreviewed = [number for number in ids if number not in reviewed]
+    assert client.delete(f"/api/v1/predictions/{reviewed[0]}").status_code == 204
+    assert client.delete(f"/api/v1/predictions/{unreviewed[0]}").status_code == 204
+    token = csrf_token(client, f"/history/{reviewed[1]}")
+    assert client.post(f"/history/{reviewed[1]}/delete", data={"csrf_token": token}).status_code == 303
+    stats = check(app)
+    assert stats.questions == len(ids) - 3 and stats.reviewed == 9 - 2
 
 
 def test_rebuild_and_check_commands(trained_models, new_database):
@@ -260,7 +274,7 @@ def test_writers_at_the_same_time_neither_deadlock_nor_lose_counts(trained_model
 
     def writer(number: int) -> None:
         try:
-            own = app.test_client()
+            own = reviewer_client(app, f"writer-{number}")
             rng = random.Random(number)
             token = csrf_token(own, f"/history/{shared[0]}")
             start.wait()

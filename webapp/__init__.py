@@ -10,12 +10,27 @@ import logging
 
 from flask import Flask, abort, request
 
-from . import api, cors, database, errors, guards, history, https, learning, pages, ratelimits, serving, templating
+from . import (
+    api,
+    auth,
+    cors,
+    database,
+    errors,
+    guards,
+    history,
+    https,
+    learning,
+    pages,
+    ratelimits,
+    serving,
+    templating,
+)
 from . import config as settings
 from .commands import tagsmith_cli
 from .counters import stats_cli
 from .extensions import csrf
 from .inputs import undecodable_form_fields
+from .reviewer_cli import reviewer_cli
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -45,11 +60,15 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(history.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(api.health)
-    # The API authenticates nothing and sets no cookies: there is no session to forge.
+    auth.init_app(app)
+    ratelimits.limit_logins(app, "auth.login")
+    # The API sets no cookies and ignores the login cookie (bearer tokens only): there is no
+    # session to forge.
     csrf.exempt(api.bp)
     csrf.exempt(api.health)
     app.cli.add_command(stats_cli)
     app.cli.add_command(tagsmith_cli)
+    app.cli.add_command(reviewer_cli)
     return app
 
 

@@ -15,13 +15,14 @@ from flask import Blueprint, current_app, jsonify, render_template, url_for
 from ml.catalogue import load_catalogue, normalise_tag, tag_problem
 
 from . import openapi
+from .auth import api_reviewer_required, current_reviewer
 from .database import check_writable
 from .errors import ApiError
 from .extensions import db
 from .inputs import InputError, canonical_added
 from .openapi import documented
 from .queries import Filters, page_of
-from .review import save_review
+from .review import delete_question, latest_reviews, review_log, save_review
 from .schemas import (
     ApiRoot,
     FeedbackIn,
@@ -126,8 +127,9 @@ def predictions(query: PredictionQuery):
         query_args: dict[str, Any] = filters.as_args() | position
         return url_for("api.predictions", per_page=per_page, _external=True, **query_args)
 
+    latest = latest_reviews([prediction.id for prediction in listing.items if prediction.reviewed_at is not None])
     return jsonify(
-        items=[prediction_dict(prediction) for prediction in listing.items],
+        items=[prediction_dict(prediction, latest.get(prediction.id)) for prediction in listing.items],
         page=listing.number,
         per_page=per_page,
         total=listing.total,
@@ -142,23 +144,40 @@ def _prediction_or_404(prediction_id: int) -> Prediction:
     return db.get_or_404(Prediction, prediction_id, description=f"There is no prediction {prediction_id}.")
 
 
+def _with_log(prediction: Prediction, with_reasons: bool = False) -> dict:
+    log, _ = review_log(prediction.id)
+    return prediction_dict(prediction, latest=log[0] if log else None, log=log, with_reasons=with_reasons)
+
+
 @bp.get("/predictions/<id:prediction_id>")
 @documented(ok=PredictionOut, tags=["questions"])
 def prediction(prediction_id: int):
-    """One stored question with its answers and review."""
-    return jsonify(prediction_dict(_prediction_or_404(prediction_id), with_reasons=True))
+    """One stored question with its answers, its review and the review log."""
+    return jsonify(_with_log(_prediction_or_404(prediction_id), with_reasons=True))
+
+
+# The token is checked first: an anonymous client learns it needs one before any validation.
+@bp.delete("/predictions/<id:prediction_id>")
+@api_reviewer_required
+@documented(status=204, tags=["questions"], security={"bearer": []}, errors=(401, 403))
+def delete_prediction(prediction_id: int):
+    """Delete a question with its answers and its whole review log (a reviewer's token)."""
+    delete_question(_prediction_or_404(prediction_id))
+    return "", 204
 
 
 @bp.post("/predictions/<id:prediction_id>/feedback")
-@documented(ok=PredictionOut, tags=["questions"])
+@api_reviewer_required
+@documented(ok=PredictionOut, tags=["questions"], security={"bearer": []}, errors=(401, 403))
 def feedback(prediction_id: int, json: FeedbackIn):
-    """Review a question's tags (left out, ``rejected`` is every suggested tag not accepted)."""
+    """Review a question's tags (left out, ``rejected`` is every suggested tag not accepted);
+    it needs a reviewer's token and is added to the question's review log."""
     prediction = _prediction_or_404(prediction_id)
     try:
-        save_review(prediction, json.accepted, json.rejected, canonical_added(json.added))
+        save_review(prediction, current_reviewer(), json.accepted, json.rejected, canonical_added(json.added))
     except InputError as error:
         raise invalid(error) from None
-    return jsonify(prediction_dict(prediction, with_reasons=True))
+    return jsonify(_with_log(prediction, with_reasons=True))
 
 
 @bp.get("/tags")

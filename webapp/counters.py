@@ -5,7 +5,7 @@ is a total kept up to date as rows are written (``stats_counters``, a few dozen 
 a latency histogram per model (``stats_latency``) that says which bucket holds a
 percentile; the exact latency is then read from model_answers' (model, latency_ms) index
 within that bucket. The writers (``suggest.suggest_and_store``, ``suggest.add_answer``,
-``review.save_review``) call the ``record_*`` functions inside their transaction;
+``review.save_review``, ``review.delete_question``) call the ``record_*`` functions inside their transaction;
 ``rebuild`` recomputes everything from the rows with set-based SQL (``flask --app webapp
 stats rebuild``; migration 0005 holds a frozen copy of the same SQL).
 
@@ -93,16 +93,18 @@ class Tally:
         self.counters: defaultdict[str, float] = defaultdict(float)
         self.latency: Counter[tuple[str, int]] = Counter()
 
-    def answer(self, answer: ModelAnswer) -> None:
-        self.latency[(answer.model, latency_bucket(answer.latency_ms))] += 1
+    def answer(self, answer: ModelAnswer, sign: int = 1) -> None:
+        self.latency[(answer.model, latency_bucket(answer.latency_ms))] += sign
 
-    def pair(self, one: ModelAnswer, other: ModelAnswer) -> None:
+    def pair(self, one: ModelAnswer, other: ModelAnswer, sign: int = 1) -> None:
         first, second = sorted((one, other), key=lambda answer: answer.model)
         tags_first, tags_second = first.tag_names(), second.tag_names()
         prefix = f"pair:{first.model}:{second.model}"
-        self.counters[f"{prefix}:questions"] += 1
-        self.counters[f"{prefix}:same_top"] += bool(tags_first and tags_second and tags_first[0] == tags_second[0])
-        self.counters[f"{prefix}:jaccard"] += jaccard(tags_first, tags_second)
+        self.counters[f"{prefix}:questions"] += sign
+        self.counters[f"{prefix}:same_top"] += sign * bool(
+            tags_first and tags_second and tags_first[0] == tags_second[0]
+        )
+        self.counters[f"{prefix}:jaccard"] += sign * jaccard(tags_first, tags_second)
 
     def review(self, answer: ModelAnswer, verdicts: dict[str, str], sign: int = 1) -> None:
         """Count (``sign`` 1) or take back (-1) one answer of a reviewed question."""
@@ -163,6 +165,23 @@ def record_review(session: AnySession, prediction: Prediction, previous: dict[st
         if previous is not None:
             tally.review(answer, previous, sign=-1)
         tally.review(answer, verdicts)
+    apply(session, tally)
+
+
+def record_deleted_question(session: AnySession, prediction: Prediction) -> None:
+    """Take back everything a question counted (``prediction`` read under ``lock_question``),
+    before its rows are deleted."""
+    tally = Tally()
+    tally.counters["questions"] -= 1
+    reviewed = prediction.reviewed_at is not None
+    if reviewed:
+        tally.counters["reviewed"] -= 1
+    for answer in prediction.answers:
+        tally.answer(answer, sign=-1)
+        if reviewed:
+            tally.review(answer, prediction.verdicts(), sign=-1)
+    for one, other in combinations(prediction.answers, 2):
+        tally.pair(one, other, sign=-1)
     apply(session, tally)
 
 

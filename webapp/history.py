@@ -23,11 +23,12 @@ from sqlalchemy.exc import IntegrityError
 
 from ml.registry import model_names
 
+from .auth import current_reviewer, reviewer_required
 from .extensions import db
 from .inputs import InputError, canonical_added, parse_tag_list
 from .queries import MAX_PAGE, PAGE_RULE, Filters, exportable_count, page_of, parse_cursor, reviewed_for_export
 from .reasons import answer_reasons
-from .review import save_review
+from .review import delete_question, review_log, save_review
 from .serving import models
 from .suggest import add_answer
 from .tables import Prediction
@@ -77,14 +78,24 @@ def detail(prediction_id: int):
     return _detail_page(prediction)
 
 
+@bp.post("/<id:prediction_id>/delete")
+@reviewer_required
+def delete(prediction_id: int):
+    delete_question(get_prediction(prediction_id))
+    return redirect(url_for("history.index", deleted=prediction_id), code=303)
+
+
 def _detail_page(
     prediction: Prediction, review_errors: dict | None = None, draft: dict | None = None, status: int = 200
 ):
     states = {state.name: state for state in models().states()}
+    log, logged = review_log(prediction.id)
     return (
         render_template(
             "detail.html",
             prediction=prediction,
+            review_log=log,
+            reviews_logged=logged,
             states=states,
             reasons=answer_reasons(prediction),
             model_names=model_names(),
@@ -98,6 +109,7 @@ def _detail_page(
 
 
 @bp.post("/<id:prediction_id>/review")
+@reviewer_required
 def review(prediction_id: int):
     prediction = get_prediction(prediction_id)
     suggested = prediction.suggested_tags()
@@ -114,7 +126,7 @@ def review(prediction_id: int):
         accepted = [tag for tag, verdict in verdicts.items() if verdict == "accept"]
         rejected = [tag for tag, verdict in verdicts.items() if verdict == "reject"]
         try:
-            save_review(prediction, accepted, rejected, added)
+            save_review(prediction, current_reviewer(), accepted, rejected, added)
         except InputError as error:
             errors.update(error.fields)
     if errors:
@@ -136,8 +148,14 @@ def run_model(prediction_id: int, model: str):
 
 @bp.get("/export.<kind>")
 def export(kind: str):
+    # A mistyped address says so to anyone, before the login.
     if kind not in EXPORT_TYPES:
         abort(404, description="Export as export.csv or export.jsonl.")
+    return _export(kind)
+
+
+@reviewer_required
+def _export(kind: str):
     rows = export_lines(kind)
     headers = {"Content-Disposition": f'attachment; filename="tagsmith-reviewed.{kind}"'}
     # content_type, not mimetype: Flask adds "; charset=utf-8" to a mimetype a second time.

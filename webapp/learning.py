@@ -93,6 +93,15 @@ class Learner:
                 self._remember(review)
         self.catch_up()
 
+    def forget(self, prediction_id: int) -> None:
+        """After a question is deleted: this worker's learning models stop voting with it.
+        Other workers keep its vote until they restart (a deletion leaves no row to poll)."""
+        with self._lock:
+            for model in self.learners():
+                if hasattr(model, "remove"):
+                    model.remove(prediction_id)
+            self._seen.pop(prediction_id, None)
+
     def _replay(self, fresh: list[Any]) -> int:
         reviews: list[Review] = []
         query = (
@@ -182,6 +191,14 @@ def learn_review(prediction_id: int) -> None:
     except Exception:  # the review is saved; the next catch_up learns it
         log.exception("learning review %d failed", prediction_id)
         db.session.rollback()
+
+
+def forget_question(prediction_id: int) -> None:
+    """After a question's deletion commits."""
+    try:
+        learner().forget(prediction_id)
+    except Exception:
+        log.exception("forgetting question %d failed", prediction_id)
 
 
 def init_app(app: Flask) -> Learner:

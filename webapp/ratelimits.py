@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from flask import Blueprint, Flask, request
 from flask_limiter import Limiter, RequestLimit
@@ -65,6 +66,19 @@ def init_app(app: Flask, write_blueprints: Iterable[Blueprint]) -> Limiter:
     return limiter
 
 
+def limit_logins(app: Flask, endpoint: str) -> None:
+    """Password guessing: a few tries a minute per address is plenty for a person. Flask-Limiter
+    checks a decorated view's limit in its wrapper, so the registered view is replaced by it."""
+    limiter: Limiter = app.extensions[EXTENSION_KEY]
+    if not limiter.enabled:
+        return
+    limit = limiter.limit(
+        app.config["LOGIN_LIMIT"], scope="login", methods=["POST"], error_message=_explain(limiter, _logins)
+    )
+    view: Callable[..., Any] = app.view_functions[endpoint]
+    app.view_functions[endpoint] = limit(view)
+
+
 def _request_size(budget: list[RateLimitItem]) -> int:
     """What a request costs: its body's bytes (a batch counts every question), read before
     the body is; capped at the budget, so the largest request allowed can still pass."""
@@ -90,6 +104,10 @@ def _writes(limit: RateLimitItem) -> str:
         f"Too many requests from your address: this site takes at most {limit.amount:,} questions, "
         f"reviews and other changes per {_period(limit)} from one client."
     )
+
+
+def _logins(limit: RateLimitItem) -> str:
+    return f"Too many login attempts from your address: at most {limit.amount:,} per {_period(limit)}."
 
 
 def _text(limit: RateLimitItem) -> str:

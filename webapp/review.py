@@ -1,19 +1,28 @@
-"""Saving a reviewer's verdicts: which suggested tags are right, and which were missing."""
+"""Saving a reviewer's verdicts (which suggested tags are right, which were missing) to the
+append-only log, and deleting a question."""
 
 from __future__ import annotations
 
-from .counters import lock_question, record_review
+from sqlalchemy import delete, func, insert, select
+
+from .counters import lock_question, record_deleted_question, record_review
 from .database import transaction
 from .extensions import db
 from .inputs import MAX_ADDED_TAGS, InputError
-from .learning import learn_review
-from .tables import ACCEPTED, ADDED, REJECTED, Prediction, ReviewedTag, utc_now
+from .learning import forget_question, learn_review
+from .tables import ACCEPTED, ADDED, REJECTED, Prediction, Review, ReviewedTag, Reviewer, ReviewVerdict, utc_now
+
+# Earlier reviews a question's page and API answer show; the log keeps every one.
+HISTORY_SHOWN = 20
 
 
-def save_review(prediction: Prediction, accepted: list[str], rejected: list[str] | None, added: list[str]) -> None:
-    """Replace the question's review. ``rejected=None`` rejects every suggested tag not
-    accepted; otherwise accepted and rejected together must cover every suggested tag.
-    An added tag that a model did suggest counts as accepted."""
+def save_review(
+    prediction: Prediction, reviewer: Reviewer, accepted: list[str], rejected: list[str] | None, added: list[str]
+) -> Review:
+    """Add ``reviewer``'s review of the question to the log; it becomes the one that counts.
+    ``rejected=None`` rejects every suggested tag not accepted; otherwise accepted and
+    rejected together must cover every suggested tag. An added tag that a model did
+    suggest counts as accepted."""
     suggested = prediction.suggested_tags()
     errors = {}
     for field, tags in (("accepted", accepted), ("rejected", rejected or [])):
@@ -37,14 +46,60 @@ def save_review(prediction: Prediction, accepted: list[str], rejected: list[str]
     verdicts += [(tag, ADDED) for tag in added if tag not in suggested]
     with transaction() as session:
         lock_question(session, prediction)
-        previous = prediction.verdicts() if prediction.reviewed_at is not None else None
-        prediction.review.clear()
-        # Deletes before inserts: the (question, tag) pair is unique.
-        db.session.flush()
-        prediction.review.extend(
-            ReviewedTag(tag=tag, verdict=verdict, position=position) for position, (tag, verdict) in enumerate(verdicts)
-        )
-        prediction.reviewed_at = utc_now()
+        # Read under the lock, from the database: the verdicts another reviewer committed a
+        # moment ago, not the ones this request loaded before it waited.
+        previous = None
+        if prediction.reviewed_at is not None:
+            stored = session.execute(
+                select(ReviewedTag.tag, ReviewedTag.verdict).where(ReviewedTag.prediction_id == prediction.id)
+            )
+            previous = {tag: verdict for tag, verdict in stored}
+        now = utc_now()
+        review = Review(prediction_id=prediction.id, reviewer_id=reviewer.id, created_at=now)
+        review.verdicts = [
+            ReviewVerdict(tag=tag, verdict=verdict, position=position)
+            for position, (tag, verdict) in enumerate(verdicts)
+        ]
+        session.add(review)
+        # The current state follows the log's newest entry. Deleted by one statement, not
+        # row by row from what this session loaded: those rows may be another reviewer's.
+        session.execute(delete(ReviewedTag).where(ReviewedTag.prediction_id == prediction.id))
+        if verdicts:
+            rows = [
+                {"prediction_id": prediction.id, "tag": tag, "verdict": verdict, "position": position}
+                for position, (tag, verdict) in enumerate(verdicts)
+            ]
+            session.execute(insert(ReviewedTag), rows)
+        prediction.reviewed_at = now
         session.flush()
+        session.expire(prediction, ["review", "reviews"])
         record_review(session, prediction, previous)
     learn_review(prediction.id)  # committed: the models that learn count it from now on
+    return review
+
+
+def delete_question(prediction: Prediction) -> None:
+    """Delete a question with its answers and its whole review log; /stats forgets it."""
+    question = prediction.id
+    with transaction() as session:
+        lock_question(session, prediction)
+        record_deleted_question(session, prediction)
+        session.delete(prediction)
+    forget_question(question)
+
+
+def review_log(prediction_id: int, limit: int = HISTORY_SHOWN) -> tuple[list[Review], int]:
+    """The question's newest ``limit`` reviews, newest first, and how many it has in all."""
+    reviews = db.session.scalars(
+        select(Review).where(Review.prediction_id == prediction_id).order_by(Review.id.desc()).limit(limit)
+    ).all()
+    total = db.session.scalar(select(func.count()).select_from(Review).where(Review.prediction_id == prediction_id))
+    return list(reviews), total or 0
+
+
+def latest_reviews(prediction_ids: list[int]) -> dict[int, Review]:
+    """Each question's review that counts (its newest), for a page of questions at once."""
+    if not prediction_ids:
+        return {}
+    newest = select(func.max(Review.id)).where(Review.prediction_id.in_(prediction_ids)).group_by(Review.prediction_id)
+    return {review.prediction_id: review for review in db.session.scalars(select(Review).where(Review.id.in_(newest)))}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from flask import url_for
@@ -10,7 +11,7 @@ from ml.predictor import Predictor
 
 from .reasons import answer_reasons
 from .serving import ModelState
-from .tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction
+from .tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction, Review, ReviewedTag, ReviewVerdict
 
 
 def timestamp(moment: datetime | None) -> str | None:
@@ -27,24 +28,41 @@ def answer_dict(answer: ModelAnswer) -> dict:
     }
 
 
-def review_dict(prediction: Prediction) -> dict | None:
+def _by_verdict(items: Iterable[ReviewedTag | ReviewVerdict]) -> dict:
+    by_verdict: dict[str, list[str]] = {ACCEPTED: [], REJECTED: [], ADDED: []}
+    for item in items:
+        by_verdict[item.verdict].append(item.tag)
+    # The right tags: accepted suggestions, then the added ones (Prediction.right_tags).
+    return {**by_verdict, "tags": by_verdict[ACCEPTED] + by_verdict[ADDED]}
+
+
+def review_dict(prediction: Prediction, latest: Review | None = None) -> dict | None:
+    """The review that counts; ``latest`` (its log entry) names who made it."""
     if prediction.reviewed_at is None:
         return None
-    by_verdict: dict[str, list[str]] = {ACCEPTED: [], REJECTED: [], ADDED: []}
-    for item in prediction.review:
-        by_verdict[item.verdict].append(item.tag)
     return {
         "reviewed_at": timestamp(prediction.reviewed_at),
-        "accepted": by_verdict[ACCEPTED],
-        "rejected": by_verdict[REJECTED],
-        "added": by_verdict[ADDED],
-        "tags": prediction.right_tags(),
+        # None: made before reviewer accounts existed.
+        "reviewer": latest.reviewer_name if latest else None,
+        **_by_verdict(prediction.review),
     }
 
 
-def prediction_dict(prediction: Prediction, with_reasons: bool = False) -> dict:
-    """``with_reasons``: each answer also says why it suggested its tags, where its model can
-    (``reasons``: tag -> list of reasons; a neighbour search per model, so not for listings)."""
+def log_entry(review: Review) -> dict:
+    return {
+        "id": review.id,
+        "reviewer": review.reviewer_name,
+        "reviewed_at": timestamp(review.created_at),
+        **_by_verdict(review.verdicts),
+    }
+
+
+def prediction_dict(
+    prediction: Prediction, latest: Review | None = None, log: list[Review] | None = None, with_reasons: bool = False
+) -> dict:
+    """``log``, when given, is listed under ``reviews`` (newest first). ``with_reasons``: each
+    answer also says why it suggested its tags, where its model can (``reasons``: tag -> list
+    of reasons; a neighbour search per model, so not for listings)."""
     answers = {answer.model: answer_dict(answer) for answer in prediction.answers}
     if with_reasons:
         for model, reasons in answer_reasons(prediction).items():
@@ -62,8 +80,8 @@ def prediction_dict(prediction: Prediction, with_reasons: bool = False) -> dict:
         "top_k": prediction.top_k,
         "threshold": prediction.threshold,
         "answers": answers,
-        "review": review_dict(prediction),
-    }
+        "review": review_dict(prediction, latest),
+    } | ({"reviews": [log_entry(review) for review in log]} if log is not None else {})
 
 
 def model_dict(state: ModelState) -> dict:

@@ -72,8 +72,14 @@ class Prediction(Model):
     answers: Mapped[list[ModelAnswer]] = relationship(
         back_populates="prediction", cascade="all, delete-orphan", order_by="ModelAnswer.model", lazy="selectin"
     )
+    # The current verdicts: a copy of the latest review in ``reviews`` (the log), which the
+    # history's filters, the export and /stats read without looking through the log.
     review: Mapped[list[ReviewedTag]] = relationship(
         cascade="all, delete-orphan", order_by="ReviewedTag.position", lazy="selectin"
+    )
+    # Newest first; read only by the question's own page and API answer.
+    reviews: Mapped[list[Review]] = relationship(
+        cascade="all, delete-orphan", order_by="Review.id.desc()", lazy="select", passive_deletes=True
     )
 
     def answer(self, model: str) -> ModelAnswer | None:
@@ -148,6 +154,78 @@ class ReviewedTag(Model):
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     prediction_id: Mapped[int] = mapped_column(ID, ForeignKey("predictions.id", ondelete="CASCADE"), index=True)
     tag: Mapped[str] = mapped_column(String(64), index=True)
+    verdict: Mapped[str] = mapped_column(String(8))
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class Reviewer(Model):
+    """Someone allowed to review, export and delete (``flask reviewer create``). Never
+    deleted, only deactivated, so every review keeps its author."""
+
+    __tablename__ = "reviewers"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+    # Flask-Login's user interface, written out: its UserMixin would call every reviewer active.
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class ApiToken(Model):
+    """A reviewer's token for the JSON API. Only its SHA-256 is stored: the token is 256
+    random bits, so a fast hash is as safe as a slow one, and a lookup is one index probe."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    reviewer_id: Mapped[int] = mapped_column(ID, ForeignKey("reviewers.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+    reviewer: Mapped[Reviewer] = relationship(lazy="joined")
+
+
+class Review(Model):
+    """One saved review: the log is only appended to (the latest review of a question counts);
+    its rows go only with their question."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    prediction_id: Mapped[int] = mapped_column(ID, ForeignKey("predictions.id", ondelete="CASCADE"), index=True)
+    # None: saved before reviewer accounts existed (migration 0007 logged those reviews).
+    reviewer_id: Mapped[int | None] = mapped_column(ID, ForeignKey("reviewers.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
+
+    reviewer: Mapped[Reviewer | None] = relationship(lazy="joined")
+    verdicts: Mapped[list[ReviewVerdict]] = relationship(
+        cascade="all, delete-orphan", order_by="ReviewVerdict.position", lazy="selectin", passive_deletes=True
+    )
+
+    @property
+    def reviewer_name(self) -> str | None:
+        return self.reviewer.name if self.reviewer else None
+
+
+class ReviewVerdict(Model):
+    """One verdict of a logged review (the same shape as ``ReviewedTag``)."""
+
+    __tablename__ = "review_verdicts"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    review_id: Mapped[int] = mapped_column(ID, ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
+    tag: Mapped[str] = mapped_column(String(64))
     verdict: Mapped[str] = mapped_column(String(8))
     position: Mapped[int] = mapped_column(Integer)
 
