@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import tag_index
 from .counters import lock_question, record_review
 from .database import transaction
 from .extensions import db
@@ -46,3 +47,4 @@ def save_review(prediction: Prediction, accepted: list[str], rejected: list[str]
         prediction.reviewed_at = utc_now()
         session.flush()
         record_review(session, prediction, previous)
+        tag_index.refresh(session, [prediction.id])

@@ -58,6 +58,11 @@ class Prediction(Model):
             sqlite_where=text("reviewed_at IS NOT NULL"),
             postgresql_where=text("reviewed_at IS NOT NULL"),
         ),
+        # Every id alone, in order: ``?page=N`` skips (N - 1) x 20 entries of this instead of
+        # SQLite's table b-tree, whose leaves hold the titles and bodies (page 25,000 of a
+        # million questions: 5 ms instead of 180). On PostgreSQL it doubles the primary key's
+        # index, kept so that both databases have one schema.
+        Index("ix_predictions_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
@@ -150,6 +155,21 @@ class ReviewedTag(Model):
     tag: Mapped[str] = mapped_column(String(64), index=True)
     verdict: Mapped[str] = mapped_column(String(8))
     position: Mapped[int] = mapped_column(Integer)
+
+
+class QuestionTag(Model):
+    """A tag a question is found under in the history's tag filter: one a model suggested for
+    it or its review marked right (accepted or added). Derived from the answers and the
+    review, rewritten with them (``tag_index.refresh``); the filter reads a tag's questions,
+    newest first, from the primary key alone, where joining a million answers' tags cost
+    over half a second for a common tag."""
+
+    __tablename__ = "question_tags"
+
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+    prediction_id: Mapped[int] = mapped_column(
+        ID, ForeignKey("predictions.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class Heartbeat(Model):

@@ -1,0 +1,49 @@
+"""The questions under each tag (``question_tags``): what the history's tag filter reads.
+
+A question is under a tag when a model suggested the tag for it or its review marked the tag
+right (accepted or added), the same rule as before this table existed. Each write that
+changes a question's answers or review rewrites its rows here in the same transaction, from
+the stored rows themselves, so the table cannot drift from them; ``rebuild`` recomputes it
+all (migration 0008 and the history bench's bulk fill, which bypass the site's writes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Connection
+
+from .counters import AnySession
+from .tables import REJECTED
+
+CHUNK = 500
+# Every (tag, question) pair, once; "{where}" narrows it to some questions.
+PAIRS = (
+    "SELECT s.tag, a.prediction_id FROM suggested_tags s JOIN model_answers a ON a.id = s.answer_id{answers}"
+    f" UNION SELECT tag, prediction_id FROM reviewed_tags WHERE verdict != '{REJECTED}'{{reviews}}"
+)
+
+
+def refresh(session: AnySession, prediction_ids: Iterable[int]) -> None:
+    """Rewrite these questions' rows from their answers and review (inside the write's transaction)."""
+    ids = list(prediction_ids)
+    for start in range(0, len(ids), CHUNK):
+        chunk = {"ids": ids[start : start + CHUNK]}
+        session.execute(
+            text("DELETE FROM question_tags WHERE prediction_id IN :ids").bindparams(bindparam("ids", expanding=True)),
+            chunk,
+        )
+        pairs = PAIRS.format(answers=" WHERE a.prediction_id IN :ids", reviews=" AND prediction_id IN :ids")
+        session.execute(
+            text(f"INSERT INTO question_tags (tag, prediction_id) {pairs}").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            chunk,
+        )
+
+
+def rebuild(connection: Connection) -> None:
+    """Recompute the whole table from the stored rows (in the caller's transaction)."""
+    connection.exec_driver_sql("DELETE FROM question_tags")
+    connection.exec_driver_sql(f"INSERT INTO question_tags (tag, prediction_id) {PAIRS.format(answers='', reviews='')}")
