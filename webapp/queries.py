@@ -65,7 +65,7 @@ def history_query(filters: Filters) -> Select:
     return select(Prediction).where(*conditions(filters)).order_by(Prediction.id.desc())
 
 
-def conditions(filters: Filters) -> list[ColumnElement[bool]]:
+def conditions(filters: Filters, prefixes: bool = True) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if filters.model:
         where.append(Prediction.answers.any(ModelAnswer.model == filters.model))
@@ -86,7 +86,7 @@ def conditions(filters: Filters) -> list[ColumnElement[bool]]:
         )
         where.append(or_(Prediction.id.in_(suggested), Prediction.id.in_(reviewed_right)))
     if filters.text:
-        where.append(search.matches(Prediction.id, db.engine.dialect.name, search.words(filters.text)))
+        where.append(search.matches(Prediction.id, db.engine.dialect.name, search.words(filters.text), prefixes))
     if filters.reviewed == "yes":
         where.append(Prediction.reviewed_at.is_not(None))
     elif filters.reviewed == "no":
@@ -168,8 +168,12 @@ def page_of(
         # the page is cut from them here. Left to itself PostgreSQL guesses that a rare word
         # matches 0.5% of the rows and walks the primary key newest first, testing each row,
         # which reads the whole table when nothing matches.
-        found = list(db.session.scalars(ids.query.limit(COUNT_LIMIT + 1)))
-        total, exact = min(len(found), COUNT_LIMIT), len(found) <= COUNT_LIMIT
+        if _whole_words_pass_the_cap(filters):
+            found: list[int] = []
+            total, exact = COUNT_LIMIT, False
+        else:
+            found = list(db.session.scalars(ids.query.limit(COUNT_LIMIT + 1)))
+            total, exact = min(len(found), COUNT_LIMIT), len(found) <= COUNT_LIMIT
         if exact:
             shown, older, newer = _page_of_ids(sorted(found, reverse=True), per_page, number, before, after)
         else:
@@ -180,6 +184,17 @@ def page_of(
     loaded = {item.id: item for item in db.session.scalars(select(Prediction).where(Prediction.id.in_(shown)))}
     items = [loaded[prediction_id] for prediction_id in shown if prediction_id in loaded]
     return Page(items, per_page, total, exact, older, newer, number)
+
+
+def _whole_words_pass_the_cap(filters: Filters) -> bool:
+    """PostgreSQL: whether the search's words as whole words already match more questions
+    than the cap, and so as prefixes too (a superset). A prefix makes the GIN index recheck
+    each row's tsvector, read from the heap: counting 10,001 matches of two common prefixes
+    took 350 ms at a million questions, the same words whole 30 ms."""
+    if all(len(word) < search.MIN_PREFIX for word in search.words(filters.text)):
+        return False
+    whole = MatchingIds(select(Prediction.id).where(*conditions(filters, prefixes=False)), Prediction.id)
+    return not capped_count(whole)[1]
 
 
 def _page_of_query(ids: MatchingIds, per_page: int, number: int | None, before: int | None, after: int | None):

@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, event, func, literal, literal_column, select, text
+from sqlalchemy import ColumnElement, Select, column, event, func, literal, literal_column, select, table, text
 from sqlalchemy.engine import Connection
 
 MAX_WORDS = 10
@@ -122,16 +122,16 @@ def words(query: str) -> list[str]:
     return list(found)[:MAX_WORDS]
 
 
-def matches(id_column: Any, dialect: str, query_words: list[str]) -> ColumnElement[bool]:
+def matches(id_column: Any, dialect: str, query_words: list[str], prefixes: bool = True) -> ColumnElement[bool]:
     """A condition on a ``predictions`` query: every word starts a word of the question (is
-    one, when shorter than MIN_PREFIX).
+    one, when shorter than MIN_PREFIX; ``prefixes=False``: every word is one, a subset).
     ``query_words`` come from ``words`` (letters and digits only: nothing to escape)."""
     if not query_words:
         return literal_column("1") == literal_column("0")
     if dialect == "sqlite":
         return id_column.in_(sqlite_matches(query_words)[0])
     if dialect == "postgresql":
-        expression = " & ".join(f"{word}:*" if len(word) >= MIN_PREFIX else word for word in query_words)
+        expression = " & ".join(f"{word}:*" if prefixes and len(word) >= MIN_PREFIX else word for word in query_words)
         tsquery = func.to_tsquery(literal_column("'simple'::regconfig"), literal(expression))
         return literal_column(f"predictions.{TSVECTOR_COLUMN}").op("@@")(tsquery)
     raise NotImplementedError(f"no full-text search on {dialect}")
@@ -142,9 +142,8 @@ def sqlite_matches(query_words: list[str]) -> tuple[Select, ColumnElement[int]]:
     their column: ordered by it and bounded on it, the index stops after the rows a page
     needs. ``query_words`` are non-empty, from ``words``."""
     expression = " ".join(f'"{word}"*' if len(word) >= MIN_PREFIX else f'"{word}"' for word in query_words)
-    rowid: ColumnElement[int] = literal_column(f"{FTS_TABLE}.rowid")
-    fts = select(rowid).select_from(text(FTS_TABLE)).where(literal_column(FTS_TABLE).op("MATCH")(expression))
-    return fts, rowid
+    rowid: ColumnElement[int] = table(FTS_TABLE, column("rowid")).c.rowid
+    return select(rowid).where(literal_column(FTS_TABLE).op("MATCH")(expression)), rowid
 
 
 # Autogenerate (and tests/test_migrations.py) compare the tables the models define with the
