@@ -9,13 +9,14 @@ three models' answers each with 1-5 tags (the question's real tags first), 10% r
 (1-2 tags accepted, the rest rejected, sometimes one added). PostgreSQL gets VACUUM ANALYZE
 afterwards, as autovacuum would; SQLite gets no ANALYZE, as the site runs none.
 
-Then a real gunicorn (2 sync workers, rate limits off, models loaded lazily) serves it on a
-loopback port and each page is requested ``--requests`` times, one request at a time after
-two unmeasured ones: p50 and p95 of the client-side time to the whole response. The exports
-are timed to the first byte and to the last. Suggest throughput: ``--suggest-requests``
-POSTs of one question each to /api/v1/suggest (``--suggest-model``, 2 in flight), to a
-server on an empty database and one on the full database, in four alternating rounds (the
-median round of each), so that the other load on the machine weighs on both alike. The
+Then a real gunicorn (2 workers, gunicorn.conf.py's gthread, rate limits off, models loaded
+lazily) serves it on a loopback port and each page is requested ``--requests`` times, one
+request at a time after two unmeasured ones: p50 and p95 of the client-side time to the
+whole response. The exports are timed to the first byte and to the last. Suggest
+throughput: ``--suggest-requests`` POSTs of one question each to /api/v1/suggest
+(``--suggest-model``, 2 in flight), to a server on an empty database and one on the full
+database, in four alternating rounds (the median round of each), so that the other load on
+the machine weighs on both alike. The
 PostgreSQL server is a throwaway cluster (tests/postgres.py), stopped and deleted at the end.
 
 Filling a million questions takes minutes, so a filled database can be kept and reused:
@@ -412,7 +413,7 @@ def run_backend(backend: str, args, folder: Path, cluster) -> dict:
         elif args.postgres_url:
             mark_filled(full_url)
     size = database_size(full_url)
-    print(f"{backend}: filled in {fill_s:.0f} s ({size}); timing", file=sys.stderr, flush=True)
+    print(f"{backend}: {size}; timing", file=sys.stderr, flush=True)
     with serve(full_url, args.models_dir, folder) as full, serve(empty_url, args.models_dir, folder) as empty:
         reads = time_reads(full, args.questions, args.requests, args.stats_timeout)
         # Empty and full take turns, so that whatever else the machine does weighs on both.
@@ -472,7 +473,7 @@ def main() -> int:
 
 def report(args, backends: list[str], results: dict[str, dict]) -> None:
     print(
-        f"\n{args.questions:,} stored questions; gunicorn, 2 sync workers; {args.requests} sequential requests "
+        f"\n{args.questions:,} stored questions; gunicorn, 2 gthread workers; {args.requests} sequential requests "
         f"per page (exports 3, /stats 2, offset pages 5); {os.cpu_count()} CPUs; ms, client side, whole response"
     )
     for backend in backends:
