@@ -148,7 +148,18 @@ class ReviewedTag(Model):
     """A reviewer's verdict on a suggested tag, or a tag the reviewer added."""
 
     __tablename__ = "reviewed_tags"
-    __table_args__ = (UniqueConstraint("prediction_id", "tag"),)
+    __table_args__ = (
+        UniqueConstraint("prediction_id", "tag"),
+        # The questions with a right tag, in id order: the history's exportable count merges
+        # it with the reviewed ids (4 ms at a million questions, 72 ms as a hash join on
+        # PostgreSQL).
+        Index(
+            "ix_reviewed_tags_right",
+            "prediction_id",
+            sqlite_where=text("verdict != 'rejected'"),
+            postgresql_where=text("verdict != 'rejected'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     prediction_id: Mapped[int] = mapped_column(ID, ForeignKey("predictions.id", ondelete="CASCADE"), index=True)
