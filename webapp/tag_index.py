@@ -4,7 +4,8 @@ A question is under a tag when a model suggested the tag for it or its review ma
 right (accepted or added), the same rule as before this table existed. Each write that
 changes a question's answers or review rewrites its rows here in the same transaction, from
 the stored rows themselves, so the table cannot drift from them; ``rebuild`` recomputes it
-all (migration 0008 and the history bench's bulk fill, which bypass the site's writes).
+all (the history bench's bulk fill, and ``flask --app webapp stats rebuild`` after rows
+were written behind the site's back; migration 0008 has its own copy).
 """
 
 from __future__ import annotations
@@ -45,5 +46,8 @@ def refresh(session: AnySession, prediction_ids: Iterable[int]) -> None:
 
 def rebuild(connection: Connection) -> None:
     """Recompute the whole table from the stored rows (in the caller's transaction)."""
+    if connection.dialect.name == "postgresql":
+        # Writers wait until the new rows are committed, then rewrite their questions' own.
+        connection.exec_driver_sql("LOCK TABLE question_tags IN EXCLUSIVE MODE")
     connection.exec_driver_sql("DELETE FROM question_tags")
     connection.exec_driver_sql(f"INSERT INTO question_tags (tag, prediction_id) {PAIRS.format(answers='', reviews='')}")
