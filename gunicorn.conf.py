@@ -46,3 +46,17 @@ limit_request_field_size = 8190
 os.environ.setdefault("TAGSMITH_ORT_THREADS", "1")
 
 accesslog = "-"
+
+
+def on_starting(server) -> None:
+    """Migrate the schema once, in the master, before any worker starts: a migration at a
+    million questions takes longer than ``timeout`` (0005 took 45 s), which killed a worker
+    migrating during its boot, over and over. The workers (forked after this) only check
+    that the schema is at the head, and refuse to serve an out-of-date one."""
+    from webapp import create_app
+    from webapp.extensions import db
+
+    app = create_app({"PRELOAD_MODELS": False, "MIGRATE_ON_START": True})
+    with app.app_context():
+        db.engine.dispose()  # no connection crosses the fork
+    os.environ["TAGSMITH_MIGRATE_ON_START"] = "0"

@@ -9,16 +9,24 @@ three models' answers each with 1-5 tags (the question's real tags first), 10% r
 (1-2 tags accepted, the rest rejected, sometimes one added). PostgreSQL gets VACUUM ANALYZE
 afterwards, as autovacuum would; SQLite gets no ANALYZE, as the site runs none.
 
-Then a real gunicorn (2 sync workers, rate limits off, models loaded lazily) serves it on a
-loopback port and each page is requested ``--requests`` times, one request at a time after
-two unmeasured ones: p50 and p95 of the client-side time to the whole response. The exports
-are timed to the first byte and to the last. Suggest throughput: ``--suggest-requests``
-POSTs of one question each to /api/v1/suggest (``--suggest-model``, 2 in flight), to a
-server on an empty database and one on the full database, in four alternating rounds (the
-median round of each), so that the other load on the machine weighs on both alike. The
+Then a real gunicorn (2 workers, gunicorn.conf.py's gthread, rate limits off, models loaded
+lazily) serves it on a loopback port and each page is requested ``--requests`` times, one
+request at a time after two unmeasured ones: p50 and p95 of the client-side time to the
+whole response. The exports are timed to the first byte and to the last. Suggest
+throughput: ``--suggest-requests`` POSTs of one question each to /api/v1/suggest
+(``--suggest-model``, 2 in flight), to a server on an empty database and one on the full
+database, in four alternating rounds (the median round of each), so that the other load on
+the machine weighs on both alike. The
 PostgreSQL server is a throwaway cluster (tests/postgres.py), stopped and deleted at the end.
 
+Filling a million questions takes minutes, so a filled database can be kept and reused:
+``--keep FOLDER`` keeps the SQLite file there (``full-<questions>.sqlite3``) and
+``--postgres-url URL`` (a server's admin URL, e.g. from ``python -m tests.postgres``) keeps
+the database ``tagsmith_scale_<questions>`` on that server; a later run with the same options
+reads them again (the site upgrades their schema on start, as it would in production).
+
     nice -n 10 .venv/bin/python bench/history_scale.py [--questions 1000000] [--backends sqlite,postgresql]
+        [--keep /tmp/tagsmith-scale] [--postgres-url postgresql+psycopg://tagsmith@127.0.0.1:PORT/postgres]
 """
 
 from __future__ import annotations
@@ -77,6 +85,7 @@ def fill(url: str, questions: int, seed: int = 0) -> float:
     """Insert the history through SQLAlchemy Core with explicit ids; seconds taken."""
     from sqlalchemy import create_engine, insert, text
 
+    from webapp import tag_index
     from webapp.tables import ModelAnswer, Prediction, ReviewedTag, SuggestedTag
 
     rng = random.Random(seed)
@@ -169,6 +178,8 @@ def fill(url: str, questions: int, seed: int = 0) -> float:
             done = min(first + BATCH - 1, questions)
             if done % 100_000 < BATCH:
                 print(f"  {done:,} questions, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        tag_index.rebuild(connection)  # the site's writes keep it; bulk inserts bypass them
+        connection.commit()
         if not sqlite:
             connection.exec_driver_sql("CREATE INDEX ix_predictions_search ON predictions USING gin (search)")
             for table, last in (
@@ -184,6 +195,34 @@ def fill(url: str, questions: int, seed: int = 0) -> float:
             connection.exec_driver_sql("VACUUM ANALYZE")
     engine.dispose()
     return time.perf_counter() - started
+
+
+def kept_postgres_database(cluster, name: str) -> tuple[str, bool]:
+    """The URL of the kept database ``name`` (created when missing), and whether it is filled."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    with cluster._admin() as connection:
+        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            connection.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+    url = make_url(cluster.admin_url).set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        comment = connection.exec_driver_sql(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"
+        ).scalar()
+    engine.dispose()
+    return url, comment == "filled"
+
+
+def mark_filled(url: str) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    engine = create_engine(url)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql(f"COMMENT ON DATABASE \"{make_url(url).database}\" IS 'filled'")
+    engine.dispose()
 
 
 def make_schema(url: str) -> None:
@@ -350,17 +389,33 @@ def database_size(url: str) -> str:
 def run_backend(backend: str, args, folder: Path, cluster) -> dict:
     if backend == "sqlite":
         empty_url = f"sqlite:///{folder / 'empty.sqlite3'}"
-        full_url = f"sqlite:///{folder / 'full.sqlite3'}"
+        kept = args.keep / f"full-{args.questions}.sqlite3" if args.keep else None
+        full_url = f"sqlite:///{kept or folder / 'full.sqlite3'}"
+        filled = kept is not None and kept.with_suffix(".filled").exists()
     else:
-        empty_url, full_url = cluster.create_database(), cluster.create_database()
+        empty_url = cluster.create_database()
+        if args.postgres_url:
+            full_url, filled = kept_postgres_database(cluster, f"tagsmith_scale_{args.questions}")
+        else:
+            full_url, filled = cluster.create_database(), False
+    started = time.perf_counter()
     for url in (empty_url, full_url):
         make_schema(url)
+    schema_s = time.perf_counter() - started
     titles = [title for title, _ in load_sources()[0][: args.suggest_requests + 20]]
-    print(f"{backend}: filling {args.questions:,} questions", file=sys.stderr, flush=True)
-    fill_s = fill(full_url, args.questions)
+    if filled:
+        print(f"{backend}: reusing the filled database (schema upgrade {schema_s:.0f} s)", file=sys.stderr, flush=True)
+        fill_s = 0.0
+    else:
+        print(f"{backend}: filling {args.questions:,} questions", file=sys.stderr, flush=True)
+        fill_s = fill(full_url, args.questions)
+        if backend == "sqlite" and kept is not None:
+            kept.with_suffix(".filled").touch()
+        elif args.postgres_url:
+            mark_filled(full_url)
     token = reviewer_token(full_url)
     size = database_size(full_url)
-    print(f"{backend}: filled in {fill_s:.0f} s ({size}); timing", file=sys.stderr, flush=True)
+    print(f"{backend}: {size}; timing", file=sys.stderr, flush=True)
     with serve(full_url, args.models_dir, folder) as full, serve(empty_url, args.models_dir, folder) as empty:
         reads = time_reads(full, args.questions, args.requests, args.stats_timeout, token)
         # Empty and full take turns, so that whatever else the machine does weighs on both.
@@ -389,11 +444,17 @@ def main() -> int:
     parser.add_argument("--suggest-requests", type=int, default=200, help="(default: %(default)s)")
     parser.add_argument("--models-dir", type=Path, default=ROOT / "models", help="(default: models/)")
     parser.add_argument("--folder", type=Path, help="where the SQLite files go (default: a temporary folder)")
+    parser.add_argument("--keep", type=Path, help="keep (and reuse) the filled SQLite file in this folder")
+    parser.add_argument(
+        "--postgres-url", help="a PostgreSQL server's admin URL: keep (and reuse) the filled database there"
+    )
     args = parser.parse_args()
     backends = [name.strip() for name in args.backends.split(",") if name.strip()]
     if not set(backends) <= {"sqlite", "postgresql"} or args.questions < 1:
         parser.error("--backends takes sqlite and/or postgresql; --questions at least 1")
 
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="tagsmith-scale-", dir=args.folder) as name:
         folder = Path(name)
@@ -402,7 +463,7 @@ def main() -> int:
             if "postgresql" in backends:
                 from tests.postgres import Cluster
 
-                cluster = Cluster.start()
+                cluster = Cluster(args.postgres_url) if args.postgres_url else Cluster.start()
             for backend in backends:
                 results[backend] = run_backend(backend, args, folder, cluster)
         finally:
@@ -414,12 +475,13 @@ def main() -> int:
 
 def report(args, backends: list[str], results: dict[str, dict]) -> None:
     print(
-        f"\n{args.questions:,} stored questions; gunicorn, 2 sync workers; {args.requests} sequential requests "
+        f"\n{args.questions:,} stored questions; gunicorn, 2 gthread workers; {args.requests} sequential requests "
         f"per page (exports 3, /stats 2, offset pages 5); {os.cpu_count()} CPUs; ms, client side, whole response"
     )
     for backend in backends:
         result = results[backend]
-        print(f"{backend}: filled in {result['fill_s']:.0f} s, {result['size']}")
+        filled = f"filled in {result['fill_s']:.0f} s" if result["fill_s"] else "a kept database"
+        print(f"{backend}: {filled}, {result['size']}")
     labels = list(next(iter(results.values()))["reads"])
     header = f"{'page':<36}" + "".join(f" {backend + ' p50 / p95':>24}" for backend in backends)
     print(header)

@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from tests.support import api_suggest, make_app
-from webapp.database import head_revision
+from webapp.database import SchemaOutOfDate, head_revision
 from webapp.extensions import db
 from webapp.search import TSVECTOR_COLUMN, include_object
 
@@ -256,3 +256,19 @@ def test_workers_starting_together_on_an_empty_database_all_start(backend, new_d
     with engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head_revision()]
     engine.dispose()
+
+
+def test_a_worker_that_may_not_migrate_refuses_an_old_schema_until_it_is_upgraded(
+    trained_models, backend, new_database
+):
+    # gunicorn's workers start with MIGRATE_ON_START off (the master migrated before them).
+    url = new_database(empty=True)
+    load_schema_0002(backend, url)
+    before = table_rows(url)
+    with pytest.raises(SchemaOutOfDate, match="db upgrade"):
+        make_app(trained_models / "models", url, MIGRATE_ON_START=False)
+    assert table_rows(url) == before  # checked, not touched
+
+    make_app(trained_models / "models", url)  # what the master does: upgrade
+    app = make_app(trained_models / "models", url, MIGRATE_ON_START=False)
+    assert app.test_client().get("/history/").status_code == 200

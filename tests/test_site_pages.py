@@ -258,6 +258,31 @@ def test_history_filters_by_model_tag_text_and_review(reviewer_both):
     assert "No question matches these filters" in page and "Clear the filters" in page
 
 
+def test_the_tag_filter_follows_later_answers_re_reviews_and_other_filters(reviewer_both):
+    java = asked_id(ask(reviewer_both, "spring maven java hashmap", model="baseline"))
+    python = asked_id(ask(reviewer_both, "pip virtualenv python django", model="baseline"))
+
+    def ids(query):
+        page = reviewer_both.get("/history/" + query).get_data(as_text=True)
+        return [int(number) for number in re.findall(r"<span>#(\d+)</span>", page)]
+
+    java_tags = suggested(reviewer_both.get(f"/history/{java}").get_data(as_text=True), "baseline")
+    review(reviewer_both, java, {tag: "reject" for tag in java_tags}, added="made-up-tag")
+    assert ids("?tag=made-up-tag") == [java]  # added by the reviewer
+    assert ids(f"?tag={java_tags[0]}") == [java]  # rejected, but a model suggested it
+    review(reviewer_both, java, {tag: "accept" for tag in java_tags})
+    assert ids("?tag=made-up-tag") == []  # the re-review dropped it
+
+    reviewer_both.post(f"/history/{python}/run/transformer", data={"csrf_token": csrf_token(reviewer_both)})
+    transformer_tags = suggested(reviewer_both.get(f"/history/{python}").get_data(as_text=True), "transformer")
+    only_transformer = [tag for tag in transformer_tags if tag not in java_tags]
+    assert only_transformer and ids(f"?tag={only_transformer[0]}") == [python]
+    assert ids(f"?tag={only_transformer[0]}&model=transformer") == [python]
+    assert ids(f"?tag={only_transformer[0]}&reviewed=yes") == []
+    assert ids(f"?tag={java_tags[0]}&reviewed=yes&q=hashmap") == [java]
+    assert ids(f"?tag={only_transformer[0]}&q=hashmap") == []
+
+
 def test_history_shows_which_entries_are_reviewed(reviewer):
     first = asked_id(ask(reviewer, "django python pip"))
     asked_id(ask(reviewer, "java spring maven"))

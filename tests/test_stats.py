@@ -22,7 +22,7 @@ from ml.registry import model_names
 from tests import stats_oracle
 from tests.support import csrf_token, make_app, reviewer_client
 from tests.test_migrations import load_schema_0002
-from webapp import counters
+from webapp import counters, tag_index
 from webapp.database import MIGRATIONS_DIR
 from webapp.extensions import db
 from webapp.serving import EXTENSION_KEY
@@ -250,10 +250,22 @@ def test_rebuild_and_check_commands(trained_models, new_database):
     app = site(trained_models, new_database())
     a_mix_of_writes(app, seed=2)
     runner = app.test_cli_runner()
+
+    def question_tags() -> tuple[set, set]:
+        """(the rows of question_tags, the pairs the answers and reviews give)"""
+        with app.app_context():
+            stored = set(db.session.execute(text("SELECT tag, prediction_id FROM question_tags")).all())
+            pairs = set(db.session.execute(text(tag_index.PAIRS.format(answers="", reviews=""))).all())
+            return stored, pairs
+
+    stored, pairs = question_tags()
+    assert stored == pairs and len(pairs) > 18  # kept in step by every write of the mix
     with app.app_context():
         db.session.execute(text("UPDATE stats_counters SET value = value + 5 WHERE name = 'questions'"))
         db.session.execute(text("DELETE FROM stats_latency WHERE model = 'baseline'"))
+        db.session.execute(text("DELETE FROM question_tags WHERE prediction_id < 5"))
         db.session.commit()
+    assert question_tags()[0] != pairs
     result = runner.invoke(args=["stats", "check"])
     assert result.exit_code == 1
     assert "counter questions: stored 23.0, rows say 18" in result.output
@@ -261,6 +273,7 @@ def test_rebuild_and_check_commands(trained_models, new_database):
     result = runner.invoke(args=["stats", "rebuild"])
     assert result.exit_code == 0 and "rebuilt" in result.output
     check(app)
+    assert question_tags() == (pairs, pairs)
 
 
 def test_writers_at_the_same_time_neither_deadlock_nor_lose_counts(trained_models, new_database):

@@ -41,6 +41,10 @@ def from_environment(environ=os.environ) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url(environ.get("DATABASE_URL")),
         "MODELS_DIR": environ.get("TAGSMITH_MODELS_DIR") or None,
         "PRELOAD_MODELS": environ.get("TAGSMITH_PRELOAD_MODELS", "1") not in ("0", "false", "no"),
+        # Upgrade the schema when the app starts (flask run, the tests); gunicorn.conf.py turns
+        # it off in the workers after migrating once in the master, so that a long migration
+        # never runs inside a worker's boot timeout, and the workers only check the schema.
+        "MIGRATE_ON_START": environ.get("TAGSMITH_MIGRATE_ON_START", "1") not in ("0", "false", "no"),
         # onnxruntime threads per model per worker; empty = all cores (best for one worker).
         "ORT_THREADS": _optional_int(environ, "TAGSMITH_ORT_THREADS"),
         # The model a question gets unless the asker picks one; "both" = every model side by side.

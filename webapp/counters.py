@@ -385,9 +385,12 @@ stats_cli = AppGroup("stats", help="The running totals behind /stats.")
 
 @stats_cli.command("rebuild")
 def rebuild_command() -> None:
-    """Recompute every /stats total from the stored rows."""
+    """Recompute every /stats total (and the tag filter's question_tags) from the stored rows."""
+    from . import tag_index  # it imports this module
+
     with db.engine.begin() as connection:
         rebuild(connection)
+        tag_index.rebuild(connection)
         counters, latency = snapshot(connection)
     click.echo(f"rebuilt {len(counters)} counters and {len(latency)} latency buckets")
 

@@ -69,7 +69,23 @@ def init_app(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)
-        upgrade_schema()
+        if app.config.get("MIGRATE_ON_START", True):
+            upgrade_schema()
+        else:
+            check_schema()
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database is not at the code's migration head and this process may not migrate it."""
+
+
+def check_schema() -> None:
+    current, head = current_revision(), head_revision()
+    if current != head:
+        raise SchemaOutOfDate(
+            f"the database's schema is at {current or 'no revision'}, this code needs {head}: "
+            "run `flask --app webapp db upgrade` (gunicorn.conf.py does it before the workers start)"
+        )
 
 
 def _sqlite_pragmas(connection, _record) -> None:

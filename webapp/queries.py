@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.orm import QueryableAttribute
 
 from ml.registry import model_names
 
@@ -13,7 +14,7 @@ from . import search
 from .extensions import db
 from .guards import MAX_ROW_ID
 from .inputs import TAG_RE
-from .tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction, ReviewedTag, SuggestedTag
+from .tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction, QuestionTag, ReviewedTag, SuggestedTag
 
 MAX_PER_PAGE = 100
 # Far past any real history, and small enough that page x per_page stays a valid OFFSET
@@ -64,13 +65,15 @@ def history_query(filters: Filters) -> Select:
     return select(Prediction).where(*conditions(filters)).order_by(Prediction.id.desc())
 
 
-def conditions(filters: Filters) -> list[ColumnElement[bool]]:
+def conditions(filters: Filters, prefixes: bool = True) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if filters.model:
         where.append(Prediction.answers.any(ModelAnswer.model == filters.model))
-    if filters.tag:
-        # Ids found through the tag's own indexes, not an EXISTS per stored question: a
-        # common tag's capped total read every answer's tags (~280 ms at 100k questions).
+    if filters.tag and not filters.model:
+        where.append(Prediction.id.in_(select(QuestionTag.prediction_id).where(QuestionTag.tag == filters.tag)))
+    elif filters.tag:
+        # The tag suggested by this model (question_tags does not say which model): through
+        # the tag's own indexes, not an EXISTS per stored question.
         suggested = (
             select(ModelAnswer.prediction_id)
             .join(SuggestedTag, SuggestedTag.answer_id == ModelAnswer.id)
@@ -83,12 +86,43 @@ def conditions(filters: Filters) -> list[ColumnElement[bool]]:
         )
         where.append(or_(Prediction.id.in_(suggested), Prediction.id.in_(reviewed_right)))
     if filters.text:
-        where.append(search.matches(Prediction.id, db.engine.dialect.name, search.words(filters.text)))
+        where.append(search.matches(Prediction.id, db.engine.dialect.name, search.words(filters.text), prefixes))
     if filters.reviewed == "yes":
         where.append(Prediction.reviewed_at.is_not(None))
     elif filters.reviewed == "no":
         where.append(Prediction.reviewed_at.is_(None))
     return where
+
+
+Key = ColumnElement[int] | QueryableAttribute[int]
+
+
+@dataclass(frozen=True)
+class MatchingIds:
+    """The ids of the questions the filters keep: ``query`` selects ``key``, the column the
+    pages order and compare by. A tag's questions are read from question_tags and a SQLite
+    search's from the FTS index, each in id order, so that a page, a cursor and the capped
+    total all stop after the rows they need; as ``predictions.id IN (...)`` both databases
+    first gathered every match (a third of the history for a common tag or word)."""
+
+    query: Select
+    key: Key
+
+
+def matching_ids(filters: Filters) -> MatchingIds:
+    dialect = db.engine.dialect.name
+    if filters.tag and not filters.model:
+        key: Key = QuestionTag.prediction_id
+        query = select(key).where(QuestionTag.tag == filters.tag)
+        rest = conditions(replace(filters, tag=""))
+    elif filters.text and dialect == "sqlite" and search.words(filters.text):
+        query, key = search.sqlite_matches(search.words(filters.text))
+        rest = conditions(replace(filters, text=""))
+    else:
+        return MatchingIds(select(Prediction.id).where(*conditions(filters)), Prediction.id)
+    if rest:
+        query = query.join(Prediction, Prediction.id == key).where(*rest)
+    return MatchingIds(query, key)
 
 
 @dataclass
@@ -127,34 +161,56 @@ def page_of(
     just newer) or by number (``page``, an OFFSET: fine near the start, linear in depth).
     A keyset page costs the same at any depth: an index range read of per_page + 1 rows."""
     per_page = min(per_page, MAX_PER_PAGE)
-    where = conditions(filters)
-    total, exact = capped_count(where)
+    ids = matching_ids(filters)
     number = None if before is not None or after is not None else (page or 1)
-    if filters.text and exact and db.engine.dialect.name == "postgresql":
-        # Few matches (the count saw them all): page through their ids here. Left to itself
-        # PostgreSQL guesses that a rare word matches 0.5% of the rows and walks the primary
-        # key newest first, testing each row, which reads the whole table when nothing matches.
-        matching = sorted(db.session.scalars(select(Prediction.id).where(*where)), reverse=True)
-        shown, older, newer = _page_of_ids(matching, per_page, number, before, after)
+    if filters.text and db.engine.dialect.name == "postgresql":
+        # The ids up to the cap, once: they are the count, and when they are all the matches,
+        # the page is cut from them here. Left to itself PostgreSQL guesses that a rare word
+        # matches 0.5% of the rows and walks the primary key newest first, testing each row,
+        # which reads the whole table when nothing matches.
+        if _whole_words_pass_the_cap(filters):
+            found: list[int] = []
+            total, exact = COUNT_LIMIT, False
+        else:
+            found = list(db.session.scalars(ids.query.limit(COUNT_LIMIT + 1)))
+            total, exact = min(len(found), COUNT_LIMIT), len(found) <= COUNT_LIMIT
+        if exact:
+            shown, older, newer = _page_of_ids(sorted(found, reverse=True), per_page, number, before, after)
+        else:
+            shown, older, newer = _page_of_query(ids, per_page, number, before, after)
     else:
-        shown, older, newer = _page_of_query(where, per_page, number, before, after)
+        total, exact = capped_count(ids)
+        shown, older, newer = _page_of_query(ids, per_page, number, before, after)
     loaded = {item.id: item for item in db.session.scalars(select(Prediction).where(Prediction.id.in_(shown)))}
     items = [loaded[prediction_id] for prediction_id in shown if prediction_id in loaded]
     return Page(items, per_page, total, exact, older, newer, number)
 
 
-def _page_of_query(where, per_page: int, number: int | None, before: int | None, after: int | None):
+def _whole_words_pass_the_cap(filters: Filters) -> bool:
+    """PostgreSQL: whether the search's words as whole words already match more questions
+    than the cap, and so as prefixes too (a superset). Prefixes of several words make the GIN
+    index recheck each row's tsvector, read from the heap: counting 10,001 matches of two
+    common prefixes took 350 ms at a million questions, the same words whole 30 ms. One word
+    needs no recheck, and a rare whole word would only add a count."""
+    query_words = search.words(filters.text)
+    if len(query_words) < 2 or all(len(word) < search.MIN_PREFIX for word in query_words):
+        return False
+    whole = MatchingIds(select(Prediction.id).where(*conditions(filters, prefixes=False)), Prediction.id)
+    return not capped_count(whole)[1]
+
+
+def _page_of_query(ids: MatchingIds, per_page: int, number: int | None, before: int | None, after: int | None):
     """(ids shown, newest first; older cursor; newer cursor), read from the database."""
-    ids = select(Prediction.id).where(*where)
+    key = ids.key
     if after is not None:
-        rows = list(db.session.scalars(ids.where(Prediction.id > after).order_by(Prediction.id).limit(per_page + 1)))
+        rows = list(db.session.scalars(ids.query.where(key > after).order_by(key).limit(per_page + 1)))
         shown = rows[:per_page][::-1]
         newer = shown[0] if len(rows) > per_page else None
-        older = shown[-1] if shown and _exists(where, Prediction.id < shown[-1]) else None
+        older = shown[-1] if shown and _exists(ids, key < shown[-1]) else None
         return shown, older, newer
-    query = ids.order_by(Prediction.id.desc())
+    query = ids.query.order_by(key.desc())
     if before is not None:
-        query = query.where(Prediction.id < before)
+        query = query.where(key < before)
     if number:
         query = query.offset((number - 1) * per_page)
     rows = list(db.session.scalars(query.limit(per_page + 1)))
@@ -163,7 +219,7 @@ def _page_of_query(where, per_page: int, number: int | None, before: int | None,
     if number:
         newer = shown[0] if shown and number > 1 else None
     else:
-        newer = shown[0] if shown and _exists(where, Prediction.id > shown[0]) else None
+        newer = shown[0] if shown and _exists(ids, key > shown[0]) else None
     return shown, older, newer
 
 
@@ -184,21 +240,22 @@ def _page_of_ids(matching: list[int], per_page: int, number: int | None, before:
     return shown, older, newer
 
 
-def _exists(where: list[ColumnElement[bool]], condition: ColumnElement[bool]) -> bool:
-    return db.session.scalar(select(Prediction.id).where(*where, condition).limit(1)) is not None
+def _exists(ids: MatchingIds, condition: ColumnElement[bool]) -> bool:
+    return db.session.scalar(ids.query.where(condition).limit(1)) is not None
 
 
-def capped_count(where: list[ColumnElement[bool]]) -> tuple[int, bool]:
+def capped_count(ids: MatchingIds) -> tuple[int, bool]:
     """(count, exact): rows counted up to COUNT_LIMIT + 1 at most, so a count costs no more
     than reading 10,001 ids however many rows match (an exact COUNT reads every one)."""
-    matching = select(Prediction.id).where(*where).limit(COUNT_LIMIT + 1).subquery()
+    matching = ids.query.limit(COUNT_LIMIT + 1).subquery()
     found = db.session.scalar(select(func.count()).select_from(matching)) or 0
     return min(found, COUNT_LIMIT), found <= COUNT_LIMIT
 
 
 def exportable_count() -> tuple[int, bool]:
     """Reviewed questions with at least one right tag (capped like capped_count)."""
-    return capped_count([Prediction.reviewed_at.is_not(None), Prediction.review.any(ReviewedTag.verdict != REJECTED)])
+    where = [Prediction.reviewed_at.is_not(None), Prediction.review.any(ReviewedTag.verdict != REJECTED)]
+    return capped_count(MatchingIds(select(Prediction.id).where(*where), Prediction.id))
 
 
 def reviewed_for_export(chunk: int | None = None) -> Iterator[tuple[int, str, str, list[str]]]:

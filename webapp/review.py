@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, insert, select
 
+from . import tag_index
 from .counters import lock_question, record_deleted_question, record_review
 from .database import transaction
 from .extensions import db
@@ -74,6 +75,7 @@ def save_review(
         session.flush()
         session.expire(prediction, ["review", "reviews"])
         record_review(session, prediction, previous)
+        tag_index.refresh(session, [prediction.id])
     learn_review(prediction.id)  # committed: the models that learn count it from now on
     return review
 

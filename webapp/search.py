@@ -15,12 +15,14 @@ The rule (README, "Searching the history"):
   without the unaccent extension, so neither side does).
 
 SQLite: an FTS5 table with external content (the ``predictions`` rows themselves; it holds
-only the index), the ``unicode61`` tokenizer with ``remove_diacritics 0``, kept in step by
-triggers. PostgreSQL: a generated ``tsvector`` column (the ``simple`` configuration: no stop
+only the index), the ``unicode61`` tokenizer with ``remove_diacritics 0`` and a prefix index
+of MIN_PREFIX characters (a short prefix reads one list, not every word it starts), kept in
+step by triggers. PostgreSQL: a generated ``tsvector`` column (the ``simple`` configuration: no stop
 words, no stemming) over the same words, lower-cased with ICU's root collation when the
 server has it (Debian's, the official images' and the managed services' builds do), so that
 it does not depend on the database's locale, and a GIN index on it. Migration
-``0006_search`` builds both and indexes the rows already there; a new database gets them
+``0006_search`` builds both and indexes the rows already there (``0008_history_speed`` adds
+SQLite's prefix index); a new database gets them
 from ``create_all`` through the ``after_create`` hooks below.
 
 Known differences, all rare in questions: text in decomposed form (a letter followed by a
@@ -33,7 +35,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, event, func, literal, literal_column, select, text
+from sqlalchemy import ColumnElement, Select, column, event, func, literal, literal_column, select, table, text
 from sqlalchemy.engine import Connection
 
 MAX_WORDS = 10
@@ -51,7 +53,7 @@ ICU_COLLATION = "und-x-icu"
 # a migration keeps meaning what it meant when it was written).
 SQLITE_CREATE = [
     f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(title, body, content='predictions', content_rowid='id', "
-    "tokenize='unicode61 remove_diacritics 0')",
+    f"tokenize='unicode61 remove_diacritics 0', prefix='{MIN_PREFIX}')",
     f"CREATE TRIGGER {FTS_TABLE}_insert AFTER INSERT ON predictions BEGIN "
     f"INSERT INTO {FTS_TABLE}(rowid, title, body) VALUES (new.id, new.title, new.body); END",
     f"CREATE TRIGGER {FTS_TABLE}_delete AFTER DELETE ON predictions BEGIN "
@@ -120,21 +122,28 @@ def words(query: str) -> list[str]:
     return list(found)[:MAX_WORDS]
 
 
-def matches(id_column: Any, dialect: str, query_words: list[str]) -> ColumnElement[bool]:
+def matches(id_column: Any, dialect: str, query_words: list[str], prefixes: bool = True) -> ColumnElement[bool]:
     """A condition on a ``predictions`` query: every word starts a word of the question (is
-    one, when shorter than MIN_PREFIX).
+    one, when shorter than MIN_PREFIX; ``prefixes=False``: every word is one, a subset).
     ``query_words`` come from ``words`` (letters and digits only: nothing to escape)."""
     if not query_words:
         return literal_column("1") == literal_column("0")
     if dialect == "sqlite":
-        expression = " ".join(f'"{word}"*' if len(word) >= MIN_PREFIX else f'"{word}"' for word in query_words)
-        fts: Select = select(literal_column("rowid")).select_from(text(FTS_TABLE))
-        return id_column.in_(fts.where(literal_column(FTS_TABLE).op("MATCH")(expression)))
+        return id_column.in_(sqlite_matches(query_words)[0])
     if dialect == "postgresql":
-        expression = " & ".join(f"{word}:*" if len(word) >= MIN_PREFIX else word for word in query_words)
+        expression = " & ".join(f"{word}:*" if prefixes and len(word) >= MIN_PREFIX else word for word in query_words)
         tsquery = func.to_tsquery(literal_column("'simple'::regconfig"), literal(expression))
         return literal_column(f"predictions.{TSVECTOR_COLUMN}").op("@@")(tsquery)
     raise NotImplementedError(f"no full-text search on {dialect}")
+
+
+def sqlite_matches(query_words: list[str]) -> tuple[Select, ColumnElement[int]]:
+    """The ids of the questions the words match, read from the FTS5 index (SQLite), and
+    their column: ordered by it and bounded on it, the index stops after the rows a page
+    needs. ``query_words`` are non-empty, from ``words``."""
+    expression = " ".join(f'"{word}"*' if len(word) >= MIN_PREFIX else f'"{word}"' for word in query_words)
+    rowid: ColumnElement[int] = table(FTS_TABLE, column("rowid")).c.rowid
+    return select(rowid).where(literal_column(FTS_TABLE).op("MATCH")(expression)), rowid
 
 
 # Autogenerate (and tests/test_migrations.py) compare the tables the models define with the

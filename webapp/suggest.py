@@ -10,6 +10,7 @@ from ml.errors import ModelUnavailable, PredictionFailed
 from ml.predictor import Suggestion
 from ml.text import question_text
 
+from . import tag_index
 from .counters import lock_question, record_new_answer, record_new_questions
 from .database import transaction
 from .learning import catch_up
@@ -82,6 +83,7 @@ def suggest_and_store(
         session.add_all(predictions)
         session.flush()
         record_new_questions(session, predictions)
+        tag_index.refresh(session, [prediction.id for prediction in predictions])
     return Outcome(predictions, unavailable)
 
 
@@ -97,6 +99,7 @@ def add_answer(registry: ModelRegistry, prediction: Prediction, name: str) -> No
         prediction.answers.append(answer)
         session.flush()
         record_new_answer(session, prediction, answer)
+        tag_index.refresh(session, [prediction.id])
 
 
 def _answer(run: ModelRun, index: int) -> ModelAnswer:
