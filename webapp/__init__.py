@@ -10,7 +10,21 @@ import logging
 
 from flask import Flask, abort, request
 
-from . import api, database, errors, guards, history, https, pages, ratelimits, serving, templating
+from . import (
+    api,
+    batch_api,
+    batch_pages,
+    batches,
+    database,
+    errors,
+    guards,
+    history,
+    https,
+    pages,
+    ratelimits,
+    serving,
+    templating,
+)
 from . import config as settings
 from .counters import stats_cli
 from .extensions import csrf
@@ -28,8 +42,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     https.init_app(app)
     database.init_app(app)
+    # Before the rate limits and guards read a body: batch files have their own size cap.
+    app.before_request(batch_pages.raise_upload_cap)
     # First: a client over its limit is refused before its body is read.
-    ratelimits.init_app(app, [pages.bp, history.bp, api.bp])
+    ratelimits.init_app(app, [pages.bp, history.bp, api.bp, batch_pages.bp, batch_api.bp])
     guards.init_app(app)
     # Before CSRFProtect's hook: it parses the form, after which the raw bytes are gone.
     app.before_request(refuse_undecodable_forms)
@@ -42,9 +58,13 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(history.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(api.health)
+    app.register_blueprint(batch_pages.bp)
+    app.register_blueprint(batch_api.bp)
     # The API authenticates nothing and sets no cookies: there is no session to forge.
     csrf.exempt(api.bp)
     csrf.exempt(api.health)
+    csrf.exempt(batch_api.bp)
+    batches.init_app(app)
     app.cli.add_command(stats_cli)
     return app
 
