@@ -273,3 +273,19 @@ def test_a_running_job_is_not_claimed_twice(app):
         assert batches.claim("one") == job_id
         assert batches.claim("two") is None
         assert db.session.get(BatchJob, job_id).status == RUNNING
+
+
+def test_a_model_that_fails_fails_the_job_with_the_reason_and_stores_nothing(trained_models, new_database):
+    from tests.support import FakeTransformer
+
+    app = make_app(
+        trained_models / "models", new_database(), transformer=FakeTransformer(fail=True), BATCH_MODEL="transformer"
+    )
+    job_id = submit_api(app)
+    run_all(app)
+    status = app.test_client().get(f"/api/v1/batches/{job_id}").get_json()
+    assert (status["status"], status["done"], status["model"]) == ("failed", 0, "transformer")
+    assert "transformer model failed" in status["errors"]
+    assert count_rows(app, Prediction) == 0
+    page = app.test_client().get(f"/batch/{job_id}").get_data(as_text=True)
+    assert "transformer model failed" in page
