@@ -289,3 +289,27 @@ def test_a_model_that_fails_fails_the_job_with_the_reason_and_stores_nothing(tra
     assert count_rows(app, Prediction) == 0
     page = app.test_client().get(f"/batch/{job_id}").get_data(as_text=True)
     assert "transformer model failed" in page
+
+
+def test_a_stopping_worker_hands_its_job_back_and_another_finishes_it(trained_models, new_database):
+    app = make_app(trained_models / "models", new_database(), BATCH_CHUNK=2, BATCH_YIELD_PERCENT=100_000)
+    runner = batches.Runner(app, 1)
+    runner.start()
+    job_id = submit_api(app)
+    runner.wake()
+    try:
+        for _ in range(400):
+            with app.app_context():
+                done = db.session.get(BatchJob, job_id).done
+            if done:
+                break
+            threading.Event().wait(0.05)
+    finally:
+        runner.stop()  # a long pause after the first chunk: stop must not wait for it
+    assert not any(thread.is_alive() for thread in runner.threads)
+    with app.app_context():
+        job = db.session.get(BatchJob, job_id)
+        assert (job.status, job.claimed_by, job.done) == ("queued", None, 2)
+        assert batches.run_pending("next-worker") == 1
+        assert db.session.get(BatchJob, job_id).done == 10
+    assert count_rows(app, Prediction) == 10

@@ -239,14 +239,16 @@ def release(job_id: int, runner_id: str) -> None:
 
 
 def run_job(job_id: int, runner_id: str, stopping: threading.Event | None = None) -> None:
-    """Chunk after chunk until the job is done or no longer ours, pausing between chunks."""
+    """Chunk after chunk until the job is done or no longer ours, pausing between chunks.
+    When ``stopping`` is set the job goes back to the queue after the current chunk."""
     share = current_app.config["BATCH_YIELD_PERCENT"] / 100
-    while stopping is None or not stopping.is_set():
+    stopping = stopping or threading.Event()
+    while not stopping.is_set():
         started = time.perf_counter()
         if not run_chunk(job_id, runner_id):
             return
         db.session.remove()
-        time.sleep((time.perf_counter() - started) * share)
+        stopping.wait((time.perf_counter() - started) * share)
     release(job_id, runner_id)
 
 
