@@ -89,7 +89,9 @@ def test_a_database_made_by_the_revision_0002_code_keeps_every_row(trained_model
             ).all()
             old_sequences = [sequence for sequence in sequences if sequence[0].removesuffix("_id_seq") in TABLES]
             assert old_sequences == [(f"{table}_id_seq", "bigint") for table in sorted(TABLES)]
+            # Every id sequence is 64-bit, the later tables' (reviews, batch jobs...) too.
             assert {data_type for _, data_type in sequences} == {"bigint"}
+            assert {"batch_jobs_id_seq", "reviews_id_seq"} <= {name for name, _ in sequences}
         else:
             # INTEGER PRIMARY KEY: the 64-bit rowid, numbered by SQLite itself.
             assert set(columns.values()) == {"INTEGER"}, columns

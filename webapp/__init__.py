@@ -13,6 +13,9 @@ from flask import Flask, abort, request
 from . import (
     api,
     auth,
+    batch_api,
+    batch_pages,
+    batches,
     cors,
     database,
     errors,
@@ -44,8 +47,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     https.init_app(app)
     database.init_app(app)
+    # Before the rate limits and guards read a body: batch files have their own size cap.
+    app.before_request(batch_pages.raise_upload_cap)
     # First: a client over its limit is refused before its body is read.
-    ratelimits.init_app(app, [pages.bp, history.bp, api.bp])
+    ratelimits.init_app(app, [pages.bp, history.bp, api.bp, batch_pages.bp, batch_api.bp])
     guards.init_app(app)
     # Before CSRFProtect's hook: it parses the form, after which the raw bytes are gone.
     app.before_request(refuse_undecodable_forms)
@@ -60,12 +65,16 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(history.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(api.health)
+    app.register_blueprint(batch_pages.bp)
+    app.register_blueprint(batch_api.bp)
     auth.init_app(app)
     ratelimits.limit_logins(app, "auth.login")
     # The API sets no cookies and ignores the login cookie (bearer tokens only): there is no
     # session to forge.
     csrf.exempt(api.bp)
     csrf.exempt(api.health)
+    csrf.exempt(batch_api.bp)
+    batches.init_app(app)
     app.cli.add_command(stats_cli)
     app.cli.add_command(tagsmith_cli)
     app.cli.add_command(reviewer_cli)

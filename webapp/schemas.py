@@ -414,3 +414,24 @@ class ApiRoot(BaseModel):
     openapi: str = Field(description="The OpenAPI document (absolute URL).")
     docs: str = Field(description="The interactive page (absolute URL).")
     endpoints: list[Link]
+
+
+class BatchJobOut(BaseModel):
+    id: int
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    format: Literal["csv", "jsonl"]
+    filename: str
+    model: str = Field(description="The model that tags the file's questions.")
+    total: int = Field(description="Questions in the file.")
+    done: int = Field(description="Questions tagged and stored so far.")
+    percent: float
+    errors: str | None = Field(None, description="Why the job failed, when it did.")
+    created_at: str
+    finished_at: str | None
+    url: str = Field(description="This job's progress (absolute URL).")
+    page: str = Field(description="The job's page on the site.")
+    results: str | None = Field(description="The file with the tags added, once the job has ended.")
+
+
+class BatchList(BaseModel):
+    items: list[BatchJobOut]

@@ -11,7 +11,7 @@ from ml.predictor import Suggestion
 from ml.text import question_text
 
 from . import tag_index
-from .counters import lock_question, record_new_answer, record_new_questions
+from .counters import AnySession, lock_question, record_new_answer, record_new_questions
 from .database import transaction
 from .learning import catch_up
 from .serving import ModelRegistry
@@ -74,17 +74,30 @@ def suggest_and_store(
     """Run the models, then store every question with every answer in one transaction:
     a model failing (or the database) leaves no question stored without its answers."""
     runs, unavailable = run_models(registry, names, questions, top_k, threshold)
-    predictions = []
     with transaction() as session:
-        for index, (title, body) in enumerate(questions):
-            prediction = Prediction(title=title, body=body, source=source, top_k=top_k, threshold=threshold)
-            prediction.answers = [_answer(run, index) for run in runs]
-            predictions.append(prediction)
-        session.add_all(predictions)
-        session.flush()
-        record_new_questions(session, predictions)
-        tag_index.refresh(session, [prediction.id for prediction in predictions])
+        predictions = store_predictions(session, runs, questions, top_k, threshold, source)
     return Outcome(predictions, unavailable)
+
+
+def store_predictions(
+    session: AnySession,
+    runs: list[ModelRun],
+    questions: list[tuple[str, str]],
+    top_k: int,
+    threshold: float | None,
+    source: str,
+) -> list[Prediction]:
+    """Add the questions with their answers to the caller's transaction (flushed: ids set)."""
+    predictions = []
+    for index, (title, body) in enumerate(questions):
+        prediction = Prediction(title=title, body=body, source=source, top_k=top_k, threshold=threshold)
+        prediction.answers = [_answer(run, index) for run in runs]
+        predictions.append(prediction)
+    session.add_all(predictions)
+    session.flush()
+    record_new_questions(session, predictions)
+    tag_index.refresh(session, [prediction.id for prediction in predictions])
+    return predictions
 
 
 def add_answer(registry: ModelRegistry, prediction: Prediction, name: str) -> None:

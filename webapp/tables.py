@@ -291,3 +291,58 @@ class StatsLatency(Model):
     model: Mapped[str] = mapped_column(String(32), primary_key=True)
     bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     answers: Mapped[int] = mapped_column(BigInteger)
+
+
+# Batch files (webapp/batches.py): a job, and each row of its file with the question it became.
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+
+
+class BatchJob(Model):
+    """One uploaded file of questions, tagged in the background. ``claimed_by`` names the
+    runner thread working on it and ``heartbeat_at`` when it last committed: a running job
+    whose heartbeat is stale lost its worker and may be claimed again."""
+
+    __tablename__ = "batch_jobs"
+    __table_args__ = (Index("ix_batch_jobs_status_id", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    status: Mapped[str] = mapped_column(String(10), default=QUEUED)
+    format: Mapped[str] = mapped_column(String(8))  # "csv" or "jsonl"
+    filename: Mapped[str] = mapped_column(String(200))
+    header: Mapped[str | None] = mapped_column(Text)  # a CSV's columns, as a JSON list
+    models: Mapped[str] = mapped_column(String(200))  # comma-separated model names
+    top_k: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[str | None] = mapped_column(Text)  # why the job failed
+    source: Mapped[str] = mapped_column(String(8))  # "web" or "api": how it was uploaded
+    submitted_by: Mapped[int | None] = mapped_column(ID)  # the reviewer account, once there are accounts
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        return tuple(self.models.split(","))
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (DONE, FAILED, CANCELLED)
+
+
+class BatchItem(Model):
+    """One question of a batch file: its cleaned title and body, the row as uploaded (written
+    back with the tags), and the stored question once tagged."""
+
+    __tablename__ = "batch_items"
+    __table_args__ = (UniqueConstraint("job_id", "position"),)
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ID, ForeignKey("batch_jobs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)  # 0, 1, ... in file order
+    line: Mapped[int] = mapped_column(Integer)  # where the row starts in the file
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text, default="")
+    original: Mapped[str] = mapped_column(Text)  # the row as uploaded, JSON
+    prediction_id: Mapped[int | None] = mapped_column(ID, ForeignKey("predictions.id", ondelete="SET NULL"), index=True)

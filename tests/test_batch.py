@@ -1,0 +1,316 @@
+"""Batch files: upload through the site and the API, the background job, the results."""
+
+import csv
+import io
+import json
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from tests.support import count_rows, csrf_token, make_app, make_questions
+from webapp import batches
+from webapp.extensions import db
+from webapp.tables import DONE, RUNNING, BatchItem, BatchJob, ModelAnswer, Prediction
+
+QUESTIONS = [title for title, _ in make_questions(10, seed=3)]
+
+
+def csv_file(titles=QUESTIONS, extra=True) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["title", "body", "note"] if extra else ["title"])
+    for number, title in enumerate(titles):
+        writer.writerow([title, f"body {number}", f"=note {number}"] if extra else [title])
+    return ("\ufeff" + buffer.getvalue()).encode()  # a spreadsheet's BOM
+
+
+def jsonl_file(titles=QUESTIONS) -> bytes:
+    lines = [json.dumps({"title": title, "body": "", "id": f"q{number}"}) for number, title in enumerate(titles)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def upload_page(client, data: bytes, filename: str):
+    token = csrf_token(client, "/batch/")
+    return client.post(
+        "/batch/", data={"csrf_token": token, "file": (io.BytesIO(data), filename)}, content_type="multipart/form-data"
+    )
+
+
+def run_all(app) -> int:
+    with app.app_context():
+        return batches.run_pending()
+
+
+def stored_tags(app, job_id: int) -> list[tuple[str, list[str]]]:
+    """(title, tags) of each question the job stored, in file order."""
+    with app.app_context():
+        items = db.session.execute(
+            select(BatchItem.prediction_id).where(BatchItem.job_id == job_id).order_by(BatchItem.position)
+        ).scalars()
+        result = []
+        for prediction_id in items:
+            prediction = db.session.get(Prediction, prediction_id)
+            assert prediction.source == "batch"
+            answer = prediction.answer("baseline")
+            result.append((prediction.title, answer.tag_names()))
+        return result
+
+
+def test_a_csv_uploaded_on_the_site_is_tagged_in_the_background_and_downloaded(app):
+    client = app.test_client()
+    response = upload_page(client, csv_file(), "questions.csv")
+    assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+    job_page = response.headers["Location"]
+    page = client.get(job_page).get_data(as_text=True)
+    assert "queued" in page and "0 of 10" in page and "Download" not in page
+    assert client.get(job_page + "/results").status_code == 409  # not finished yet
+
+    assert run_all(app) == 1
+    page = client.get(job_page).get_data(as_text=True)
+    assert "done" in page and "10 of 10" in page and "Download the CSV with tags" in page
+    download = client.get(job_page + "/results")
+    assert download.status_code == 200 and download.mimetype == "text/csv"
+    assert 'filename="questions-tagged.csv"' in download.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(download.get_data(as_text=True))))
+    assert rows[0] == ["title", "body", "note", "tags", "scores"]
+    job_id = int(job_page.rstrip("/").rsplit("/", 1)[1])
+    stored = stored_tags(app, job_id)
+    assert [row[0] for row in rows[1:]] == QUESTIONS == [title for title, _ in stored]
+    for number, (row, (_, tags)) in enumerate(zip(rows[1:], stored, strict=True)):
+        assert row[2] == f"'=note {number}"  # a formula made inert
+        assert row[3].split() == tags and tags
+        assert len(row[4].split()) == len(tags)
+    assert count_rows(app, Prediction) == 10
+    assert "batch file" in client.get("/history/").get_data(as_text=True)
+    assert f"#{job_id}" in client.get("/batch/").get_data(as_text=True)
+
+
+def test_a_jsonl_posted_to_the_api_reports_progress_and_returns_the_tags(app):
+    client = app.test_client()
+    response = client.post(
+        "/api/v1/batches?filename=mine.jsonl", data=jsonl_file(), content_type="application/x-ndjson"
+    )
+    assert response.status_code == 202, response.get_json()
+    location = response.headers["Location"]
+    assert response.get_json()["status"] == "queued" and response.get_json()["total"] == 10
+    assert client.get(location + "/results").status_code == 409
+
+    run_all(app)
+    status = client.get(location).get_json()
+    assert (status["status"], status["done"], status["total"], status["percent"]) == ("done", 10, 10, 100.0)
+    results = client.get(status["results"])
+    assert results.mimetype == "application/x-ndjson"
+    lines = [json.loads(line) for line in results.get_data(as_text=True).splitlines()]
+    stored = stored_tags(app, status["id"])
+    assert [line["id"] for line in lines] == [f"q{number}" for number in range(10)]  # other keys kept
+    for line, (title, tags) in zip(lines, stored, strict=True):
+        assert line["title"] == title
+        assert [item["tag"] for item in line["tags"]] == tags
+        assert all(0 <= item["score"] <= 1 for item in line["tags"])
+
+
+def test_the_api_takes_a_multipart_file_larger_than_the_request_cap(app):
+    """The 2 MiB cap holds for every other request; a batch file has its own."""
+    client = app.test_client()
+    titles = QUESTIONS * 6
+    body = "word " * 9_000  # 45,000 characters: 60 rows are ~2.7 MB
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["title", "body"])
+    for title in titles:
+        writer.writerow([title, body])
+    data = buffer.getvalue().encode()
+    assert len(data) > app.config["MAX_CONTENT_LENGTH"]
+    assert client.post("/api/v1/suggest", data=data, content_type="application/json").status_code == 413
+    response = client.post(
+        "/api/v1/batches",
+        data={"file": (io.BytesIO(data), "big.csv")},
+        content_type="multipart/form-data",
+        environ_base={"REMOTE_ADDR": "192.0.2.7"},  # another client: the 413 spent the first one's text budget
+    )
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["total"] == 60
+
+
+BAD_FILES = [
+    (b"PK\x03\x04 a spreadsheet", "questions.csv", 415, "binary file"),
+    (b"title\nhello world\n", "questions.xlsx", 415, "neither"),
+    (b"title\nbad \xff\xfe bytes here\n", "questions.csv", 422, "line 2 has bytes that are not UTF-8"),
+    (b"name,body\nhello world,x\n", "questions.csv", 422, "no title column"),
+    (b"title\nhello world\nab\n\n\x7fcontrol\n", "questions.csv", 422, "line 3: The title needs at least 3"),
+    (b"title,body\nhello world,x,too many\n", "questions.csv", 422, "line 2: 3 cells"),
+    (b"", "questions.csv", 422, "empty"),
+    (b"title\n", "questions.csv", 422, "no questions"),
+    (b'{"title": "hello world"}\n{"title": \n[1]\n', "questions.jsonl", 422, "line 2: not JSON"),
+    (b'{"body": "no title"}\n', "questions.jsonl", 422, "line 1: Enter a title"),
+    (b"title\n" + b"hello world\n" * 4, "questions.csv", 413, "at most 3 questions"),
+]
+
+
+@pytest.mark.parametrize(("data", "filename", "status", "words"), BAD_FILES)
+def test_a_bad_file_is_refused_with_the_reason_and_nothing_is_stored(
+    trained_models, new_database, data, filename, status, words
+):
+    app = make_app(trained_models / "models", new_database(), BATCH_MAX_ROWS=3)
+    client = app.test_client()
+    page = upload_page(client, data, filename)
+    assert page.status_code == status
+    assert words in page.get_data(as_text=True).replace("&#39;", "'")
+    api = client.post(
+        "/api/v1/batches", data={"file": (io.BytesIO(data), filename)}, content_type="multipart/form-data"
+    )
+    assert api.status_code == status
+    answer = api.get_json()
+    assert words in answer["error"] + " ".join((answer.get("fields") or {}).values())
+    for table in (BatchJob, BatchItem, Prediction):
+        assert count_rows(app, table) == 0
+
+
+def test_the_api_refuses_other_types_and_files_over_the_size_cap(trained_models, new_database):
+    app = make_app(trained_models / "models", new_database(), BATCH_MAX_BYTES=1000)
+    client = app.test_client()
+    plain = client.post("/api/v1/batches", data=b"title\nhello world\n", content_type="text/plain")
+    assert plain.status_code == 415 and "text/csv" in plain.get_json()["error"]
+    no_file = client.post("/api/v1/batches", data={"other": "x"}, content_type="multipart/form-data")
+    assert no_file.status_code == 422
+    big = client.post("/api/v1/batches", data=b"title\n" + b"hello world\n" * 100, content_type="text/csv")
+    assert big.status_code == 413 and "split it" in big.get_json()["error"]
+    assert upload_page(client, b"title\n" + b"hello world\n" * 100, "big.csv").status_code == 413
+    assert count_rows(app, BatchJob) == 0
+
+
+def submit_api(app, titles=QUESTIONS) -> int:
+    response = app.test_client().post("/api/v1/batches", data=csv_file(titles), content_type="text/csv")
+    assert response.status_code == 202, response.get_json()
+    return response.get_json()["id"]
+
+
+def test_a_job_whose_worker_died_is_resumed_from_where_it_stopped(trained_models, new_database):
+    app = make_app(trained_models / "models", new_database(), BATCH_CHUNK=4, BATCH_STALE_S=60)
+    job_id = submit_api(app)
+    with app.app_context():
+        assert batches.claim("dead-worker") == job_id
+        assert batches.run_chunk(job_id, "dead-worker")  # 4 tagged, then the worker "dies"
+        assert batches.claim("other") is None  # its heartbeat is fresh: still held
+        db.session.execute(
+            update(BatchJob).values(heartbeat_at=batches.now() - timedelta(seconds=61)).where(BatchJob.id == job_id)
+        )
+        db.session.commit()
+        assert batches.run_pending("restarted") == 1
+        # The dead worker's claim is gone: it stores nothing more.
+        assert not batches.run_chunk(job_id, "dead-worker")
+        job = db.session.get(BatchJob, job_id)
+        assert (job.status, job.done, job.total, job.claimed_by) == (DONE, 10, 10, "restarted")
+    assert count_rows(app, Prediction) == 10
+    assert [title for title, _ in stored_tags(app, job_id)] == QUESTIONS
+
+
+def test_two_runner_threads_never_tag_the_same_job(trained_models, new_database):
+    app = make_app(trained_models / "models", new_database(), BATCH_CHUNK=3, BATCH_YIELD_PERCENT=0)
+    jobs = [submit_api(app, QUESTIONS[: 4 + n]) for n in range(4)]
+    claims: list[tuple[str, int]] = []
+    barrier = threading.Barrier(4)
+
+    def racer(name: str) -> None:
+        with app.app_context():
+            barrier.wait()
+            while (job_id := batches.claim(name)) is not None:
+                claims.append((name, job_id))
+                batches.run_job(job_id, name)
+
+    threads = [threading.Thread(target=racer, args=(f"runner-{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(job_id for _, job_id in claims) == jobs  # each job claimed exactly once
+    with app.app_context():
+        assert all(job.status == DONE for job in db.session.scalars(select(BatchJob)))
+        assert db.session.scalar(select(BatchItem.id).where(BatchItem.prediction_id.is_(None))) is None
+    assert count_rows(app, Prediction) == sum(4 + n for n in range(4)) == count_rows(app, BatchItem)
+    assert count_rows(app, ModelAnswer) == count_rows(app, Prediction)  # one model per batch question
+
+
+def test_the_background_runner_finishes_a_job_on_its_own(trained_models, new_database):
+    app = make_app(trained_models / "models", new_database(), BATCH_CHUNK=4)
+    runner = batches.Runner(app, 1)
+    app.extensions[batches.EXTENSION_KEY] = runner
+    runner.start()
+    try:
+        job_id = submit_api(app)
+        for _ in range(200):
+            with app.app_context():
+                status = db.session.get(BatchJob, job_id).status
+            if status == DONE:
+                break
+            threading.Event().wait(0.05)
+        assert status == DONE
+    finally:
+        runner.stop()
+    assert count_rows(app, Prediction) == 10
+
+
+def test_a_cancelled_job_stops_and_its_file_comes_back_without_tags(app):
+    client = app.test_client()
+    job_id = submit_api(app)
+    page = client.get(f"/batch/{job_id}").get_data(as_text=True)
+    token = csrf_token(client, f"/batch/{job_id}")
+    assert "Cancel" in page
+    assert client.post(f"/batch/{job_id}/cancel", data={"csrf_token": token}).status_code == 303
+    assert run_all(app) == 0
+    status = client.get(f"/api/v1/batches/{job_id}").get_json()
+    assert (status["status"], status["done"]) == ("cancelled", 0)
+    rows = list(csv.reader(io.StringIO(client.get(status["results"]).get_data(as_text=True))))
+    assert len(rows) == 11 and all(row[3] == "" for row in rows[1:])
+    assert count_rows(app, Prediction) == 0
+
+
+def test_a_running_job_is_not_claimed_twice(app):
+    job_id = submit_api(app)
+    with app.app_context():
+        assert batches.claim("one") == job_id
+        assert batches.claim("two") is None
+        assert db.session.get(BatchJob, job_id).status == RUNNING
+
+
+def test_a_model_that_fails_fails_the_job_with_the_reason_and_stores_nothing(trained_models, new_database):
+    from tests.support import FakeTransformer
+
+    app = make_app(
+        trained_models / "models", new_database(), transformer=FakeTransformer(fail=True), BATCH_MODEL="transformer"
+    )
+    job_id = submit_api(app)
+    run_all(app)
+    status = app.test_client().get(f"/api/v1/batches/{job_id}").get_json()
+    assert (status["status"], status["done"], status["model"]) == ("failed", 0, "transformer")
+    assert "transformer model failed" in status["errors"]
+    assert count_rows(app, Prediction) == 0
+    page = app.test_client().get(f"/batch/{job_id}").get_data(as_text=True)
+    assert "transformer model failed" in page
+
+
+def test_a_stopping_worker_hands_its_job_back_and_another_finishes_it(trained_models, new_database):
+    app = make_app(trained_models / "models", new_database(), BATCH_CHUNK=2, BATCH_YIELD_PERCENT=100_000)
+    runner = batches.Runner(app, 1)
+    runner.start()
+    job_id = submit_api(app)
+    runner.wake()
+    try:
+        for _ in range(400):
+            with app.app_context():
+                done = db.session.get(BatchJob, job_id).done
+            if done:
+                break
+            threading.Event().wait(0.05)
+    finally:
+        runner.stop()  # a long pause after the first chunk: stop must not wait for it
+    assert not any(thread.is_alive() for thread in runner.threads)
+    with app.app_context():
+        job = db.session.get(BatchJob, job_id)
+        assert (job.status, job.claimed_by, job.done) == ("queued", None, 2)
+        app.config["BATCH_YIELD_PERCENT"] = 0  # the next worker does not pause
+        assert batches.run_pending("next-worker") == 1
+        assert db.session.get(BatchJob, job_id).done == 10
+    assert count_rows(app, Prediction) == 10

@@ -1,0 +1,128 @@
+"""A batch file end to end in headless Chromium: upload, watch the progress, download; with
+screenshots of the upload and job pages at desktop and phone width (tests/screenshots.py)."""
+
+import contextlib
+import csv
+import io
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests import screenshots
+from tests.support import make_app, make_questions
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+pytest.importorskip("selenium", reason="selenium is not installed (make test installs requirements-dev.txt)")
+if not CHROMIUM or not Path(CHROMEDRIVER).exists():
+    pytest.skip(
+        "Debian's chromium and chromium-driver are not installed; `make test` installs them", allow_module_level=True
+    )
+
+from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+pytestmark = pytest.mark.slow  # a real browser
+ROWS = 150
+
+
+@pytest.fixture(scope="module")
+def site(trained_models, tmp_path_factory):
+    """The site as it runs for real (not TESTING): its own runner thread tags the uploads,
+    slowed down (small chunks, long pauses) so that the progress can be seen moving."""
+    folder = tmp_path_factory.mktemp("batch-site")
+    app = make_app(
+        trained_models / "models",
+        folder / "site.sqlite3",
+        TESTING=False,
+        BATCH_CHUNK=10,
+        BATCH_YIELD_PERCENT=1000,
+    )
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", folder
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(site):
+    _, folder = site
+    downloads = folder / "downloads"
+    downloads.mkdir()
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"):
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="tagsmith-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads)})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver, downloads
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_upload_a_csv_watch_its_progress_and_download_the_tags(site, browser, tmp_path):
+    url, _ = site
+    driver, downloads = browser
+    questions = [title for title, _ in make_questions(ROWS, seed=5)]
+    upload = tmp_path / "my questions.csv"
+    with upload.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["title", "ref"])
+        writer.writerows([title, f"r{number}"] for number, title in enumerate(questions))
+
+    driver.set_window_size(*screenshots.DESKTOP)
+    driver.get(url + "/batch/")
+    screenshots.save(driver, "batch-upload", screenshots.DESKTOP)
+    screenshots.save(driver, "batch-upload", screenshots.PHONE)
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= screenshots.PHONE[0]
+    driver.find_element(By.ID, "file").send_keys(str(upload))
+    driver.find_element(By.CSS_SELECTOR, ".batch-form button[type=submit]").click()
+    WebDriverWait(driver, 10).until(EC.presence_of_element_located((By.ID, "batch-bar")))
+    assert "/batch/" in driver.current_url
+
+    # The poll moves the bar without reloading the page while the runner works.
+    bar = driver.find_element(By.ID, "batch-bar")
+    seen = set()
+    deadline = time.monotonic() + 60
+    while not driver.find_elements(By.ID, "batch-download") and time.monotonic() < deadline:
+        with contextlib.suppress(StaleElementReferenceException):  # the page reloaded at the end
+            seen.add(int(float(bar.get_attribute("value"))))
+        if len(seen) == 2:
+            screenshots.save(driver, "batch-progress", screenshots.PHONE)
+            screenshots.save(driver, "batch-progress", screenshots.DESKTOP)
+        time.sleep(0.1)
+    assert len({value for value in seen if 0 < value < ROWS}) >= 1, f"no progress seen between 0 and {ROWS}: {seen}"
+    link = WebDriverWait(driver, 10).until(EC.element_to_be_clickable((By.ID, "batch-download")))
+    assert f"{ROWS:,} of {ROWS:,}" in driver.find_element(By.ID, "batch-count").text
+    screenshots.save(driver, "batch-done", screenshots.DESKTOP)
+    screenshots.save(driver, "batch-done", screenshots.PHONE)
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= screenshots.PHONE[0]
+
+    link.click()
+    target = downloads / "my_questions-tagged.csv"
+    deadline = time.monotonic() + 15
+    while not target.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    rows = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8"))))
+    assert rows[0] == ["title", "ref", "tags", "scores"]
+    assert [row[0] for row in rows[1:]] == questions
+    assert all(row[2] for row in rows[1:])  # every question got tags

@@ -1,0 +1,234 @@
+"""Reading an uploaded file of questions (CSV or JSONL) and writing it back with the tags.
+
+A file with any row the site cannot use is refused whole (422), listing the first bad rows
+by line number: a batch either starts with every row or not at all, so its results always
+line up with the file that was sent, and nothing is stored for a file that must be fixed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from ml.errors import TagsmithError
+
+from .history import inert_cell
+from .inputs import InputError, Limits, clean_question
+
+CSV, JSONL = "csv", "jsonl"
+MEDIA_TYPES = {
+    "text/csv": CSV,
+    "application/csv": CSV,
+    "application/x-ndjson": JSONL,
+    "application/jsonl": JSONL,
+    "application/x-jsonlines": JSONL,
+}
+EXTENSIONS = {".csv": CSV, ".jsonl": JSONL, ".ndjson": JSONL}
+DOWNLOAD_TYPES = {CSV: "text/csv; charset=utf-8", JSONL: "application/x-ndjson; charset=utf-8"}
+SHOWN_PROBLEMS = 20
+# Files that are not text at all, by their first bytes: spreadsheets, archives, PDFs.
+BINARY_STARTS = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF", b"\x1f\x8b")
+# Added to the rows written back; a file that already has such a column gets ours prefixed.
+TAGS, SCORES, PREFIX = "tags", "scores", "tagsmith_"
+
+
+class BatchFileError(TagsmithError):
+    def __init__(self, status: int, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.problems = problems or []
+
+    @property
+    def fields(self) -> dict[str, str] | None:
+        """The API lists the bad rows under ``fields``, one per line number."""
+        if not self.problems:
+            return None
+        return {f"row {index}": problem for index, problem in enumerate(self.problems, 1)}
+
+
+@dataclass
+class Row:
+    line: int
+    title: str
+    body: str
+    original: str  # JSON: the CSV row's cells, or the JSONL line's object
+
+
+@dataclass
+class ParsedFile:
+    format: str
+    header: list[str] | None
+    rows: list[Row] = field(default_factory=list)
+
+
+def format_of(filename: str | None, media_type: str | None) -> str:
+    """csv or jsonl, from the file's name or else its media type; anything else is a 415."""
+    name = (filename or "").lower()
+    for extension, kind in EXTENSIONS.items():
+        if name.endswith(extension):
+            return kind
+    if media_type in MEDIA_TYPES and not name:
+        return MEDIA_TYPES[media_type]
+    what = f"{filename!r}" if filename else f"a {media_type or 'file of unknown type'}"
+    raise BatchFileError(
+        415,
+        f"Upload a CSV (.csv, text/csv) or JSON Lines (.jsonl, application/x-ndjson) file; {what} is neither.",
+    )
+
+
+def parse(data: bytes, kind: str, limits: Limits, max_rows: int) -> ParsedFile:
+    if data.startswith(BINARY_STARTS) or b"\x00" in data[:4096]:
+        raise BatchFileError(
+            415, "This is a binary file (a spreadsheet, archive or PDF?), not text: save it as CSV UTF-8 or JSON Lines."
+        )
+    try:
+        text = data.decode("utf-8-sig")  # a spreadsheet's "CSV UTF-8" starts with a BOM
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise BatchFileError(
+            422, f"The file is not UTF-8 text (line {line} has bytes that are not UTF-8); save it as UTF-8."
+        ) from None
+    parsed = _csv(text, limits, max_rows) if kind == CSV else _jsonl(text, limits, max_rows)
+    if not parsed.rows:
+        raise BatchFileError(422, "The file has no questions: add a row with a title under the header.")
+    return parsed
+
+
+class _Collector:
+    """The rows, the bad ones by line number, and the row cap."""
+
+    def __init__(self, limits: Limits, max_rows: int):
+        self.limits = limits
+        self.max_rows = max_rows
+        self.rows: list[Row] = []
+        self.problems: list[str] = []
+        self.bad = 0
+        self.count = 0
+
+    def add(self, line: int, title: object, body: object, original: object) -> None:
+        self.count += 1
+        if self.count > self.max_rows:
+            raise BatchFileError(
+                413, f"A file can have at most {self.max_rows:,} questions; this one has more. Split it into parts."
+            )
+        try:
+            clean_title, clean_body = clean_question(title, body, self.limits)
+        except InputError as error:
+            self.problem(line, " ".join(error.fields.values()))
+            return
+        self.rows.append(Row(line, clean_title, clean_body, json.dumps(original, ensure_ascii=False)))
+
+    def problem(self, line: int, message: str) -> None:
+        self.bad += 1
+        if len(self.problems) < SHOWN_PROBLEMS:
+            self.problems.append(f"line {line}: {message}")
+
+    def check(self) -> None:
+        if self.bad:
+            shown = "the first are" if self.bad > len(self.problems) else "here they are"
+            raise BatchFileError(
+                422,
+                f"{self.bad:,} row{'s' if self.bad != 1 else ''} of the file cannot be used, so nothing was "
+                f"stored; {shown} below. Fix them and upload the file again.",
+                self.problems,
+            )
+
+
+def _csv(text: str, limits: Limits, max_rows: int) -> ParsedFile:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    collector = _Collector(limits, max_rows)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise BatchFileError(422, "The file is empty: the first line must be a header such as title,body.")
+        names = [name.strip().lower() for name in header]
+        if "title" not in names:
+            raise BatchFileError(
+                422, f"The header (line 1) has no title column; it has {', '.join(map(repr, header)) or 'nothing'}."
+            )
+        doubled = sorted({name for name in ("title", "body") if names.count(name) > 1})
+        if doubled:
+            raise BatchFileError(422, f"The header (line 1) has more than one {doubled[0]} column.")
+        title_at = names.index("title")
+        body_at = names.index("body") if "body" in names else None
+        line = reader.line_num + 1
+        for cells in reader:
+            if any(cell.strip() for cell in cells):
+                if len(cells) > len(header):
+                    collector.problem(line, f"{len(cells)} cells, but the header names {len(header)}.")
+                else:
+                    cells += [""] * (len(header) - len(cells))
+                    body = cells[body_at] if body_at is not None else None
+                    collector.add(line, cells[title_at], body, cells)
+            line = reader.line_num + 1
+    except csv.Error as error:
+        raise BatchFileError(422, f"The CSV cannot be read at line {reader.line_num}: {error}.") from None
+    collector.check()
+    return ParsedFile(CSV, header, collector.rows)
+
+
+def _jsonl(text: str, limits: Limits, max_rows: int) -> ParsedFile:
+    collector = _Collector(limits, max_rows)
+    for line, raw in enumerate(text.split("\n"), 1):
+        if not raw.strip():
+            continue
+        try:
+            item = json.loads(raw)
+        except (json.JSONDecodeError, RecursionError) as error:
+            reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply"
+            collector.problem(line, f"not JSON ({reason}).")
+            continue
+        if not isinstance(item, dict):
+            collector.problem(line, 'each line must be a JSON object such as {"title": "...", "body": "..."}.')
+            continue
+        collector.add(line, item.get("title"), item.get("body"), item)
+    collector.check()
+    return ParsedFile(JSONL, None, collector.rows)
+
+
+def added_names(taken: Iterable[str]) -> tuple[str, str]:
+    taken = {name.strip().lower() for name in taken}
+    if TAGS in taken or SCORES in taken:
+        return PREFIX + TAGS, PREFIX + SCORES
+    return TAGS, SCORES
+
+
+def csv_results(header: list[str], rows: Iterable[tuple[str, list[tuple[str, float]]]]) -> Iterator[str]:
+    """The uploaded CSV with two columns added: the tags, and their scores in the same order
+    (space-separated). Every cell is made inert for spreadsheets, like the history export."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([inert_cell(name) for name in [*header, *added_names(header)]])
+    for number, (original, tags) in enumerate(rows, 1):
+        cells = json.loads(original)
+        tag_cell = " ".join(tag for tag, _ in tags)
+        score_cell = " ".join(f"{score:.4f}" for _, score in tags)
+        writer.writerow([inert_cell(cell) for cell in [*cells, tag_cell, score_cell]])
+        if number % 200 == 0:
+            yield _drain(buffer)
+    yield _drain(buffer)
+
+
+def jsonl_results(rows: Iterable[tuple[str, list[tuple[str, float]]]]) -> Iterator[str]:
+    """Each uploaded object with ``tags``: a list of {"tag", "score"}, best first."""
+    lines = []
+    for original, tags in rows:
+        item = json.loads(original)
+        key = added_names(item)[0]
+        item[key] = [{"tag": tag, "score": round(score, 4)} for tag, score in tags]
+        lines.append(json.dumps(item, ensure_ascii=False))
+        if len(lines) == 200:
+            yield "\n".join(lines) + "\n"
+            lines = []
+    if lines:
+        yield "\n".join(lines) + "\n"
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
