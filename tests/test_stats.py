@@ -60,6 +60,9 @@ def site(trained_models, url):
 
 def assert_same(new: Stats, old: Stats) -> None:
     assert (new.questions, new.reviewed) == (old.questions, old.reviewed)
+    assert new.days == old.days
+    assert new.weeks == old.weeks
+    assert new.tags == old.tags
     assert [asdict(model) for model in new.models.values()] == [asdict(model) for model in old.models.values()]
     assert len(new.agreements) == len(old.agreements)
     for ours, theirs in zip(new.agreements, old.agreements, strict=True):

@@ -37,6 +37,7 @@ def save_review(prediction: Prediction, accepted: list[str], rejected: list[str]
     with transaction() as session:
         lock_question(session, prediction)
         previous = prediction.verdicts() if prediction.reviewed_at is not None else None
+        previous_at = prediction.reviewed_at
         prediction.review.clear()
         # Deletes before inserts: the (question, tag) pair is unique.
         db.session.flush()
@@ -45,4 +46,4 @@ def save_review(prediction: Prediction, accepted: list[str], rejected: list[str]
         )
         prediction.reviewed_at = utc_now()
         session.flush()
-        record_review(session, prediction, previous)
+        record_review(session, prediction, previous, previous_at)
