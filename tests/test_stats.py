@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import threading
 import zlib
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
+from xml.etree import ElementTree
 
 import flask_migrate
 import numpy as np
@@ -149,6 +151,35 @@ def test_a_mix_of_writes_gives_the_figures_the_rows_give(trained_models, new_dat
     assert all(model.answers and model.reviewed for model in stats.models.values())
     page = app.test_client().get("/stats").get_data(as_text=True)
     assert f'id="stat-questions">{stats.questions}<' in page
+    assert_charts(page, stats)
+
+
+def chart_section(page: str, key: str) -> tuple[ElementTree.Element, list[list[str]]]:
+    """The chart's SVG (parsed as XML, as the browser reads inline SVG) and its table's rows."""
+    section = re.search(rf'<section class="card chart-card" id="chart-{key}".*?</section>', page, re.S)
+    assert section, f"no chart {key}"
+    svg = re.search(r"<svg.*?</svg>", section.group(0), re.S)
+    table = re.search(r"<details class=\"chart-data\">.*?(<table.*?</table>)", section.group(0), re.S)
+    assert svg and table, f"chart {key} lacks its image or its table"
+    rows = ElementTree.fromstring(table.group(1)).findall("./tbody/tr")
+    return ElementTree.fromstring(svg.group(0)), [["".join(cell.itertext()) for cell in row] for row in rows]
+
+
+def assert_charts(page: str, stats: Stats) -> None:
+    """Each chart is an SVG image with a title and a description, with its figures in a table."""
+    rows = {}
+    for key in ("usage", "precision", "suggested", "rejected", "added", "unknown"):
+        svg, rows[key] = chart_section(page, key)
+        title, desc = svg.find("title"), svg.find("desc")
+        assert svg.get("role") == "img" and title is not None and desc is not None, key
+        assert title.text and desc.text and svg.get("aria-labelledby") == f"{title.get('id')} {desc.get('id')}"
+    today = max(stats.days)
+    assert rows["usage"][0] == [today, f"{stats.days[today].questions:,}", f"{stats.days[today].reviewed:,}"]
+    assert len(rows["precision"]) == len(stats.weeks)  # one week here: a row per (model, version)
+    assert [row[0] for row in rows["suggested"]] == [tag.tag for tag in stats.top_tags("suggested")]
+    assert [int(row[1]) for row in rows["rejected"]] == [tag.rejected for tag in stats.top_tags("rejected")]
+    # The random models know LABELS, python among them; reviewers also added these:
+    assert rows["unknown"] and {row[0] for row in rows["unknown"]} <= {"flask", "numpy", "kubernetes", "go"}
 
 
 def test_the_migration_fills_the_totals_from_the_rows_already_stored(trained_models, new_database):

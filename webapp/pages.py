@@ -14,6 +14,7 @@ from .inputs import clean_models
 from .queries import Filters, history_query
 from .serving import models
 from .stats import compute
+from .stats_charts import stats_charts
 from .suggest import suggest_and_store
 
 bp = Blueprint("pages", __name__)
@@ -58,4 +59,7 @@ def model_list():
 
 @bp.get("/stats")
 def stats():
-    return render_template("stats.html", stats=compute())
+    figures = compute()
+    loaded = [state.predictor.labels for state in models().states() if state.available]
+    known = {label for labels in loaded for label in labels} if loaded else None
+    return render_template("stats.html", stats=figures, charts=stats_charts(figures, known))
