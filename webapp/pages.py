@@ -60,6 +60,6 @@ def model_list():
 @bp.get("/stats")
 def stats():
     figures = compute()
-    loaded = [state.predictor.labels for state in models().states() if state.available]
+    loaded = [state.predictor.labels for state in models().states() if state.predictor is not None]
     known = {label for labels in loaded for label in labels} if loaded else None
     return render_template("stats.html", stats=figures, charts=stats_charts(figures, known))
