@@ -167,6 +167,27 @@ def test_a_form_with_errors_keeps_what_was_typed(client):
     assert re.search(r'name="top_k"[^>]*value="7"', page) or re.search(r'value="7"[^>]*name="top_k"', page)
 
 
+def test_form_errors_are_announced_and_the_first_invalid_field_has_the_focus(client):
+    """Without JavaScript: the summary is an alert linking to each field, the invalid
+    fields say so and point at their message, and the first of them is autofocus."""
+    page = ask(client, "python django question", top_k="0", threshold="2").get_data(as_text=True)
+    summary = re.search(r'<div class="error-summary"[^>]*role="alert".*?</div>', page, re.S)
+    assert summary and "There are 2 problems" in summary.group(0)
+    assert summary.group(0).index('href="#top_k"') < summary.group(0).index('href="#threshold"')
+    fields = {
+        name: re.search(rf"<input[^>]*id=\"{name}\"[^>]*>", page).group(0) for name in ("title", "top_k", "threshold")
+    }
+    for name in ("top_k", "threshold"):
+        assert 'aria-invalid="true"' in fields[name] and f'aria-describedby="{name}-error"' in fields[name]
+        assert f'id="{name}-error"' in page
+    assert "autofocus" in fields["top_k"] and "autofocus" not in fields["threshold"]
+    assert "autofocus" not in fields["title"] and "aria-invalid" not in fields["title"]
+    page = ask(client, "ab").get_data(as_text=True)
+    title = re.search(r'<input[^>]*id="title"[^>]*>', page).group(0)
+    assert "autofocus" in title and 'aria-invalid="true"' in title and "There is a problem" in page
+    assert 'class="error-summary"' not in client.get("/").get_data(as_text=True)
+
+
 def test_asking_only_an_unavailable_model_is_a_503_that_stores_nothing(client, app):
     response = ask(client, "spring hashmap in java", model="transformer")
     assert response.status_code == 503
