@@ -437,9 +437,60 @@ def test_stats_count_agreement_and_precision(client_both):
 def test_models_page_shows_labels_metrics_and_unavailability(client, app_both):
     page = client.get("/models").get_data(as_text=True)
     assert "TF-IDF" in page and "baseline-" in page and "micro-F1" in page
+    tags = client.get("/models/baseline/tags").get_data(as_text=True)
     for tag in ("c#", "java", "javascript", "python", "sql"):
-        assert f'<span class="tag">{tag}</span>' in page
+        assert f'<span class="tag">{tag}</span>' in tags
     assert "not available" in page and "holds no artifact" in page
     page = app_both.test_client().get("/models").get_data(as_text=True)
     assert "transformer-fake-1" in page and "0.9123" in page and "0.8765" in page
     assert "2026-01-02 03:04 UTC" in page
+
+
+def test_models_are_described_in_plain_words_before_the_jargon(client, app):
+    ask(client, "python django question", model="baseline")
+    page = client.get("/models").get_data(as_text=True)
+    card = re.search(r'<section class="card model-card" id="model-baseline".*?</section>', page, re.S).group(0)
+    words = re.search(r'<div class="plain-words".*?</div>', card, re.S).group(0)
+    assert "It knows 5 tags." in words and "its first tag was right 100% of the time" in words
+    assert "(the median of 1 answers)" in words and "micro" not in words.lower()
+    assert card.index("plain-words") < card.index('<details class="technical">') < card.index("micro-F1")
+    assert "Training data" in card and "tiny.csv" in card
+
+
+def tag_cells(page: str) -> list[str]:
+    return re.findall(r'<th scope="row"><span class="tag">([^<]*)</span></th>', page)
+
+
+def test_a_models_tags_can_be_searched_sorted_and_paged_without_javascript(client, monkeypatch):
+    from webapp import model_pages
+
+    every = tag_cells(client.get("/models/baseline/tags").get_data(as_text=True))
+    assert sorted(every) == ["c#", "java", "javascript", "python", "sql"]
+    page = client.get("/models/baseline/tags?q=JAVA").get_data(as_text=True)
+    assert tag_cells(page) == [tag for tag in every if "java" in tag] and "2 tags contain" in page
+    assert tag_cells(client.get("/models/baseline/tags?sort=tag").get_data(as_text=True)) == sorted(every)
+    assert tag_cells(client.get("/models/baseline/tags?sort=-tag").get_data(as_text=True)) == sorted(every)[::-1]
+    by_f1 = client.get("/models/baseline/tags?sort=-f1").get_data(as_text=True)
+    assert 'aria-sort="descending"' in by_f1 and "sort=f1" in by_f1  # the header links to the other direction
+    monkeypatch.setattr(model_pages, "PAGE_SIZE", 2)
+    pages = [
+        tag_cells(client.get(f"/models/baseline/tags?sort=tag&page={n}").get_data(as_text=True)) for n in (1, 2, 3)
+    ]
+    assert sum(pages, []) == sorted(every) and [len(rows) for rows in pages] == [2, 2, 1]
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "message"),
+    [
+        ("/models/gpt/tags", 404, "no model called"),
+        ("/models/transformer/tags", 503, "holds no artifact"),
+        ("/models/baseline/tags?sort=colour", 422, "Sort by one of"),
+        ("/models/baseline/tags?page=0", 422, "whole number from 1"),
+        ("/models/baseline/tags?page=x", 422, "whole number from 1"),
+        ("/models/baseline/tags?page=9", 422, "page(s) of tags here"),
+        ("/models/baseline/tags?q=" + "a" * 65, 422, "at most 64 characters"),
+    ],
+)
+def test_bad_tag_table_requests_get_a_clear_4xx(client, url, status, message):
+    response = client.get(url)
+    assert response.status_code == status and message in response.get_data(as_text=True)

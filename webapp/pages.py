@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from ml.errors import ModelUnavailable
 from ml.registry import model_names
@@ -11,6 +11,7 @@ from .errors import for_people
 from .extensions import db
 from .forms import AskForm
 from .inputs import clean_models
+from .model_pages import best_at, measured, next_sort, parse_table_args, plain_words, site_latencies, tag_table
 from .queries import Filters, history_query
 from .serving import models
 from .stats import compute
@@ -54,7 +55,23 @@ def _ask_page(form: AskForm, states, problem: str | None = None) -> str:
 
 @bp.get("/models")
 def model_list():
-    return render_template("models.html", states=models().states())
+    states = models().states()
+    latencies = site_latencies([state.name for state in states])
+    found = {state.name: measured(state.predictor, latencies[state.name]) for state in states if state.predictor}
+    words = {name: plain_words(figures) for name, figures in found.items()}
+    return render_template("models.html", states=states, words=words, best=best_at(found))
+
+
+@bp.get("/models/<name>/tags")
+def model_tags(name: str):
+    if name not in model_names():
+        abort(404, description=f"There is no model called {name!r}.")
+    state = models().state(name)
+    if state.predictor is None:
+        abort(503, description=state.message)
+    query, sort, page = parse_table_args(request.args)
+    table = tag_table(state.predictor, query, sort, page)
+    return render_template("model_tags.html", state=state, table=table, query=query, sort=sort, next_sort=next_sort)
 
 
 @bp.get("/stats")
