@@ -12,7 +12,7 @@ from itertools import combinations
 
 from ml.registry import model_names
 
-from .counters import percentile, read_counters, read_histograms
+from .counters import percentile, read_counters, read_histograms, read_tag_counters
 from .extensions import db
 
 
@@ -99,6 +99,7 @@ class Stats:
     agreements: list[Agreement] = field(default_factory=list)  # one per pair of models
     days: dict[str, Day] = field(default_factory=dict)  # days with a question or a review
     weeks: dict[tuple[str, str, str], VersionWeek] = field(default_factory=dict)  # by (model, version, week)
+    # The tags shown: the most suggested, the most rejected and every added one (compute), or all.
     tags: dict[str, TagCount] = field(default_factory=dict)
 
     def recent_days(self, span: int = 90) -> list[Day]:
@@ -127,12 +128,16 @@ class Stats:
         return series
 
 
+TOP_TAGS = 10
+
+
 def compute() -> Stats:
     """Read from the running totals (webapp/counters.py): a few dozen counters, a latency
-    histogram per model and two index lookups per model, however many questions are stored."""
+    histogram per model, two index lookups per model, and the counters of the tags shown,
+    however many questions are stored."""
     session = db.session
     names = model_names()
-    counters = read_counters(session)
+    counters = read_counters(session) | read_tag_counters(session, TOP_TAGS)
     histograms = read_histograms(session)
 
     def count(name: str) -> int:

@@ -9,12 +9,11 @@ from dataclasses import dataclass, field
 from markupsafe import Markup
 
 from .charts import Series, bar_chart, line_chart
-from .stats import Stats
+from .stats import TOP_TAGS, Stats
 from .templating import model_label, percent
 
 DAYS = 90
 WEEKS = 26
-TOP_TAGS = 10
 
 
 @dataclass
@@ -34,11 +33,17 @@ def stats_charts(stats: Stats, known_tags: Collection[str] | None) -> list[Chart
     if precision:
         charts.append(precision)
     charts.append(
-        tag_chart("suggested", "Most suggested tags", "answers that suggested it", stats.top_tags("suggested"))
+        tag_chart(
+            "suggested", "Most suggested tags", "answers that suggested it", stats.top_tags("suggested", TOP_TAGS)
+        )
     )
-    charts.append(tag_chart("rejected", "Most rejected tags", "reviews that rejected it", stats.top_tags("rejected")))
-    charts.append(tag_chart("added", "Tags reviewers added most", "reviews that added it", stats.top_tags("added")))
-    unknown = stats.top_tags("added", unknown_to=known_tags or ())
+    charts.append(
+        tag_chart("rejected", "Most rejected tags", "reviews that rejected it", stats.top_tags("rejected", TOP_TAGS))
+    )
+    charts.append(
+        tag_chart("added", "Tags reviewers added most", "reviews that added it", stats.top_tags("added", TOP_TAGS))
+    )
+    unknown = stats.top_tags("added", TOP_TAGS, unknown_to=known_tags or ())
     chart = tag_chart("unknown", "Added tags no model knows", "reviews that added it", unknown)
     chart.note = (
         "Tags reviewers added that are in no loaded model's vocabulary: candidates for the next training."
