@@ -257,20 +257,18 @@ def read_counters(session: AnySession) -> dict[str, float]:
     return {name: value for name, value in rows}
 
 
-def read_tag_counters(session: AnySession, top: int, every_added: bool = True) -> dict[str, float]:
+def read_tag_counters(session: AnySession, top: int, added: int) -> dict[str, float]:
     """The counters of the ``top`` most suggested and the ``top`` most rejected tags (ties by
-    name in code point order, as Python sorts), and of every added tag (``every_added``: the
-    caller keeps those no model knows), each with all its counters. Each pick is one scan of
-    the tag counters in the database; only the chosen tags come back."""
+    name in code point order, as Python sorts), and of the ``added`` most added ones (more:
+    the caller keeps those no model knows), each with all its counters. Each pick is one
+    scan of the tag counters in the database; only the chosen tags come back."""
     binary = ' COLLATE "C"' if session.get_bind().dialect.name == "postgresql" else ""
     chosen: set[str] = set()
-    kinds = [("suggested", top), ("rejected", top), ("added", None if every_added else top)]
-    for kind, limit in kinds:
+    for kind, limit in (("suggested", top), ("rejected", top), ("added", added)):
         rows = session.execute(
             text(
                 "SELECT name FROM stats_counters WHERE name >= 'tag:' AND name < 'tag;'"
-                f" AND name LIKE :pattern AND value > 0 ORDER BY value DESC, name{binary}"
-                + (" LIMIT :limit" if limit is not None else "")
+                f" AND name LIKE :pattern AND value > 0 ORDER BY value DESC, name{binary} LIMIT :limit"
             ),
             {"pattern": f"tag:%:{kind}", "limit": limit},
         )

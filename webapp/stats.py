@@ -99,7 +99,7 @@ class Stats:
     agreements: list[Agreement] = field(default_factory=list)  # one per pair of models
     days: dict[str, Day] = field(default_factory=dict)  # days with a question or a review
     weeks: dict[tuple[str, str, str], VersionWeek] = field(default_factory=dict)  # by (model, version, week)
-    # The tags shown: the most suggested, the most rejected and every added one (compute), or all.
+    # The tags shown: the most suggested, rejected and added ones (compute), or all of them.
     tags: dict[str, TagCount] = field(default_factory=dict)
 
     def recent_days(self, span: int = 90) -> list[Day]:
@@ -129,6 +129,9 @@ class Stats:
 
 
 TOP_TAGS = 10
+# Added tags read to find the ones no model knows: the most added first, so the unknown
+# ones among them are the most added unknown ones.
+ADDED_CANDIDATES = 200
 
 
 def compute() -> Stats:
@@ -137,7 +140,7 @@ def compute() -> Stats:
     however many questions are stored."""
     session = db.session
     names = model_names()
-    counters = read_counters(session) | read_tag_counters(session, TOP_TAGS)
+    counters = read_counters(session) | read_tag_counters(session, TOP_TAGS, ADDED_CANDIDATES)
     histograms = read_histograms(session)
 
     def count(name: str) -> int:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from markupsafe import Markup
 
 from .charts import Series, bar_chart, line_chart
-from .stats import TOP_TAGS, Stats
+from .stats import ADDED_CANDIDATES, TOP_TAGS, Stats
 from .templating import model_label, percent
 
 DAYS = 90
@@ -46,7 +46,8 @@ def stats_charts(stats: Stats, known_tags: Collection[str] | None) -> list[Chart
     unknown = stats.top_tags("added", TOP_TAGS, unknown_to=known_tags or ())
     chart = tag_chart("unknown", "Added tags no model knows", "reviews that added it", unknown)
     chart.note = (
-        "Tags reviewers added that are in no loaded model's vocabulary: candidates for the next training."
+        f"Among the {ADDED_CANDIDATES} tags reviewers added most, those in no loaded model's vocabulary:"
+        " candidates for the next training."
         if known_tags is not None
         else "No model is loaded, so every added tag is listed."
     )
