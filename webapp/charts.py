@@ -43,7 +43,8 @@ def line_chart(
 ) -> Markup:
     """Lines over ``labels`` (dates, in order), one per series, with a legend."""
     number = next(_ids)
-    top = y_max if y_max is not None else nice_ceiling(max((v for s in series for v in s.values if v), default=0))
+    highest = max((value for line in series for value in line.values if value), default=0)
+    top = y_max if y_max is not None else max(nice_ceiling(highest), 2.0)  # counts: a whole middle tick
     inner_width, inner_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = inner_width / max(len(labels) - 1, 1)
 
