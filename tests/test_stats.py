@@ -321,3 +321,44 @@ def test_writers_at_the_same_time_neither_deadlock_nor_lose_counts(trained_model
     assert not errors, errors
     stats = check(app)
     assert stats.questions == 3 + 4 * 4
+
+
+def test_precision_is_kept_per_model_version_and_week(trained_models, new_database):
+    """A retrained model (a new version) gets its own line; weeks run Monday to Sunday in
+    Python and in SQL alike (rows stored behind the site's back, then a rebuild)."""
+    app = site(trained_models, new_database())
+    client = app.test_client()
+    first = ask(client, "django pip question one", ["lexical"])
+    review(client, first, random.Random(1))
+    app.extensions[EXTENSION_KEY].put("lexical", RandomModel("lexical", 99))  # as a reload would
+    second = ask(client, "django pip question two", ["lexical"])
+    review(client, second, random.Random(2))
+    with app.app_context():
+        for number, moment in enumerate(
+            [datetime(2026, 1, 4, 23, 59, 59), datetime(2026, 1, 5), datetime(2026, 1, 11)]
+        ):
+            prediction = Prediction(title=f"old {number}", source="api", top_k=5, created_at=moment, reviewed_at=moment)
+            prediction.answers = [
+                ModelAnswer(
+                    model="lexical",
+                    model_version="lexical-old",
+                    latency_ms=3.0,
+                    tags=[SuggestedTag(rank=0, tag="go", score=0.9)],
+                )
+            ]
+            prediction.review = [ReviewedTag(tag="go", verdict="accepted", position=0)]
+            db.session.add(prediction)
+        db.session.commit()
+        with db.engine.begin() as connection:
+            counters.rebuild(connection)
+    stats = check(app)
+    lexical = {(version, week): found for (model, version, week), found in stats.weeks.items() if model == "lexical"}
+    versions = {version for version, _ in lexical}
+    first_version = f"lexical-random-{model_names().index('lexical')}"
+    assert versions == {first_version, "lexical-random-99", "lexical-old"}
+    assert lexical["lexical-old", "2025-12-29"].reviewed == 1  # Sunday the 4th: the week from Monday 29 December
+    assert lexical["lexical-old", "2026-01-05"].reviewed == 2  # Monday the 5th and Sunday the 11th
+    assert lexical["lexical-old", "2026-01-05"].precision == 1.0
+    page = client.get("/stats").get_data(as_text=True)
+    _, rows = chart_section(page, "precision")
+    assert {row[2] for row in rows} == versions and stats.days["2026-01-04"].questions == 1
