@@ -15,7 +15,7 @@ from .model_pages import best_at, measured, next_sort, parse_table_args, plain_w
 from .queries import Filters, history_query
 from .serving import models
 from .stats import compute
-from .stats_charts import stats_charts
+from .stats_charts import known_tags, stats_charts
 from .suggest import suggest_and_store
 
 bp = Blueprint("pages", __name__)
@@ -77,6 +77,5 @@ def model_tags(name: str):
 @bp.get("/stats")
 def stats():
     figures = compute()
-    loaded = [state.predictor.labels for state in models().states() if state.predictor is not None]
-    known = {label for labels in loaded for label in labels} if loaded else None
+    known = known_tags([state.predictor for state in models().states() if state.predictor is not None])
     return render_template("stats.html", stats=figures, charts=stats_charts(figures, known))

@@ -3,10 +3,13 @@ with the table of its figures, for people who cannot see it or want the numbers.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import threading
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from markupsafe import Markup
+
+from ml.predictor import Predictor
 
 from .charts import Series, bar_chart, line_chart
 from .stats import ADDED_CANDIDATES, TOP_TAGS, Stats
@@ -14,6 +17,23 @@ from .templating import model_label, percent
 
 DAYS = 90
 WEEKS = 26
+
+
+_known: dict[tuple, frozenset[str]] = {}  # one entry: the vocabulary of the models loaded now
+_known_lock = threading.Lock()
+
+
+def known_tags(predictors: Sequence[Predictor]) -> frozenset[str] | None:
+    """Every tag the loaded models know (None when none is loaded), built once per set of
+    model versions rather than on every request (tens of thousands of labels)."""
+    if not predictors:
+        return None
+    key = tuple((predictor.name, predictor.version, len(predictor.labels)) for predictor in predictors)
+    with _known_lock:
+        if key not in _known:
+            _known.clear()
+            _known[key] = frozenset(label for predictor in predictors for label in predictor.labels)
+        return _known[key]
 
 
 @dataclass
