@@ -159,4 +159,5 @@ def test_the_site_serves_the_open_models_with_the_ensemble_as_default(open_model
     page = client.get("/models").get_data(as_text=True)
     assert page.count("Test metrics over every real tag") == 3  # omikuji, lexical, ensemble
     assert "Browse and search its" in page and "tags are among the ones it knows" in page  # plain words first
+    assert page.count('class="badge badge-best">most accurate') == 1  # among the models measured on every tag
     assert 'value="ensemble" checked' in client.get("/").get_data(as_text=True).replace("\n", " ")

@@ -34,12 +34,14 @@ class Measured:
     bodies_first_right: float | None = None
     latency_ms: float | None = None  # median on this site
     answers: int = 0
+    every_tag: bool = False  # measured over every real tag (a tag it cannot give is a miss), or only its own
 
 
 def measured(predictor: Predictor, latency: tuple[float | None, int]) -> Measured:
     test: dict[str, Any] = ((predictor.metadata or {}).get("metrics") or {}).get("test") or {}
     overall: dict[str, Any] = test["all"] if isinstance(test.get("all"), dict) else test
     found = Measured(tags=len(predictor.labels), latency_ms=latency[0], answers=latency[1])
+    found.every_tag = isinstance(test.get("all"), dict)
     found.questions = overall.get("n_samples")
     found.first_right = overall.get("precision_at_1")
     found.precision, found.recall = overall.get("micro_precision"), overall.get("micro_recall")
@@ -64,8 +66,9 @@ def plain_words(found: Measured) -> list[str]:
     """Sentences a non-expert can read, each backed by a measured figure."""
     sentences = [f"It knows {found.tags:,} tags."]
     if found.first_right is not None and found.questions:
+        counted = "" if found.every_tag else f", counting only the {found.tags:,} tags it knows,"
         sentences.append(
-            f"On {found.questions:,} real questions it had never seen, its first tag was right "
+            f"On {found.questions:,} real questions it had never seen{counted} its first tag was right "
             f"{found.first_right:.0%} of the time."
         )
     if found.precision is not None and found.recall is not None:
@@ -86,21 +89,23 @@ def plain_words(found: Measured) -> list[str]:
         high, low = sorted((found.bodies_first_right, found.titles_first_right), reverse=True)
         sentences.append(f"It does better with {better} (first tag right {high:.0%}) than with {worse} ({low:.0%}).")
     if found.latency_ms is not None:
-        sentences.append(
-            f"On this site it answers in {found.latency_ms:,.0f} ms (the median of {found.answers:,} answers)."
-        )
+        took = f"{found.latency_ms:,.1f}" if found.latency_ms < 10 else f"{found.latency_ms:,.0f}"
+        answers = "its one answer" if found.answers == 1 else f"the median of {found.answers:,} answers"
+        sentences.append(f"On this site it answers in {took} ms ({answers}).")
     else:
         sentences.append("Its speed on this site is not measured yet: nobody has asked it a question here.")
     return sentences
 
 
 def best_at(all_measured: dict[str, Measured]) -> dict[str, list[str]]:
-    """Which model is the most accurate and which the fastest, when there is a choice."""
+    """Which model is the most accurate and which the fastest, when there is a choice. Only
+    figures measured over every real tag compare fairly: a model measured on its own 100
+    tags would look better than one that knows thousands."""
     badges: dict[str, list[str]] = {name: [] for name in all_measured}
     if len(all_measured) < 2:
         return badges
-    scored = {name: m.f1 for name, m in all_measured.items() if m.f1 is not None}
-    if scored:
+    scored = {name: m.f1 for name, m in all_measured.items() if m.f1 is not None and m.every_tag}
+    if len(scored) > 1:
         badges[max(scored, key=lambda name: scored[name])].append("most accurate")
     timed = {name: m.latency_ms for name, m in all_measured.items() if m.latency_ms is not None}
     if len(timed) > 1:
