@@ -169,7 +169,7 @@
 (function () {
   "use strict";
   document.addEventListener("DOMContentLoaded", function () {
-    var summary = document.getElementById("error-summary");
+    var summary = document.getElementById("error-summary") || document.getElementById("review-errors");
     if (!summary) return;
     var field = summary.parentElement.querySelector('[aria-invalid="true"]');
     (field || summary).focus();

@@ -328,6 +328,9 @@ def test_review_needs_a_verdict_for_every_tag_and_valid_added_tags(client_both, 
     page = response.get_data(as_text=True)
     assert "is not a valid tag" in page and "&lt;bad&gt;" in page and "<bad>" not in page
     assert re.search(r'name="verdict:java" value="accept" checked', page)  # choices kept
+    added = re.search(r'<input[^>]*id="added"[^>]*>', page).group(0)  # the field is marked, the alert named
+    assert 'aria-invalid="true"' in added and 'aria-describedby="review-errors ' in added
+    assert re.search(r'id="review-errors" role="alert" tabindex="-1"', page)
     assert count_rows(app_both, ReviewedTag) == 0
     assert client_both.post(f"/history/{prediction_id}/review", data={"verdict:java": "accept"}).status_code == 400
     assert client_both.post("/history/999/review", data={"csrf_token": csrf_token(client_both)}).status_code == 404
