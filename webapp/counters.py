@@ -253,7 +253,7 @@ def _add(session: AnySession, table, rows: list[dict], column: str) -> None:
 
 def read_counters(session: AnySession) -> dict[str, float]:
     """Every counter but the per-tag ones (thousands: ``read_tag_counters`` picks the few shown)."""
-    rows = session.execute(text("SELECT name, value FROM stats_counters WHERE name < 'tag:' OR name >= 'tag;'"))
+    rows = session.execute(text("SELECT name, value FROM stats_counters WHERE substr(name, 1, 4) <> 'tag:'"))
     return {name: value for name, value in rows}
 
 
@@ -267,7 +267,7 @@ def read_tag_counters(session: AnySession, top: int, added: int) -> dict[str, fl
     for kind, limit in (("suggested", top), ("rejected", top), ("added", added)):
         rows = session.execute(
             text(
-                "SELECT name FROM stats_counters WHERE name >= 'tag:' AND name < 'tag;'"
+                "SELECT name FROM stats_counters WHERE substr(name, 1, 4) = 'tag:'"
                 f" AND name LIKE :pattern AND value > 0 ORDER BY value DESC, name{binary} LIMIT :limit"
             ),
             {"pattern": f"tag:%:{kind}", "limit": limit},
@@ -285,7 +285,7 @@ def read_tag_counters(session: AnySession, top: int, added: int) -> dict[str, fl
 
 def read_all_tag_counters(session: AnySession) -> dict[str, float]:
     """Every per-tag counter (the tests compare them with the rows; the page reads a few)."""
-    rows = session.execute(text("SELECT name, value FROM stats_counters WHERE name >= 'tag:' AND name < 'tag;'"))
+    rows = session.execute(text("SELECT name, value FROM stats_counters WHERE substr(name, 1, 4) = 'tag:'"))
     return {name: value for name, value in rows}
 
 
