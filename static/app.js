@@ -162,3 +162,16 @@
     if (input) setUp(input);
   });
 })();
+
+// After a failed submit the server marks the first invalid field autofocus; browsers skip
+// autofocus in some cases (a restored scroll position, a field in closed <details>), so
+// focus it here too: the screen reader then reads the field with its error.
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    var summary = document.getElementById("error-summary") || document.getElementById("review-errors");
+    if (!summary) return;
+    var field = summary.parentElement.querySelector('[aria-invalid="true"]');
+    (field || summary).focus();
+  });
+})();

@@ -9,8 +9,9 @@ from itertools import combinations
 from sqlalchemy import func, select
 
 from ml.registry import model_names
+from webapp.counters import week_of
 from webapp.extensions import db
-from webapp.stats import Agreement, ModelStats, Stats
+from webapp.stats import Agreement, Day, ModelStats, Stats, TagCount, VersionWeek
 from webapp.tables import ModelAnswer, Prediction
 
 
@@ -40,22 +41,37 @@ def compute() -> Stats:
         model.latency_p95_ms = percentile(latencies, 95)
     stats.agreements = [agreement(first, second) for first, second in combinations(names, 2)]
 
-    reviewed = select(Prediction).where(Prediction.reviewed_at.is_not(None)).execution_options(yield_per=500)
-    for prediction in db.session.scalars(reviewed):
-        verdicts = prediction.verdicts()
-        right = set(prediction.right_tags())
+    every = select(Prediction).execution_options(yield_per=500)
+    for prediction in db.session.scalars(every):
+        asked = prediction.created_at.date().isoformat()
+        stats.days.setdefault(asked, Day(asked)).questions += 1
         for answer in prediction.answers:
-            model_stats = stats.models.get(answer.model)
-            if model_stats is None:
-                continue
+            for tag in answer.tag_names():
+                stats.tags.setdefault(tag, TagCount(tag)).suggested += 1
+        if prediction.reviewed_at is None:
+            continue
+        day = prediction.reviewed_at.date().isoformat()
+        stats.days.setdefault(day, Day(day)).reviewed += 1
+        verdicts = prediction.verdicts()
+        for tag, verdict in verdicts.items():
+            if verdict in ("rejected", "added"):
+                count = stats.tags.setdefault(tag, TagCount(tag))
+                setattr(count, verdict, getattr(count, verdict) + 1)
+        right = set(prediction.right_tags())
+        week = week_of(prediction.reviewed_at).isoformat()
+        for answer in prediction.answers:
             suggested = set(answer.tag_names())
             # A tag suggested after the review (another model run later) has no verdict
             # yet: it counts neither for nor against the model.
             judged = suggested & verdicts.keys()
-            model_stats.reviewed += 1
-            model_stats.judged += len(judged)
-            model_stats.correct += len(judged & right)
-            model_stats.missed += len(right - suggested)
+            key = (answer.model, answer.model_version, week)
+            for totals in (stats.models.get(answer.model), stats.weeks.setdefault(key, VersionWeek(*key))):
+                if totals is None:
+                    continue
+                totals.reviewed += 1
+                totals.judged += len(judged)
+                totals.correct += len(judged & right)
+                totals.missed += len(right - suggested)
     return stats
 
 

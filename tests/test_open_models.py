@@ -158,5 +158,6 @@ def test_the_site_serves_the_open_models_with_the_ensemble_as_default(open_model
     assert created["answers"]["ensemble"]["tags"][0]["tag"] == "kubernetes"
     page = client.get("/models").get_data(as_text=True)
     assert page.count("Test metrics over every real tag") == 3  # omikuji, lexical, ensemble
-    assert "more (most used first)" in page  # 20k catalogue tags are not all listed
+    assert "Browse and search its" in page and "tags are among the ones it knows" in page  # plain words first
+    assert page.count('class="badge badge-best">most accurate') == 1  # among the models measured on every tag
     assert 'value="ensemble" checked' in client.get("/").get_data(as_text=True).replace("\n", " ")

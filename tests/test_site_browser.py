@@ -4,6 +4,7 @@
 without them skips these tests and says why.
 """
 
+import base64
 import shutil
 import tempfile
 import threading
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from werkzeug.serving import make_server
 
-from tests.support import REVIEWER, REVIEWER_PASSWORD, FakeTransformer, add_reviewer, make_app
+from tests.support import REVIEWER, REVIEWER_PASSWORD, FakeTransformer, add_reviewer, make_app, reviewer_client
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -201,3 +202,131 @@ def test_the_api_page_renders_the_document_under_the_csp(site, browser):
     }
     assert {"/api/v1/suggest", "/api/v1/predictions", "/api/v1/predictions/{prediction_id}"} <= paths
     assert "tagsmith API" in browser.find_element(By.CSS_SELECTOR, ".info .title").text
+
+
+# -- the look: charts, dark mode, announced errors, screenshots ---------------------------
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"  # gitignored
+SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
+
+
+def colour_scheme(driver, scheme: str) -> None:
+    """Emulate the system's light or dark setting (prefers-color-scheme) through DevTools."""
+    driver.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia", {"media": "", "features": [{"name": "prefers-color-scheme", "value": scheme}]}
+    )
+
+
+def viewport(driver, width: int, height: int) -> None:
+    """An exact viewport (the window's size leaves out the browser's own frame)."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 760},
+    )
+
+
+def save_screenshot(driver, name: str) -> Path:
+    """The whole page as a PNG under screenshots/ (kept after the run, for people to look at)."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+        },
+    )
+    path.write_bytes(base64.b64decode(shot["data"]))
+    return path
+
+
+def computed(driver, selector: str, prop: str) -> str:
+    return driver.execute_script(
+        "return getComputedStyle(document.querySelector(arguments[0])).getPropertyValue(arguments[1]);", selector, prop
+    )
+
+
+def test_stats_charts_render_and_dark_mode_follows_the_system(site, browser):
+    site, app = site
+    client = reviewer_client(app, "charts")  # feedback needs a reviewer's token
+    for title in ("pandas dataframe merge in python", "java spring beans", "sql join on two tables"):
+        created = client.post("/api/v1/suggest", json={"title": title}).get_json()
+    client.post(f"/api/v1/predictions/{created['id']}/feedback", json={"accepted": [], "added": ["postgresql"]})
+    try:
+        browser.get(site + "/stats")
+        for key in ("usage", "precision", "suggested", "rejected", "added", "unknown"):
+            chart = browser.find_element(By.CSS_SELECTOR, f"#chart-{key} svg[role=img]")
+            assert chart.is_displayed() and chart.size["width"] > 200, key
+        assert browser.find_elements(By.CSS_SELECTOR, "#chart-usage .chart-line")  # a drawn line
+        table = browser.find_element(By.CSS_SELECTOR, "#chart-usage details table")
+        assert not table.is_displayed()  # the figures wait behind their toggle...
+        browser.find_element(By.CSS_SELECTOR, "#chart-usage details summary").click()
+        assert table.is_displayed() and "asked" in table.text.lower()  # ...and show with a click
+        unknown = browser.find_element(By.ID, "chart-unknown").text
+        assert "postgresql" in unknown
+
+        colour_scheme(browser, "light")
+        assert computed(browser, "body", "background-color") == "rgb(245, 246, 248)"
+        light_line = computed(browser, "#chart-usage .chart-line", "stroke")
+        colour_scheme(browser, "dark")
+        assert computed(browser, "body", "background-color") == "rgb(13, 17, 23)"
+        assert computed(browser, ".card", "background-color") == "rgb(22, 27, 34)"
+        assert computed(browser, "#chart-usage .chart-line", "stroke") == "rgb(88, 166, 255)" != light_line
+    finally:
+        colour_scheme(browser, "light")
+
+
+def test_a_failed_submit_focuses_the_first_invalid_field(site, browser):
+    site, _ = site
+    browser.get(site + "/")
+    browser.find_element(By.CSS_SELECTOR, ".options summary").click()
+    browser.find_element(By.ID, "title").send_keys("python django question")
+    top_k = browser.find_element(By.ID, "top_k")
+    top_k.clear()
+    top_k.send_keys("0", Keys.ENTER)
+    summary = wait(browser).until(EC.presence_of_element_located((By.ID, "error-summary")))
+    assert summary.get_attribute("role") == "alert" and "top_k" in summary.find_element(By.TAG_NAME, "a").get_attribute(
+        "href"
+    )
+    focused = browser.switch_to.active_element
+    assert focused.get_attribute("id") == "top_k" and focused.get_attribute("aria-invalid") == "true"
+    error = browser.find_element(By.ID, focused.get_attribute("aria-describedby"))
+    assert error.is_displayed() and error.text
+    ring = computed(browser, "#top_k", "outline-color")
+    assert ring == "rgb(11, 92, 173)", ring  # the focus ring: --focus, 3:1 or more on the card
+
+
+def test_screenshots_of_every_page_light_and_dark_at_desktop_and_phone_width(site, browser):
+    site, app = site
+    created = (
+        app.test_client().post("/api/v1/suggest", json={"title": "docker compose network for postgres"}).get_json()
+    )
+    pages = {
+        "ask": "/",
+        "question": urlsplit(created["page"]).path,
+        "history": "/history/",
+        "stats": "/stats",
+        "models": "/models",
+        "model-tags": "/models/baseline/tags?sort=-f1",
+    }
+    saved = []
+    try:
+        for scheme in ("light", "dark"):
+            colour_scheme(browser, scheme)
+            for size, (width, height) in SIZES.items():
+                viewport(browser, width, height)
+                for name, url in pages.items():
+                    browser.get(site + "/" + url.lstrip("/"))
+                    saved.append(save_screenshot(browser, f"{name}-{size}-{scheme}"))
+                browser.get(site + "/")
+                browser.find_element(By.ID, "title").send_keys("ab", Keys.ENTER)
+                wait(browser).until(EC.presence_of_element_located((By.ID, "error-summary")))
+                saved.append(save_screenshot(browser, f"ask-error-{size}-{scheme}"))
+    finally:
+        colour_scheme(browser, "light")
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    assert len(saved) == 2 * 2 * (len(pages) + 1)
+    for path in saved:
+        assert path.stat().st_size > 5_000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path

@@ -167,6 +167,27 @@ def test_a_form_with_errors_keeps_what_was_typed(client):
     assert re.search(r'name="top_k"[^>]*value="7"', page) or re.search(r'value="7"[^>]*name="top_k"', page)
 
 
+def test_form_errors_are_announced_and_the_first_invalid_field_has_the_focus(client):
+    """Without JavaScript: the summary is an alert linking to each field, the invalid
+    fields say so and point at their message, and the first of them is autofocus."""
+    page = ask(client, "python django question", top_k="0", threshold="2").get_data(as_text=True)
+    summary = re.search(r'<div class="error-summary"[^>]*role="alert".*?</div>', page, re.S)
+    assert summary and "There are 2 problems" in summary.group(0)
+    assert summary.group(0).index('href="#top_k"') < summary.group(0).index('href="#threshold"')
+    fields = {
+        name: re.search(rf"<input[^>]*id=\"{name}\"[^>]*>", page).group(0) for name in ("title", "top_k", "threshold")
+    }
+    for name in ("top_k", "threshold"):
+        assert 'aria-invalid="true"' in fields[name] and f'aria-describedby="{name}-error"' in fields[name]
+        assert f'id="{name}-error"' in page
+    assert "autofocus" in fields["top_k"] and "autofocus" not in fields["threshold"]
+    assert "autofocus" not in fields["title"] and "aria-invalid" not in fields["title"]
+    page = ask(client, "ab").get_data(as_text=True)
+    title = re.search(r'<input[^>]*id="title"[^>]*>', page).group(0)
+    assert "autofocus" in title and 'aria-invalid="true"' in title and "There is a problem" in page
+    assert 'class="error-summary"' not in client.get("/").get_data(as_text=True)
+
+
 def test_asking_only_an_unavailable_model_is_a_503_that_stores_nothing(client, app):
     response = ask(client, "spring hashmap in java", model="transformer")
     assert response.status_code == 503
@@ -332,6 +353,9 @@ def test_review_needs_a_verdict_for_every_tag_and_valid_added_tags(reviewer_both
     page = response.get_data(as_text=True)
     assert "is not a valid tag" in page and "&lt;bad&gt;" in page and "<bad>" not in page
     assert re.search(r'name="verdict:java" value="accept" checked', page)  # choices kept
+    added = re.search(r'<input[^>]*id="added"[^>]*>', page).group(0)  # the field is marked, the alert named
+    assert 'aria-invalid="true"' in added and 'aria-describedby="review-errors ' in added
+    assert re.search(r'id="review-errors" role="alert" tabindex="-1"', page)
     assert count_rows(app_both, ReviewedTag) == 0
     assert reviewer_both.post(f"/history/{prediction_id}/review", data={"verdict:java": "accept"}).status_code == 400
     assert reviewer_both.post("/history/999/review", data={"csrf_token": csrf_token(reviewer_both)}).status_code == 404
@@ -441,9 +465,61 @@ def test_stats_count_agreement_and_precision(reviewer_both):
 def test_models_page_shows_labels_metrics_and_unavailability(client, app_both):
     page = client.get("/models").get_data(as_text=True)
     assert "TF-IDF" in page and "baseline-" in page and "micro-F1" in page
+    tags = client.get("/models/baseline/tags").get_data(as_text=True)
     for tag in ("c#", "java", "javascript", "python", "sql"):
-        assert f'<span class="tag">{tag}</span>' in page
+        assert f'<span class="tag">{tag}</span>' in tags
     assert "not available" in page and "holds no artifact" in page
     page = app_both.test_client().get("/models").get_data(as_text=True)
     assert "transformer-fake-1" in page and "0.9123" in page and "0.8765" in page
     assert "2026-01-02 03:04 UTC" in page
+
+
+def test_models_are_described_in_plain_words_before_the_jargon(client, app):
+    ask(client, "python django question", model="baseline")
+    page = client.get("/models").get_data(as_text=True)
+    card = re.search(r'<section class="card model-card" id="model-baseline".*?</section>', page, re.S).group(0)
+    words = re.search(r'<div class="plain-words".*?</div>', card, re.S).group(0)
+    assert "It knows 5 tags." in words and "counting only the 5 tags it knows, its first tag was right 100%" in words
+    assert "(its one answer)" in words and "micro" not in words.lower()
+    assert "most accurate" not in card  # its figures count only its own tags: no fair comparison
+    assert card.index("plain-words") < card.index('<details class="technical">') < card.index("micro-F1")
+    assert "Training data" in card and "tiny.csv" in card
+
+
+def tag_cells(page: str) -> list[str]:
+    return re.findall(r'<th scope="row"><span class="tag">([^<]*)</span></th>', page)
+
+
+def test_a_models_tags_can_be_searched_sorted_and_paged_without_javascript(client, monkeypatch):
+    from webapp import model_pages
+
+    every = tag_cells(client.get("/models/baseline/tags").get_data(as_text=True))
+    assert sorted(every) == ["c#", "java", "javascript", "python", "sql"]
+    page = client.get("/models/baseline/tags?q=JAVA").get_data(as_text=True)
+    assert tag_cells(page) == [tag for tag in every if "java" in tag] and "2 tags contain" in page
+    assert tag_cells(client.get("/models/baseline/tags?sort=tag").get_data(as_text=True)) == sorted(every)
+    assert tag_cells(client.get("/models/baseline/tags?sort=-tag").get_data(as_text=True)) == sorted(every)[::-1]
+    by_f1 = client.get("/models/baseline/tags?sort=-f1").get_data(as_text=True)
+    assert 'aria-sort="descending"' in by_f1 and "sort=f1" in by_f1  # the header links to the other direction
+    monkeypatch.setattr(model_pages, "PAGE_SIZE", 2)
+    pages = [
+        tag_cells(client.get(f"/models/baseline/tags?sort=tag&page={n}").get_data(as_text=True)) for n in (1, 2, 3)
+    ]
+    assert sum(pages, []) == sorted(every) and [len(rows) for rows in pages] == [2, 2, 1]
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "message"),
+    [
+        ("/models/gpt/tags", 404, "no model called"),
+        ("/models/transformer/tags", 503, "holds no artifact"),
+        ("/models/baseline/tags?sort=colour", 422, "Sort by one of"),
+        ("/models/baseline/tags?page=0", 422, "whole number from 1"),
+        ("/models/baseline/tags?page=x", 422, "whole number from 1"),
+        ("/models/baseline/tags?page=9", 422, "page(s) of tags here"),
+        ("/models/baseline/tags?q=" + "a" * 65, 422, "at most 64 characters"),
+    ],
+)
+def test_bad_tag_table_requests_get_a_clear_4xx(client, url, status, message):
+    response = client.get(url)
+    assert response.status_code == status and message in response.get_data(as_text=True)

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import threading
 import zlib
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
+from xml.etree import ElementTree
 
 import flask_migrate
 import numpy as np
@@ -26,7 +28,7 @@ from webapp import counters, tag_index
 from webapp.database import MIGRATIONS_DIR
 from webapp.extensions import db
 from webapp.serving import EXTENSION_KEY
-from webapp.stats import Stats, compute
+from webapp.stats import Stats, compute, read_over_time
 from webapp.tables import ModelAnswer, Prediction, ReviewedTag, SuggestedTag
 
 LABELS = ["python", "java", "javascript", "c#", "sql", "django", "pandas", "spring", "docker", "linux", "react"]
@@ -60,6 +62,11 @@ def site(trained_models, url):
 
 def assert_same(new: Stats, old: Stats) -> None:
     assert (new.questions, new.reviewed) == (old.questions, old.reviewed)
+    assert new.days == old.days
+    assert new.weeks == old.weeks
+    for by in ("suggested", "rejected", "added"):  # the page reads only the tags it shows
+        assert new.top_tags(by) == old.top_tags(by), by
+    assert new.top_tags("added", 100, unknown_to=LABELS) == old.top_tags("added", 100, unknown_to=LABELS)
     assert [asdict(model) for model in new.models.values()] == [asdict(model) for model in old.models.values()]
     assert len(new.agreements) == len(old.agreements)
     for ours, theirs in zip(new.agreements, old.agreements, strict=True):
@@ -77,6 +84,9 @@ def check(app) -> Stats:
     with app.app_context():
         new, old = compute(), stats_oracle.compute()
         assert_same(new, old)
+        every_tag = Stats()
+        read_over_time(every_tag, counters.read_all_tag_counters(db.session))
+        assert every_tag.tags == old.tags
         db.session.rollback()
     result = app.test_cli_runner().invoke(args=["stats", "check"])
     assert result.exit_code == 0, result.output
@@ -146,6 +156,35 @@ def test_a_mix_of_writes_gives_the_figures_the_rows_give(trained_models, new_dat
     assert all(model.answers and model.reviewed for model in stats.models.values())
     page = app.test_client().get("/stats").get_data(as_text=True)
     assert f'id="stat-questions">{stats.questions}<' in page
+    assert_charts(page, stats)
+
+
+def chart_section(page: str, key: str) -> tuple[ElementTree.Element, list[list[str]]]:
+    """The chart's SVG (parsed as XML, as the browser reads inline SVG) and its table's rows."""
+    section = re.search(rf'<section class="card chart-card" id="chart-{key}".*?</section>', page, re.S)
+    assert section, f"no chart {key}"
+    svg = re.search(r"<svg.*?</svg>", section.group(0), re.S)
+    table = re.search(r"<details class=\"chart-data\">.*?(<table.*?</table>)", section.group(0), re.S)
+    assert svg and table, f"chart {key} lacks its image or its table"
+    rows = ElementTree.fromstring(table.group(1)).findall("./tbody/tr")
+    return ElementTree.fromstring(svg.group(0)), [["".join(cell.itertext()) for cell in row] for row in rows]
+
+
+def assert_charts(page: str, stats: Stats) -> None:
+    """Each chart is an SVG image with a title and a description, with its figures in a table."""
+    rows = {}
+    for key in ("usage", "precision", "suggested", "rejected", "added", "unknown"):
+        svg, rows[key] = chart_section(page, key)
+        title, desc = svg.find("title"), svg.find("desc")
+        assert svg.get("role") == "img" and title is not None and desc is not None, key
+        assert title.text and desc.text and svg.get("aria-labelledby") == f"{title.get('id')} {desc.get('id')}"
+    today = max(stats.days)
+    assert rows["usage"][0] == [today, f"{stats.days[today].questions:,}", f"{stats.days[today].reviewed:,}"]
+    assert len(rows["precision"]) == len(stats.weeks)  # one week here: a row per (model, version)
+    assert [row[0] for row in rows["suggested"]] == [tag.tag for tag in stats.top_tags("suggested")]
+    assert [int(row[1]) for row in rows["rejected"]] == [tag.rejected for tag in stats.top_tags("rejected")]
+    # The random models know LABELS, python among them; reviewers also added these:
+    assert rows["unknown"] and {row[0] for row in rows["unknown"]} <= {"flask", "numpy", "kubernetes", "go"}
 
 
 def test_the_migration_fills_the_totals_from_the_rows_already_stored(trained_models, new_database):
@@ -309,3 +348,44 @@ def test_writers_at_the_same_time_neither_deadlock_nor_lose_counts(trained_model
     assert not errors, errors
     stats = check(app)
     assert stats.questions == 3 + 4 * 4
+
+
+def test_precision_is_kept_per_model_version_and_week(trained_models, new_database):
+    """A retrained model (a new version) gets its own line; weeks run Monday to Sunday in
+    Python and in SQL alike (rows stored behind the site's back, then a rebuild)."""
+    app = site(trained_models, new_database())
+    client = reviewer_client(app)
+    first = ask(client, "django pip question one", ["lexical"])
+    review(client, first, random.Random(1))
+    app.extensions[EXTENSION_KEY].put("lexical", RandomModel("lexical", 99))  # as a reload would
+    second = ask(client, "django pip question two", ["lexical"])
+    review(client, second, random.Random(2))
+    with app.app_context():
+        for number, moment in enumerate(
+            [datetime(2026, 1, 4, 23, 59, 59), datetime(2026, 1, 5), datetime(2026, 1, 11)]
+        ):
+            prediction = Prediction(title=f"old {number}", source="api", top_k=5, created_at=moment, reviewed_at=moment)
+            prediction.answers = [
+                ModelAnswer(
+                    model="lexical",
+                    model_version="lexical-old",
+                    latency_ms=3.0,
+                    tags=[SuggestedTag(rank=0, tag="go", score=0.9)],
+                )
+            ]
+            prediction.review = [ReviewedTag(tag="go", verdict="accepted", position=0)]
+            db.session.add(prediction)
+        db.session.commit()
+        with db.engine.begin() as connection:
+            counters.rebuild(connection)
+    stats = check(app)
+    lexical = {(version, week): found for (model, version, week), found in stats.weeks.items() if model == "lexical"}
+    versions = {version for version, _ in lexical}
+    first_version = f"lexical-random-{model_names().index('lexical')}"
+    assert versions == {first_version, "lexical-random-99", "lexical-old"}
+    assert lexical["lexical-old", "2025-12-29"].reviewed == 1  # Sunday the 4th: the week from Monday 29 December
+    assert lexical["lexical-old", "2026-01-05"].reviewed == 2  # Monday the 5th and Sunday the 11th
+    assert lexical["lexical-old", "2026-01-05"].precision == 1.0
+    page = client.get("/stats").get_data(as_text=True)
+    _, rows = chart_section(page, "precision")
+    assert {row[2] for row in rows} == versions and stats.days["2026-01-04"].questions == 1

@@ -11,7 +11,12 @@ stats rebuild``; migration 0005 holds a frozen copy of the same SQL).
 
 Counter names: ``questions``, ``reviewed``; per model ``model:<name>:reviewed|judged|
 correct|missed``; per pair of models, first < second, ``pair:<first>:<second>:questions|
-same_top|jaccard``. A model's answers are the sum of its latency histogram.
+same_top|jaccard``. A model's answers are the sum of its latency histogram. Over time (the
+charts): ``day:<YYYY-MM-DD>:questions`` by the day a question was asked and
+``day:<YYYY-MM-DD>:reviewed`` by the day of its latest review; per model version and week
+of the latest review (its Monday) ``week:<YYYY-MM-DD>:<model>:reviewed|judged|correct|
+missed:<version>`` (the version last: it may hold colons). Per tag: ``tag:<tag>:suggested``
+(answers that suggested it), ``tag:<tag>:rejected|added`` (latest reviews).
 
 Concurrency: on PostgreSQL each upsert locks its rows until the commit, and every writer
 changes counters last, in one fixed order (counters by name, then latency by model and
@@ -25,20 +30,23 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
 from itertools import combinations
 from typing import Any
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy import Connection, text, update
+from sqlalchemy import Connection, bindparam, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, scoped_session
 
 from .extensions import db
-from .tables import ACCEPTED, ADDED, ModelAnswer, Prediction, StatsCounter, StatsLatency
+from .tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction, StatsCounter, StatsLatency
 
 AnySession = Session | scoped_session[Any]
 RIGHT = (ACCEPTED, ADDED)
+CORRECTIONS = (REJECTED, ADDED)
+OVER_TIME_PREFIXES = ("day:", "week:", "tag:")
 # Latency buckets: three significant digits of the milliseconds. Below each limit, the
 # bucket is 1000 * decade + floor(ms * factor) (or ms / divisor): only a multiplication or
 # a division and a floor, which Python, SQLite and PostgreSQL round identically (IEEE
@@ -95,6 +103,19 @@ class Tally:
 
     def answer(self, answer: ModelAnswer, sign: int = 1) -> None:
         self.latency[(answer.model, latency_bucket(answer.latency_ms))] += sign
+        for tag in answer.tag_names():
+            self.counters[f"tag:{tag}:suggested"] += sign
+
+    def question(self, prediction: Prediction, sign: int = 1) -> None:
+        self.counters["questions"] += sign
+        self.counters[f"day:{prediction.created_at.date().isoformat()}:questions"] += sign
+
+    def reviewed(self, reviewed_at: datetime, verdicts: dict[str, str], sign: int = 1) -> None:
+        """A question's latest review, counted (``sign`` 1) or taken back (-1)."""
+        self.counters[f"day:{reviewed_at.date().isoformat()}:reviewed"] += sign
+        for tag, verdict in verdicts.items():
+            if verdict in CORRECTIONS:
+                self.counters[f"tag:{tag}:{verdict}"] += sign
 
     def pair(self, one: ModelAnswer, other: ModelAnswer, sign: int = 1) -> None:
         first, second = sorted((one, other), key=lambda answer: answer.model)
@@ -106,8 +127,8 @@ class Tally:
         )
         self.counters[f"{prefix}:jaccard"] += sign * jaccard(tags_first, tags_second)
 
-    def review(self, answer: ModelAnswer, verdicts: dict[str, str], sign: int = 1) -> None:
-        """Count (``sign`` 1) or take back (-1) one answer of a reviewed question."""
+    def review(self, answer: ModelAnswer, verdicts: dict[str, str], reviewed_at: datetime, sign: int = 1) -> None:
+        """Count (``sign`` 1) or take back (-1) one answer of a question reviewed at ``reviewed_at``."""
         suggested = set(answer.tag_names())
         right = {tag for tag, verdict in verdicts.items() if verdict in RIGHT}
         # A tag suggested after the review (another model run later) has no verdict yet:
@@ -118,6 +139,20 @@ class Tally:
         self.counters[f"{prefix}:judged"] += sign * len(judged)
         self.counters[f"{prefix}:correct"] += sign * len(judged & right)
         self.counters[f"{prefix}:missed"] += sign * len(right - suggested)
+        week = week_of(reviewed_at).isoformat()
+        for what, value in (
+            ("reviewed", 1),
+            ("judged", len(judged)),
+            ("correct", len(judged & right)),
+            ("missed", len(right - suggested)),
+        ):
+            self.counters[f"week:{week}:{answer.model}:{what}:{answer.model_version}"] += sign * value
+
+
+def week_of(moment: datetime) -> date:
+    """The Monday of the moment's week (weeks from Monday to Sunday, as in SQL below)."""
+    day = moment.date()
+    return day - timedelta(days=day.weekday())
 
 
 def jaccard(one: Sequence[str], other: Sequence[str]) -> float:
@@ -129,13 +164,14 @@ def record_new_questions(session: AnySession, predictions: Iterable[Prediction])
     """New questions with their answers, none reviewed yet."""
     tally = Tally()
     for prediction in predictions:
-        tally.counters["questions"] += 1
+        tally.question(prediction)
         if prediction.reviewed_at is not None:  # not made by the site, but counted right
             tally.counters["reviewed"] += 1
+            tally.reviewed(prediction.reviewed_at, prediction.verdicts())
         for answer in prediction.answers:
             tally.answer(answer)
             if prediction.reviewed_at is not None:
-                tally.review(answer, prediction.verdicts())
+                tally.review(answer, prediction.verdicts(), prediction.reviewed_at)
         for one, other in combinations(prediction.answers, 2):
             tally.pair(one, other)
     apply(session, tally)
@@ -150,21 +186,32 @@ def record_new_answer(session: AnySession, prediction: Prediction, answer: Model
         if other is not answer:
             tally.pair(answer, other)
     if prediction.reviewed_at is not None:
-        tally.review(answer, prediction.verdicts())
+        tally.review(answer, prediction.verdicts(), prediction.reviewed_at)
     apply(session, tally)
 
 
-def record_review(session: AnySession, prediction: Prediction, previous: dict[str, str] | None) -> None:
+def record_review(
+    session: AnySession,
+    prediction: Prediction,
+    previous: dict[str, str] | None,
+    previous_at: datetime | None = None,
+) -> None:
     """A question's review replaced: ``previous`` is its verdicts before (None when it was
-    not reviewed), the prediction holds the new ones. The latest review counts alone."""
+    not reviewed) and ``previous_at`` when they were saved; the prediction holds the new
+    ones. The latest review counts alone."""
+    assert prediction.reviewed_at is not None
     tally = Tally()
     if previous is None:
         tally.counters["reviewed"] += 1
+    else:
+        assert previous_at is not None, "a replaced review needs the time it was saved"
+        tally.reviewed(previous_at, previous, sign=-1)
     verdicts = prediction.verdicts()
+    tally.reviewed(prediction.reviewed_at, verdicts)
     for answer in prediction.answers:
-        if previous is not None:
-            tally.review(answer, previous, sign=-1)
-        tally.review(answer, verdicts)
+        if previous is not None and previous_at is not None:
+            tally.review(answer, previous, previous_at, sign=-1)
+        tally.review(answer, verdicts, prediction.reviewed_at)
     apply(session, tally)
 
 
@@ -172,14 +219,15 @@ def record_deleted_question(session: AnySession, prediction: Prediction) -> None
     """Take back everything a question counted (``prediction`` read under ``lock_question``),
     before its rows are deleted."""
     tally = Tally()
-    tally.counters["questions"] -= 1
-    reviewed = prediction.reviewed_at is not None
-    if reviewed:
+    tally.question(prediction, sign=-1)
+    reviewed_at = prediction.reviewed_at
+    if reviewed_at is not None:
         tally.counters["reviewed"] -= 1
+        tally.reviewed(reviewed_at, prediction.verdicts(), sign=-1)
     for answer in prediction.answers:
         tally.answer(answer, sign=-1)
-        if reviewed:
-            tally.review(answer, prediction.verdicts(), sign=-1)
+        if reviewed_at is not None:
+            tally.review(answer, prediction.verdicts(), reviewed_at, sign=-1)
     for one, other in combinations(prediction.answers, 2):
         tally.pair(one, other, sign=-1)
     apply(session, tally)
@@ -224,7 +272,41 @@ def _add(session: AnySession, table, rows: list[dict], column: str) -> None:
 
 
 def read_counters(session: AnySession) -> dict[str, float]:
-    return {name: value for name, value in session.execute(text("SELECT name, value FROM stats_counters"))}
+    """Every counter but the per-tag ones (thousands: ``read_tag_counters`` picks the few shown)."""
+    rows = session.execute(text("SELECT name, value FROM stats_counters WHERE substr(name, 1, 4) <> 'tag:'"))
+    return {name: value for name, value in rows}
+
+
+def read_tag_counters(session: AnySession, top: int, added: int) -> dict[str, float]:
+    """The counters of the ``top`` most suggested and the ``top`` most rejected tags (ties by
+    name in code point order, as Python sorts), and of the ``added`` most added ones (more:
+    the caller keeps those no model knows), each with all its counters. Each pick is one
+    scan of the tag counters in the database; only the chosen tags come back."""
+    binary = ' COLLATE "C"' if session.get_bind().dialect.name == "postgresql" else ""
+    chosen: set[str] = set()
+    for kind, limit in (("suggested", top), ("rejected", top), ("added", added)):
+        rows = session.execute(
+            text(
+                "SELECT name FROM stats_counters WHERE substr(name, 1, 4) = 'tag:'"
+                f" AND name LIKE :pattern AND value > 0 ORDER BY value DESC, name{binary} LIMIT :limit"
+            ),
+            {"pattern": f"tag:%:{kind}", "limit": limit},
+        )
+        chosen.update(name.removeprefix("tag:").rpartition(":")[0] for (name,) in rows)
+    names = [f"tag:{tag}:{kind}" for tag in sorted(chosen) for kind in ("suggested", "rejected", "added")]
+    found: dict[str, float] = {}
+    for start in range(0, len(names), 500):  # bounded IN lists
+        statement = text("SELECT name, value FROM stats_counters WHERE name IN :names").bindparams(
+            bindparam("names", expanding=True)
+        )
+        found.update({name: value for name, value in session.execute(statement, {"names": names[start : start + 500]})})
+    return found
+
+
+def read_all_tag_counters(session: AnySession) -> dict[str, float]:
+    """Every per-tag counter (the tests compare them with the rows; the page reads a few)."""
+    rows = session.execute(text("SELECT name, value FROM stats_counters WHERE substr(name, 1, 4) = 'tag:'"))
+    return {name: value for name, value in rows}
 
 
 def read_histograms(session: AnySession) -> dict[str, list[tuple[int, int]]]:
@@ -294,7 +376,6 @@ def rebuild_statements(dialect: str) -> list[str]:
     bucket = latency_bucket_sql("latency_ms", dialect)
     # Pairs are named in Python's order of the model names: byte order in SQL too.
     before = 'x.model COLLATE "C" < y.model COLLATE "C"' if dialect == "postgresql" else "x.model < y.model"
-    right = "('accepted', 'added')"
     return [
         "INSERT INTO stats_counters (name, value)"
         " SELECT 'questions', count(*) FROM predictions"
@@ -304,25 +385,7 @@ def rebuild_statements(dialect: str) -> list[str]:
         " GROUP BY model, bucket",
         # Per answer of a reviewed question: its distinct tags that have a verdict (judged),
         # those that are right (correct), and the question's right tags (so missed = right - correct).
-        "INSERT INTO stats_counters (name, value)"
-        " SELECT 'model:' || per_model.model || ':' || what.name,"
-        "  CASE what.name WHEN 'reviewed' THEN per_model.reviewed WHEN 'judged' THEN per_model.judged"
-        "   WHEN 'correct' THEN per_model.correct ELSE per_model.missed END"
-        " FROM (SELECT a.model, count(*) AS reviewed, coalesce(sum(j.judged), 0) AS judged,"
-        "   coalesce(sum(j.correct), 0) AS correct,"
-        "   coalesce(sum(r.right_tags), 0) - coalesce(sum(j.correct), 0) AS missed"
-        "  FROM model_answers a JOIN predictions p ON p.id = a.prediction_id AND p.reviewed_at IS NOT NULL"
-        "  LEFT JOIN (SELECT answer_id, count(*) AS judged,"
-        f"    sum(CASE WHEN verdict IN {right} THEN 1 ELSE 0 END) AS correct"
-        "   FROM (SELECT DISTINCT s.answer_id, s.tag, r.verdict FROM reviewed_tags r"
-        "    JOIN model_answers a ON a.prediction_id = r.prediction_id"
-        "    JOIN suggested_tags s ON s.answer_id = a.id AND s.tag = r.tag) AS verdicts"
-        "   GROUP BY answer_id) AS j ON j.answer_id = a.id"
-        "  LEFT JOIN (SELECT prediction_id, count(*) AS right_tags FROM reviewed_tags"
-        f"   WHERE verdict IN {right} GROUP BY prediction_id) AS r ON r.prediction_id = a.prediction_id"
-        "  GROUP BY a.model) AS per_model"
-        " CROSS JOIN (SELECT 'reviewed' AS name UNION ALL SELECT 'judged' UNION ALL SELECT 'correct'"
-        "  UNION ALL SELECT 'missed') AS what",
+        per_answer_review({"model": "a.model"}, "'model:' || per_model.model || ':' || what.name"),
         # Per pair of answers to one question: the same first tag, and the Jaccard index of
         # their distinct tags (1 when both are empty).
         "WITH answer_sets AS (SELECT a.id, a.prediction_id, a.model,"
@@ -348,7 +411,73 @@ def rebuild_statements(dialect: str) -> list[str]:
         "    GROUP BY sx.answer_id, sy.answer_id) AS o ON o.first_id = x.id AND o.second_id = y.id"
         "  ) AS pairs GROUP BY first, second) AS per_pair"
         " CROSS JOIN (SELECT 'questions' AS name UNION ALL SELECT 'same_top' UNION ALL SELECT 'jaccard') AS what",
+        *over_time_statements(dialect),
     ]
+
+
+def day_sql(column: str, dialect: str) -> str:
+    """The column's day as text, YYYY-MM-DD."""
+    return f"date({column})" if dialect == "sqlite" else f"to_char({column}, 'YYYY-MM-DD')"
+
+
+def week_sql(column: str, dialect: str) -> str:
+    """The Monday of the column's week as text (``week_of``)."""
+    if dialect == "sqlite":
+        return f"date({column}, 'weekday 0', '-6 days')"  # the next Sunday (or that day), less six days
+    return f"to_char(date_trunc('week', {column}), 'YYYY-MM-DD')"
+
+
+def over_time_statements(dialect: str) -> list[str]:
+    """The counters behind the charts (migration 0010 runs a frozen copy of these)."""
+    reviewed_day, asked_day = day_sql("reviewed_at", dialect), day_sql("created_at", dialect)
+    week = week_sql("p.reviewed_at", dialect)
+    return [
+        "INSERT INTO stats_counters (name, value)"
+        f" SELECT 'day:' || day || ':' || 'questions', count(*) FROM (SELECT {asked_day} AS day FROM predictions) AS d"
+        " GROUP BY day"
+        f" UNION ALL SELECT 'day:' || day || ':' || 'reviewed', count(*) FROM (SELECT {reviewed_day} AS day"
+        "  FROM predictions WHERE reviewed_at IS NOT NULL) AS d GROUP BY day",
+        "INSERT INTO stats_counters (name, value)"
+        " SELECT 'tag:' || tag || ':' || 'suggested', count(*) FROM suggested_tags GROUP BY tag"
+        " UNION ALL SELECT 'tag:' || r.tag || ':' || r.verdict, count(*) FROM reviewed_tags r"
+        "  JOIN predictions p ON p.id = r.prediction_id AND p.reviewed_at IS NOT NULL"
+        f"  WHERE r.verdict IN {CORRECTIONS!r} GROUP BY r.tag, r.verdict",
+        per_answer_review(
+            {"model": "a.model", "model_version": "a.model_version", "week": week},
+            "'week:' || per_model.week || ':' || per_model.model || ':' || what.name || ':' || per_model.model_version",
+        ),
+    ]
+
+
+def per_answer_review(keys: dict[str, str], name: str) -> str:
+    """Per group of answers of reviewed questions: how many (reviewed), their distinct tags
+    that have a verdict (judged), those that are right (correct), and the question's right
+    tags they missed; one counter each, named by ``name`` (over ``per_model`` and ``what``).
+    ``keys``: the group's columns, each name with its expression."""
+    right = "('accepted', 'added')"
+    columns = ", ".join(f"{expression} AS {key}" for key, expression in keys.items())
+    group = ", ".join(keys.values())
+    return (
+        "INSERT INTO stats_counters (name, value)"
+        f" SELECT {name},"
+        "  CASE what.name WHEN 'reviewed' THEN per_model.reviewed WHEN 'judged' THEN per_model.judged"
+        "   WHEN 'correct' THEN per_model.correct ELSE per_model.missed END"
+        f" FROM (SELECT {columns}, count(*) AS reviewed, coalesce(sum(j.judged), 0) AS judged,"
+        "   coalesce(sum(j.correct), 0) AS correct,"
+        "   coalesce(sum(r.right_tags), 0) - coalesce(sum(j.correct), 0) AS missed"
+        "  FROM model_answers a JOIN predictions p ON p.id = a.prediction_id AND p.reviewed_at IS NOT NULL"
+        "  LEFT JOIN (SELECT answer_id, count(*) AS judged,"
+        f"    sum(CASE WHEN verdict IN {right} THEN 1 ELSE 0 END) AS correct"
+        "   FROM (SELECT DISTINCT s.answer_id, s.tag, r.verdict FROM reviewed_tags r"
+        "    JOIN model_answers a ON a.prediction_id = r.prediction_id"
+        "    JOIN suggested_tags s ON s.answer_id = a.id AND s.tag = r.tag) AS verdicts"
+        "   GROUP BY answer_id) AS j ON j.answer_id = a.id"
+        "  LEFT JOIN (SELECT prediction_id, count(*) AS right_tags FROM reviewed_tags"
+        f"   WHERE verdict IN {right} GROUP BY prediction_id) AS r ON r.prediction_id = a.prediction_id"
+        f"  GROUP BY {group}) AS per_model"
+        " CROSS JOIN (SELECT 'reviewed' AS name UNION ALL SELECT 'judged' UNION ALL SELECT 'correct'"
+        "  UNION ALL SELECT 'missed') AS what"
+    )
 
 
 def snapshot(connection: Connection) -> tuple[dict[str, float], dict[tuple[str, int], int]]:

@@ -11,9 +11,11 @@ from .errors import for_people
 from .extensions import db
 from .forms import AskForm
 from .inputs import clean_models
+from .model_pages import best_at, measured, next_sort, parse_table_args, plain_words, site_latencies, tag_table
 from .queries import Filters, history_query
 from .serving import models
 from .stats import compute
+from .stats_charts import known_tags, stats_charts
 from .suggest import suggest_and_store
 from .version_stats import PERIODS, by_version
 
@@ -54,12 +56,30 @@ def _ask_page(form: AskForm, states, problem: str | None = None) -> str:
 
 @bp.get("/models")
 def model_list():
-    return render_template("models.html", states=models().states())
+    states = models().states()
+    latencies = site_latencies([state.name for state in states])
+    found = {state.name: measured(state.predictor, latencies[state.name]) for state in states if state.predictor}
+    words = {name: plain_words(figures) for name, figures in found.items()}
+    return render_template("models.html", states=states, words=words, best=best_at(found))
+
+
+@bp.get("/models/<name>/tags")
+def model_tags(name: str):
+    if name not in model_names():
+        abort(404, description=f"There is no model called {name!r}.")
+    state = models().state(name)
+    if state.predictor is None:
+        abort(503, description=state.message)
+    query, sort, page = parse_table_args(request.args)
+    table = tag_table(state.predictor, query, sort, page)
+    return render_template("model_tags.html", state=state, table=table, query=query, sort=sort, next_sort=next_sort)
 
 
 @bp.get("/stats")
 def stats():
-    return render_template("stats.html", stats=compute(), versions=by_version())
+    figures = compute()
+    known = known_tags([state.predictor for state in models().states() if state.predictor is not None])
+    return render_template("stats.html", stats=figures, charts=stats_charts(figures, known), versions=by_version())
 
 
 @bp.get("/stats/versions.json")

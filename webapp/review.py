@@ -55,6 +55,7 @@ def save_review(
                 select(ReviewedTag.tag, ReviewedTag.verdict).where(ReviewedTag.prediction_id == prediction.id)
             )
             previous = {tag: verdict for tag, verdict in stored}
+        previous_at = prediction.reviewed_at  # lock_question read it again
         now = utc_now()
         review = Review(prediction_id=prediction.id, reviewer_id=reviewer.id, created_at=now)
         review.verdicts = [
@@ -74,7 +75,7 @@ def save_review(
         prediction.reviewed_at = now
         session.flush()
         session.expire(prediction, ["review", "reviews"])
-        record_review(session, prediction, previous)
+        record_review(session, prediction, previous, previous_at)
         tag_index.refresh(session, [prediction.id])
     learn_review(prediction.id)  # committed: the models that learn count it from now on
     return review

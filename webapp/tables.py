@@ -277,7 +277,7 @@ class StatsCounter(Model):
 
     __tablename__ = "stats_counters"
 
-    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), primary_key=True)  # a week counter names a model version
     value: Mapped[float] = mapped_column(Float)
 
 

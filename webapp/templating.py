@@ -45,7 +45,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(model_colour, "model_colour")
     app.add_template_filter(tag_description, "tag_description")
     app.add_template_filter(without_bidi_controls, "without_bidi_controls")
-    app.jinja_env.globals.update(BOTH=BOTH)
+    app.jinja_env.globals.update(BOTH=BOTH, invalid_attrs=invalid_attrs)
     app.jinja_env.tests["in_every"] = lambda value, lists: all(value in items for items in lists)
 
     @app.after_request
@@ -56,6 +56,18 @@ def init_app(app: Flask) -> None:
             response.headers.setdefault("X-Frame-Options", "DENY")
             response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
+
+
+def invalid_attrs(field, first_invalid=None, autofocus: bool = False) -> dict[str, str | bool]:
+    """A form field's attributes after a failed submit: invalid and described by its error
+    message when it has one, and the focus on the first invalid field, so a screen reader
+    reads the field and its error at once (without JavaScript)."""
+    attrs: dict[str, str | bool] = {}
+    if field.errors:
+        attrs.update({"aria-invalid": "true", "aria-describedby": f"{field.id}-error"})
+    if autofocus or (first_invalid is not None and first_invalid.id == field.id):
+        attrs["autofocus"] = True
+    return attrs
 
 
 def without_bidi_controls(text: str) -> str:
