@@ -30,7 +30,7 @@ import numpy as np
 from .artifacts import library_versions, open_artifact, save_artifact, unreadable
 from .catalogue import load_catalogue
 from .errors import ArtifactError, ModelUnavailable
-from .predictor import Predictor, ServingOptions, TrainOptions, boosted_probabilities
+from .predictor import Predictor, Reason, ServingOptions, TrainOptions, boosted_probabilities
 from .registry import load_predictor, rebuild_hint
 from .text import split_question
 
@@ -128,6 +128,16 @@ class EnsembleTagger(Predictor):
                 scores[row, self.column_[tag]] = probabilities[k]
                 k += 1
         return scores
+
+    def reasons(self, text: str, tags: Sequence[str]) -> dict[str, list[Reason]]:
+        """Each member's reasons for the tags, labelled with the member, read from the same
+        text the member reads here (a title-only member: the title)."""
+        title = split_question(text)[0]
+        merged: dict[str, list[Reason]] = {}
+        for name, model in self.members.items():
+            for tag, reasons in model.reasons(title if name in self.title_only else text, tags).items():
+                merged.setdefault(tag, []).extend({**reason, "model": name} for reason in reasons)
+        return merged
 
     # -- training: the combiner and its threshold, learned on validation ------------------------
 

@@ -10,7 +10,7 @@ import logging
 
 from flask import Flask, abort, request
 
-from . import api, database, errors, guards, history, https, pages, ratelimits, serving, templating
+from . import api, database, errors, guards, history, https, pages, preview, ratelimits, serving, templating
 from . import config as settings
 from .counters import stats_cli
 from .extensions import csrf
@@ -29,7 +29,7 @@ def create_app(config: dict | None = None) -> Flask:
     https.init_app(app)
     database.init_app(app)
     # First: a client over its limit is refused before its body is read.
-    ratelimits.init_app(app, [pages.bp, history.bp, api.bp])
+    ratelimits.init_app(app, [pages.bp, history.bp, api.bp], preview_blueprints=[preview.bp])
     guards.init_app(app)
     # Before CSRFProtect's hook: it parses the form, after which the raw bytes are gone.
     app.before_request(refuse_undecodable_forms)
@@ -41,9 +41,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(history.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(preview.bp)
     app.register_blueprint(api.health)
     # The API authenticates nothing and sets no cookies: there is no session to forge.
     csrf.exempt(api.bp)
+    csrf.exempt(preview.bp)
     csrf.exempt(api.health)
     app.cli.add_command(stats_cli)
     return app

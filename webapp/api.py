@@ -13,6 +13,7 @@ from ml.registry import model_names
 
 from .database import check_writable
 from .errors import ApiError
+from .explain import answer_reasons, explain_requested
 from .extensions import db
 from .inputs import (
     InputError,
@@ -135,7 +136,7 @@ def suggest():
     outcome = suggest_and_store(
         models(), settings["models"], questions, settings["top_k"], settings["threshold"], source="api"
     )
-    items = [prediction_dict(prediction) for prediction in outcome.predictions]
+    items = [_with_reasons(prediction) for prediction in outcome.predictions]
     if batch:
         return jsonify(predictions=items, unavailable=outcome.unavailable), 201
     response = jsonify(items[0] | {"unavailable": outcome.unavailable})
@@ -208,7 +209,12 @@ def _prediction_or_404(prediction_id: int) -> Prediction:
 
 @bp.get("/predictions/<id:prediction_id>")
 def prediction(prediction_id: int):
-    return jsonify(prediction_dict(_prediction_or_404(prediction_id)))
+    return jsonify(_with_reasons(_prediction_or_404(prediction_id)))
+
+
+def _with_reasons(prediction: Prediction) -> dict:
+    """``prediction_dict``, with each tag's reasons when the request says ``?explain=1``."""
+    return prediction_dict(prediction, answer_reasons(models(), prediction) if explain_requested() else None)
 
 
 @bp.post("/predictions/<id:prediction_id>/feedback")

@@ -53,6 +53,10 @@ def from_environment(environ=os.environ) -> dict:
         "WRITE_LIMIT": environ.get("TAGSMITH_WRITE_LIMIT") or "60 per minute",
         # One largest batch (32 questions with 50,000-character bodies, ~1.6 MB) a minute.
         "TEXT_LIMIT": environ.get("TAGSMITH_TEXT_LIMIT") or "2000000 per minute",
+        # Suggestions while typing store nothing and come every few hundred ms: their own limit.
+        "PREVIEW_LIMIT": environ.get("TAGSMITH_PREVIEW_LIMIT") or "600 per minute",
+        # The model that answers keystrokes; empty = the site's default model.
+        "PREVIEW_MODEL": environ.get("TAGSMITH_PREVIEW_MODEL") or None,
         "RATELIMIT_STORAGE_URI": environ.get("TAGSMITH_RATELIMIT_STORAGE") or "memory://",
         # Proxies in front that set X-Forwarded-For/-Proto (1 on Render); 0 trusts no such header.
         "PROXIES": _optional_int(environ, "TAGSMITH_PROXIES") or 0,
@@ -111,7 +115,11 @@ def finish(app: Flask) -> None:
             raise ConfigError(f"{key} must be a positive whole number, got {config[key]!r}")
     if config["TITLE_MIN_CHARS"] > config["TITLE_MAX_CHARS"]:
         raise ConfigError("TITLE_MIN_CHARS is larger than TITLE_MAX_CHARS")
-    for key, variable in (("WRITE_LIMIT", "TAGSMITH_WRITE_LIMIT"), ("TEXT_LIMIT", "TAGSMITH_TEXT_LIMIT")):
+    for key, variable in (
+        ("WRITE_LIMIT", "TAGSMITH_WRITE_LIMIT"),
+        ("TEXT_LIMIT", "TAGSMITH_TEXT_LIMIT"),
+        ("PREVIEW_LIMIT", "TAGSMITH_PREVIEW_LIMIT"),
+    ):
         try:
             parse_many(config[key])
         except ValueError:

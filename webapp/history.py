@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ml.registry import model_names
 
+from .explain import answer_reasons
 from .extensions import db
 from .inputs import InputError, canonical_added, parse_tag_list
 from .queries import MAX_PAGE, PAGE_RULE, Filters, exportable_count, page_of, parse_cursor, reviewed_for_export
@@ -87,6 +88,7 @@ def _detail_page(
             states=states,
             model_names=model_names(),
             review_errors=review_errors or {},
+            reasons=answer_reasons(models(), prediction),
             draft=draft,
             just_asked=request.args.get("asked") == "1",
             just_reviewed=request.args.get("reviewed") == "1",

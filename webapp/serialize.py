@@ -16,14 +16,17 @@ def timestamp(moment: datetime | None) -> str | None:
     return moment.isoformat() + "Z" if moment else None
 
 
-def answer_dict(answer: ModelAnswer) -> dict:
-    return {
+def answer_dict(answer: ModelAnswer, reasons: dict | None = None) -> dict:
+    found = {
         "model_version": answer.model_version,
         "latency_ms": answer.latency_ms,
         # No confident tag: the one shown is the best guess, not an answer.
         "confident": any(tag.confident for tag in answer.tags),
         "tags": [{"tag": tag.tag, "score": tag.score, "confident": tag.confident} for tag in answer.tags],
     }
+    if reasons is not None:  # asked for with ?explain=1: tag -> reasons (a tag without any is left out)
+        found["reasons"] = reasons
+    return found
 
 
 def review_dict(prediction: Prediction) -> dict | None:
@@ -41,7 +44,8 @@ def review_dict(prediction: Prediction) -> dict | None:
     }
 
 
-def prediction_dict(prediction: Prediction) -> dict:
+def prediction_dict(prediction: Prediction, reasons: dict | None = None) -> dict:
+    """``reasons`` (model -> tag -> reasons, ``webapp.explain``) adds ``reasons`` to each answer."""
     return {
         "id": prediction.id,
         "url": url_for("api.prediction", prediction_id=prediction.id, _external=False),
@@ -52,7 +56,10 @@ def prediction_dict(prediction: Prediction) -> dict:
         "source": prediction.source,
         "top_k": prediction.top_k,
         "threshold": prediction.threshold,
-        "answers": {answer.model: answer_dict(answer) for answer in prediction.answers},
+        "answers": {
+            answer.model: answer_dict(answer, None if reasons is None else reasons.get(answer.model, {}))
+            for answer in prediction.answers
+        },
         "review": review_dict(prediction),
     }
 
