@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +48,8 @@ COMBINER_FILE = "combiner.joblib"
 # Each member's best tags that become candidates; an absent tag gets rank MISSING_RANK.
 MEMBER_TOP = 20
 MISSING_RANK = 50
+# (member, text) pairs whose best tags are kept, most recent first: a few dozen people typing.
+RECENT_TEXTS = 256
 
 
 class EnsembleTagger(Predictor):
@@ -74,6 +78,18 @@ class EnsembleTagger(Predictor):
         self.vocabularies_ = {name: set(tags) for name, tags in self.names_.items()}
         self.popularity_ = {tag: catalogue.counts.get(tag, 0) for tag in self.labels}
         self.thresholds = np.full(len(self.labels), 0.5)
+        self._recent: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._recent_lock = threading.Lock()
+
+    def _remember(self, key: tuple[str, str], top: tuple[np.ndarray, np.ndarray]) -> None:
+        """Keep a member's best tags for one text. While someone types a question's body, the
+        title-only members read the same title again and again (suggestions while typing,
+        then the submit): they answer from here instead of running again."""
+        with self._recent_lock:
+            self._recent[key] = top
+            self._recent.move_to_end(key)
+            while len(self._recent) > RECENT_TEXTS:
+                self._recent.popitem(last=False)
 
     @property
     def feature_names(self) -> list[str]:
@@ -93,8 +109,17 @@ class EnsembleTagger(Predictor):
         titles = [split_question(text)[0] for text in texts] if self.title_only else []
         proposed: list[dict[str, dict[str, tuple[float, int]]]] = [{} for _ in texts]
         for name, model in self.members.items():
-            scores = model.predict_scores(titles if name in self.title_only else texts)[:, self.keep_[name]]
-            columns, values = top_of(scores, MEMBER_TOP)
+            read = titles if name in self.title_only else texts
+            # Only the title-only members are remembered: their text repeats while the body is
+            # typed, and they are fixed models (a member that learns online would go stale).
+            reusable = name in self.title_only and len(read) == 1
+            remembered = self._recent.get((name, read[0])) if reusable else None
+            if remembered is None:
+                columns, values = top_of(model.predict_scores(read)[:, self.keep_[name]], MEMBER_TOP)
+                if reusable:
+                    self._remember((name, read[0]), (columns, values))
+            else:
+                columns, values = remembered
             labels = self.names_[name]
             for row, (row_columns, row_values) in enumerate(zip(columns, values, strict=True)):
                 for rank, (j, value) in enumerate(zip(row_columns, row_values, strict=True)):
