@@ -318,10 +318,9 @@
       var next = rows[rows.indexOf(row) + 1];
       (next ? next.querySelector("input") : form.querySelector("#added")).focus();
     });
-    var undecided = form.querySelector(".verdict-row.is-undecided input");
-    var saved = document.getElementById("review-saved");
-    if (undecided) undecided.focus();
-    else if (saved) saved.focus();
+    var target = form.querySelector(".verdict-row.is-undecided input") || document.getElementById("review-saved");
+    // After the load: Chrome's scroll to #review blurs whatever had the focus before it.
+    if (target) window.addEventListener("load", function () { setTimeout(function () { target.focus(); }, 0); });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
