@@ -8,8 +8,13 @@ one ``POST /api/v1/suggest/preview`` through Flask's test client on the real mod
 gunicorn worker loads them (one onnxruntime thread, boosted scorers on one OpenMP thread);
 the time is the whole request in the server: routing, JSON, checks, rate limit, cleaning,
 the model. Prints p50/p95 (nearest rank) per model; the target is 20 ms p95 on 2 cores.
+"wall" is the time the request took; "cpu" the CPU time its thread used, which is what the
+request costs on an idle core (the models run on one thread here) and is less swayed by other
+work on the machine than the wall clock.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/live_suggest.py [--questions 60] [--models ensemble,omikuji]
+    .venv/bin/python bench/live_suggest.py [--questions 40] [--models ensemble,ensemble-forgetful,lexical]
+
+"ensemble-forgetful" is the ensemble without its memory of the title-only members' answers.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.site import load_questions, percentile  # noqa: E402
+from ml.ensemble import RECENT_TEXTS  # noqa: E402
 from webapp import create_app  # noqa: E402
 
 
@@ -59,22 +65,30 @@ def main() -> None:
         states = [s for q in questions for s in typing_states(q["title"], q["body"], args.step, args.body_step)]
         print(f"{len(questions)} questions typed: {len(states)} keystroke requests per model")
         columns = ("title p50", "title p95", "body p50", "body p95", "all p50", "all p95")
-        print(f"{'model':<10}" + "".join(f"{name:>11}" for name in columns))
-        for model in args.models.split(","):
+        print(f"{'model':<20}{'clock':<6}" + "".join(f"{name:>11}" for name in columns))
+        for run in args.models.split(","):
+            # "ensemble-forgetful": the ensemble without its memory of title-only members' answers.
+            model = run.removesuffix("-forgetful")
+            ensemble = app.extensions["tagsmith.models"].get("ensemble") if model == "ensemble" else None
+            if ensemble is not None:
+                ensemble.recent_texts = 0 if run.endswith("-forgetful") else RECENT_TEXTS
             for state in states[:30]:  # warm-up: first calls allocate
                 client.post("/api/v1/suggest/preview", json=state | {"model": model})
-            timings: dict[str, list[float]] = {"title": [], "body": []}
+            wall: dict[str, list[float]] = {"title": [], "body": []}
+            cpu: dict[str, list[float]] = {"title": [], "body": []}
             for state in states:
-                started = time.perf_counter()
+                started, started_cpu = time.perf_counter(), time.thread_time()
                 response = client.post("/api/v1/suggest/preview", json=state | {"model": model})
-                elapsed = (time.perf_counter() - started) * 1000
+                part = "body" if state["body"] else "title"
+                cpu[part].append((time.thread_time() - started_cpu) * 1000)
+                wall[part].append((time.perf_counter() - started) * 1000)
                 if response.status_code != 200:
                     raise SystemExit(f"{model}: {response.status_code} {response.get_data(as_text=True)}")
-                timings["body" if state["body"] else "title"].append(elapsed)
-            every = timings["title"] + timings["body"]
-            figures = [percentile(timings[part], q) for part in ("title", "body") for q in (50, 95)]
-            figures += [percentile(every, 50), percentile(every, 95)]
-            print(f"{model:<10}" + "".join(f"{value:>9.1f}ms" for value in figures), flush=True)
+            for clock, timings in (("wall", wall), ("cpu", cpu)):
+                every = timings["title"] + timings["body"]
+                figures = [percentile(timings[part], q) for part in ("title", "body") for q in (50, 95)]
+                figures += [percentile(every, 50), percentile(every, 95)]
+                print(f"{run:<20}{clock:<6}" + "".join(f"{value:>9.1f}ms" for value in figures), flush=True)
         # Other work on the machine inflates every figure: say how busy it was.
         print("load average (1, 5, 15 min): " + ", ".join(f"{load:.1f}" for load in os.getloadavg()))
 

@@ -80,6 +80,7 @@ class EnsembleTagger(Predictor):
         self.thresholds = np.full(len(self.labels), 0.5)
         self._recent: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._recent_lock = threading.Lock()
+        self.recent_texts = RECENT_TEXTS  # 0: remember nothing (bench/live_suggest.py compares)
 
     def _remember(self, key: tuple[str, str], top: tuple[np.ndarray, np.ndarray]) -> None:
         """Keep a member's best tags for one text. While someone types a question's body, the
@@ -88,7 +89,7 @@ class EnsembleTagger(Predictor):
         with self._recent_lock:
             self._recent[key] = top
             self._recent.move_to_end(key)
-            while len(self._recent) > RECENT_TEXTS:
+            while len(self._recent) > self.recent_texts:
                 self._recent.popitem(last=False)
 
     @property

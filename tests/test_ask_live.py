@@ -137,3 +137,18 @@ def test_confident_tags_start_accepted_and_undecided_rows_are_marked(client_both
         assert f">{tag}</a>" in right
     for tag in guesses:
         assert f">{tag}</a>" not in right
+
+
+def test_reviewed_questions_that_voted_are_linked(trained_models, tmp_path):
+    from flask import render_template_string
+
+    app = make_app(trained_models / "models", tmp_path / "site.sqlite3")
+    reasons = [
+        {"kind": "reviewed", "text": "a remembered question", "weight": 0.8, "question_id": 123, "title": "Why <b>?"},
+        {"kind": "reviewed", "text": "seed", "weight": 0.5, "title": "a training question"},  # no page to link
+        {"kind": "words", "text": "<script>", "weight": 1.5},
+    ]
+    with app.test_request_context():
+        line = render_template_string('{% from "_macros.html" import reason_line %}{{ reason_line(r) }}', r=reasons)
+    assert '<a href="/history/123" title="Why &lt;b&gt;?">#123</a>' in line and "because of" in line
+    assert "<q><bdi>a training question</bdi></q>" in line and "&lt;script&gt;" in line
