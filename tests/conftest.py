@@ -62,6 +62,8 @@ def hermetic_site(monkeypatch, tmp_path):
         "TAGSMITH_RATE_LIMITS",
         "TAGSMITH_WRITE_LIMIT",
         "TAGSMITH_TEXT_LIMIT",
+        "TAGSMITH_PREVIEW_LIMIT",
+        "TAGSMITH_PREVIEW_MODEL",
         "TAGSMITH_RATELIMIT_STORAGE",
         "TAGSMITH_PROXIES",
         "TAGSMITH_TRUSTED_HOSTS",

@@ -3,8 +3,12 @@ the review form's defaults and error marks (the browser half is in test_site_bro
 
 import re
 
+import pytest
+
 from ml.registry import load_predictor
 from tests.support import api_suggest, ask, asked_id, count_rows, csrf_token, make_app
+from webapp import config as settings
+from webapp import create_app
 from webapp.tables import Prediction
 
 PREVIEW = "/api/v1/suggest/preview"
@@ -152,3 +156,9 @@ def test_reviewed_questions_that_voted_are_linked(trained_models, tmp_path):
         line = render_template_string('{% from "_macros.html" import reason_line %}{{ reason_line(r) }}', r=reasons)
     assert '<a href="/history/123" title="Why &lt;b&gt;?">#123</a>' in line and "because of" in line
     assert "<q><bdi>a training question</bdi></q>" in line and "&lt;script&gt;" in line
+
+
+def test_a_malformed_preview_limit_fails_at_start_up(monkeypatch, tmp_path):
+    monkeypatch.setenv("TAGSMITH_PREVIEW_LIMIT", "as many as you like")
+    with pytest.raises(settings.ConfigError, match="TAGSMITH_PREVIEW_LIMIT"):
+        create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db.sqlite3'}", "SECRET_KEY": "x"})
