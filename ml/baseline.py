@@ -27,7 +27,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from .artifacts import library_versions, open_artifact, restored_params, save_artifact, unreadable
 from .cli_types import ngram_range, positive_int
 from .errors import ArtifactError
-from .predictor import Predictor, ServingOptions, TrainOptions, sigmoid
+from .predictor import Predictor, Reason, ServingOptions, TrainOptions, sigmoid
 from .registry import rebuild_hint
 from .text import TOKEN_PATTERN
 
@@ -38,6 +38,7 @@ VECTORIZERS_FILE = "vectorizers.joblib"
 WEIGHTS_FILE = "weights.npz"
 # A score of sigmoid(-12) ~ 6e-6: what a tag never seen in training gets.
 NEVER_SEEN_LOGIT = -12.0
+REASON_WORDS = 3  # the strongest words shown per tag
 SOLVERS = ("liblinear", "sgd")
 # Above this many training questions the large-data profile applies: liblinear costs
 # ~10 s per tag on 1M rows (2.8 h for 1,000 tags on 2 cores) where SGD costs ~2.5 s, and
@@ -171,6 +172,39 @@ class TfidfBaseline(BaseEstimator, Predictor):
         # (100 tags x 116k features) on every call, 27 ms of a 32 ms prediction.
         logits = self.transform(list(texts)).astype(np.float32) @ self.weights_ + self.intercepts_
         return sigmoid(logits)
+
+    def reasons(self, text: str, tags: Sequence[str]) -> dict[str, list[Reason]]:
+        """The word n-grams (prose or code tokens) that raised each tag's logit most: tf-idf
+        weight times the tag's coefficient. Character n-grams are left out: a dozen
+        overlapping fragments of one word explain nothing a reader can check."""
+        column = {tag: j for j, tag in enumerate(self.labels_)}
+        wanted = [(tag, column[tag]) for tag in tags if tag in column]
+        if not wanted:
+            return {}
+        words = self.vectorizers_[0]
+        row = self.transform([text]).tocsr()
+        in_words = row.indices < len(words.vocabulary_)
+        indices, values = row.indices[in_words], row.data[in_words]
+        names = self._word_names()
+        found: dict[str, list[Reason]] = {}
+        for tag, j in wanted:
+            contributions = values * self.weights_[indices, j]
+            best = np.argsort(-contributions, kind="stable")[:REASON_WORDS]
+            reasons = [
+                {"kind": "words", "text": str(names[indices[i]]), "weight": round(float(contributions[i]), 3)}
+                for i in best
+                if contributions[i] > 0
+            ]
+            if reasons:
+                found[tag] = reasons
+        return found
+
+    def _word_names(self) -> np.ndarray:
+        # Built on first use (~100k strings): serving never needs them unless asked why.
+        names = getattr(self, "word_names_", None)
+        if names is None:
+            names = self.word_names_ = self.vectorizers_[0].get_feature_names_out()
+        return names
 
     # -- training from the command line ----------------------------------------------------
 

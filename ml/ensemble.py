@@ -26,6 +26,7 @@ import argparse
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,7 @@ import numpy as np
 from .artifacts import library_versions, open_artifact, save_artifact, unreadable
 from .catalogue import load_catalogue
 from .errors import ArtifactError, ModelUnavailable
-from .predictor import Predictor, ServingOptions, TrainOptions, boosted_probabilities
+from .predictor import Predictor, Reason, ServingOptions, TrainOptions, boosted_probabilities
 from .registry import load_predictor, rebuild_hint
 from .text import split_question
 
@@ -58,6 +59,8 @@ MISSING_RANK = 50
 # of 69.6% (0.538), but cost 0.007 all-tag micro-F1 on the open test questions (weak
 # memory-only tags let through): 1, the member's own verdict.
 FLOOR_SCALE = 1.0
+# (member, text) pairs whose best tags are kept, most recent first: a few dozen people typing.
+RECENT_TEXTS = 256
 
 
 class EnsembleTagger(Predictor):
@@ -92,6 +95,9 @@ class EnsembleTagger(Predictor):
         self.thresholds = np.full(len(self.labels), 0.5)
         self.growing_ = [name for name, model in self.members.items() if model.grows_labels]
         self._grow_lock = threading.Lock()
+        self._recent: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._recent_lock = threading.Lock()
+        self.recent_texts = RECENT_TEXTS  # 0: remember nothing (bench/live_suggest.py compares)
 
     def knows(self, member: str, tag: str) -> bool:
         """Whether the member could have proposed the tag: a learning member knows a tag once
@@ -118,6 +124,16 @@ class EnsembleTagger(Predictor):
     def threshold_(self) -> float:
         return float(self.thresholds[0]) if len(self.thresholds) else 0.5
 
+    def _remember(self, key: tuple[str, str], top: tuple[np.ndarray, np.ndarray]) -> None:
+        """Keep a member's best tags for one text. While someone types a question's body, the
+        title-only members read the same title again and again (suggestions while typing,
+        then the submit): they answer from here instead of running again."""
+        with self._recent_lock:
+            self._recent[key] = top
+            self._recent.move_to_end(key)
+            while len(self._recent) > self.recent_texts:
+                self._recent.popitem(last=False)
+
     @property
     def feature_names(self) -> list[str]:
         names = list(self.members)
@@ -142,8 +158,16 @@ class EnsembleTagger(Predictor):
                     for rank, (tag, value) in enumerate(best):
                         proposed[row].setdefault(tag, {})[name] = (float(value), rank)
                 continue
-            scores = model.predict_scores(member_texts)[:, self.keep_[name]]
-            columns, values = top_of(scores, MEMBER_TOP)
+            # Only the title-only members are remembered: their text repeats while the body is
+            # typed, and they are fixed models (a member that learns online would go stale).
+            reusable = name in self.title_only and len(member_texts) == 1
+            remembered = self._recent.get((name, member_texts[0])) if reusable else None
+            if remembered is None:
+                columns, values = top_of(model.predict_scores(member_texts)[:, self.keep_[name]], MEMBER_TOP)
+                if reusable:
+                    self._remember((name, member_texts[0]), (columns, values))
+            else:
+                columns, values = remembered
             labels = self.names_[name]
             for row, (row_columns, row_values) in enumerate(zip(columns, values, strict=True)):
                 for rank, (j, value) in enumerate(zip(row_columns, row_values, strict=True)):
@@ -208,18 +232,15 @@ class EnsembleTagger(Predictor):
             first[np.flatnonzero((owner == row) & (floors == best[row]))[0]] = True
         return np.where(first, floors, 0.0)
 
-    def reasons(self, text: str, tags: Sequence[str]) -> dict[str, list[dict]]:
-        """Why each of these tags was suggested, as far as a member can say (the memory names
-        the reviewed questions that voted); tags no member explains are left out."""
-        found: dict[str, list[dict]] = {}
+    def reasons(self, text: str, tags: Sequence[str]) -> dict[str, list[Reason]]:
+        """Each member's reasons for the tags, labelled with the member, read from the same
+        text the member reads here (a title-only member: the title)."""
+        title = split_question(text)[0]
+        merged: dict[str, list[Reason]] = {}
         for name, model in self.members.items():
-            explain = getattr(model, "reasons", None)
-            if explain is None:
-                continue
-            member_text = split_question(text)[0] if name in self.title_only else text
-            for tag, reasons in explain(member_text, tags).items():
-                found.setdefault(tag, []).extend(reasons)
-        return found
+            for tag, reasons in model.reasons(title if name in self.title_only else text, tags).items():
+                merged.setdefault(tag, []).extend({**reason, "model": name} for reason in reasons)
+        return merged
 
     # -- training: the combiner and its threshold, learned on validation ------------------------
 

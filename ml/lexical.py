@@ -31,7 +31,7 @@ import numpy as np
 from .artifacts import library_versions, open_artifact, restored_labels, save_artifact, unreadable
 from .catalogue import TagCatalogue, load_catalogue, normalise_tag
 from .cli_types import positive_int
-from .predictor import Predictor, ServingOptions, TrainOptions, boosted_probabilities
+from .predictor import Predictor, Reason, ServingOptions, TrainOptions, boosted_probabilities
 from .registry import rebuild_hint
 from .text import TOKEN_PATTERN, split_question
 
@@ -52,6 +52,7 @@ _CODE_CLUES = re.compile(
     re.IGNORECASE,
 )
 MATCH_KINDS = {"name": 0, "synonym": 1, "alias": 2, "compact": 3, "code": 4}
+MATCH_NAMES = {number: name for name, number in MATCH_KINDS.items()}
 FEATURES = (
     "prior",
     "prior_support",
@@ -266,6 +267,33 @@ class LexicalMatcher(Predictor):
                 scores[r, self.column_[tag]] = probabilities[k]
                 k += 1
         return scores
+
+    def reasons(self, text: str, tags: Sequence[str]) -> dict[str, list[Reason]]:
+        """The spelling found for each tag, where, and how often: what the matcher's scorer read."""
+        wanted = set(tags)
+        found: dict[str, list[Reason]] = {}
+        for tag, candidate in self.candidates(text).items():
+            if tag not in wanted:
+                continue
+            places = [
+                place
+                for place, count in (
+                    ("title", candidate.title_count),
+                    ("body", candidate.body_count),
+                    ("code", candidate.code_clue),
+                )
+                if count
+            ]
+            found[tag] = [
+                {
+                    "kind": "phrase",
+                    "text": candidate.spelling,
+                    "weight": float(candidate.title_count + candidate.body_count + candidate.code_clue),
+                    "match": MATCH_NAMES[candidate.kind],
+                    "where": places,
+                }
+            ]
+        return found
 
     # -- training ---------------------------------------------------------------------------
 

@@ -23,6 +23,9 @@ DEFAULT_TOP_K = 5
 MAX_TOP_K = 20
 
 Suggestions = list[list[tuple[str, float]]]
+# Why a model suggests a tag: {"kind": "words" | "phrase" | "reviewed" | "similar", "text": ...,
+# "weight": float, ...}; each kind may add its own keys (e.g. "question_id" for "reviewed").
+Reason = dict[str, Any]
 
 
 class Suggestion(NamedTuple):
@@ -165,6 +168,12 @@ class Predictor(ABC):
                 [Suggestion(self.labels[i], round(float(row_scores[i]), 4), bool(row_scores[i] >= cut[i])) for i in idx]
             )
         return results
+
+    def reasons(self, text: str, tags: Sequence[str]) -> dict[str, list[Reason]]:
+        """For each of ``tags`` this model can explain, the evidence that weighed most for it
+        in ``text``, strongest first. A model that cannot say why (a tree, a transformer)
+        returns nothing: no reason is better than an invented one."""
+        return {}
 
     @property
     def version(self) -> str:

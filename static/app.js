@@ -175,3 +175,169 @@
     (field || summary).focus();
   });
 })();
+
+// Suggestions while typing: a moment after the title or body changes, the question as it
+// stands goes to the preview endpoint, which stores nothing; the tags and their scores show
+// under the form. Example questions fill the form. Without JavaScript the section stays
+// hidden, the examples are plain links, and the form works as before.
+(function () {
+  "use strict";
+  var DELAY_MS = 250;
+
+  function setUp(form) {
+    var title = form.querySelector("#title");
+    var body = form.querySelector("#body");
+    var list = document.getElementById("live-tags");
+    var status = document.getElementById("live-status");
+    var modelName = document.getElementById("live-model");
+    var timer = null;
+    var controller = null;
+    var sent = 0;
+
+    function settings() {
+      var model = form.querySelector('input[name="model"]:checked');
+      var topK = parseInt(form.querySelector("#top_k").value, 10);
+      var cut = form.querySelector("#threshold").value.trim();
+      var threshold = cut === "" ? null : Number(cut);
+      return {
+        model: model ? model.value : null,
+        top_k: topK >= 1 && topK <= 20 ? topK : 5,
+        threshold: threshold !== null && threshold >= 0 && threshold <= 1 ? threshold : null,
+      };
+    }
+
+    function render(data) {
+      list.innerHTML = "";
+      data.tags.forEach(function (item) {
+        var row = document.createElement("li");
+        row.className = "live-tag" + (item.confident ? "" : " is-guess");
+        var name = document.createElement("span");
+        name.className = "tag";
+        name.textContent = item.tag;
+        var bar = document.createElement("span");
+        bar.className = "bar";
+        bar.setAttribute("aria-hidden", "true");
+        var fill = document.createElement("span");
+        fill.className = "bar-fill";
+        fill.style.width = (item.score * 100).toFixed(1) + "%";
+        bar.appendChild(fill);
+        var score = document.createElement("span");
+        score.className = "score-value";
+        score.textContent = item.score.toFixed(2) + (item.confident ? "" : " (guess)");
+        row.append(name, bar, score);
+        list.appendChild(row);
+      });
+      modelName.textContent = data.model ? "(" + data.model + ")" : "";
+      status.textContent = data.tags.length
+        ? data.tags.map(function (item) { return item.tag; }).join(", ")
+        : "No tag yet.";
+    }
+
+    function preview() {
+      if (!title.value.trim() && !body.value.trim()) {
+        list.innerHTML = "";
+        status.textContent = "Start typing a title: tags appear here as you type.";
+        return;
+      }
+      if (controller) controller.abort();  // only the latest text matters
+      controller = new AbortController();
+      var number = ++sent;
+      var question = Object.assign({ title: title.value, body: body.value }, settings());
+      fetch(form.dataset.preview, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(question),
+        signal: controller.signal,
+      })
+        .then(function (response) {
+          return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+        })
+        .then(function (result) {
+          if (number !== sent) return;
+          if (result.ok) return render(result.data);
+          var fields = result.data.fields || {};
+          var first = Object.keys(fields)[0];
+          status.textContent = first ? fields[first] : result.data.error;
+        })
+        .catch(function (error) {
+          if (error.name !== "AbortError") status.textContent = "Suggestions paused: the site did not answer.";
+        });
+    }
+
+    function soon() {
+      clearTimeout(timer);
+      timer = setTimeout(preview, DELAY_MS);
+    }
+
+    title.addEventListener("input", soon);
+    body.addEventListener("input", soon);
+    form.addEventListener("change", function (event) {
+      if (event.target !== title && event.target !== body) soon();
+    });
+    document.querySelectorAll("a.example").forEach(function (link) {
+      link.addEventListener("click", function (event) {
+        event.preventDefault();
+        title.value = link.dataset.title;
+        body.value = link.dataset.body || "";
+        title.focus();
+        preview();
+      });
+    });
+    if (title.value || body.value) preview();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.querySelector("form[data-preview]");
+    if (form) setUp(form);
+  });
+})();
+
+// The review form: "Accept all", keys (a: right, r: wrong on the focused row, Alt+A: accept
+// all), undecided rows marked by the server lose their mark once decided, and the page
+// moves the focus to what the reviewer must read: the first undecided row, or "Review saved".
+(function () {
+  "use strict";
+
+  function decide(row, verdict) {
+    var input = row.querySelector('input[value="' + verdict + '"]');
+    if (!input) return;
+    input.checked = true;
+    row.classList.remove("is-undecided");
+    row.removeAttribute("aria-invalid");
+  }
+
+  function setUp(form) {
+    var rows = Array.prototype.slice.call(form.querySelectorAll(".verdict-row"));
+    var acceptAll = document.getElementById("accept-all");
+    function acceptEvery() {
+      rows.forEach(function (row) { decide(row, "accept"); });
+    }
+    if (acceptAll) acceptAll.addEventListener("click", acceptEvery);
+    form.addEventListener("change", function (event) {
+      var row = event.target.closest(".verdict-row");
+      if (row) decide(row, event.target.value);
+    });
+    form.addEventListener("keydown", function (event) {
+      if (event.altKey && !event.ctrlKey && !event.metaKey && (event.key === "a" || event.key === "A" || event.code === "KeyA")) {
+        event.preventDefault();
+        return acceptEvery();
+      }
+      var row = event.target.closest(".verdict-row");
+      if (!row || event.altKey || event.ctrlKey || event.metaKey) return;
+      var verdict = { a: "accept", r: "reject" }[event.key.toLowerCase()];
+      if (!verdict) return;
+      event.preventDefault();
+      decide(row, verdict);
+      var next = rows[rows.indexOf(row) + 1];
+      (next ? next.querySelector("input") : form.querySelector("#added")).focus();
+    });
+    var target = form.querySelector(".verdict-row.is-undecided input") || document.getElementById("review-saved");
+    // After the load: Chrome's scroll to #review blurs whatever had the focus before it.
+    if (target) window.addEventListener("load", function () { setTimeout(function () { target.focus(); }, 0); });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.querySelector(".review-form");
+    if (form) setUp(form);
+  });
+})();

@@ -63,6 +63,8 @@ def hermetic_site(monkeypatch, tmp_path):
         "TAGSMITH_WRITE_LIMIT",
         "TAGSMITH_TEXT_LIMIT",
         "TAGSMITH_LOGIN_LIMIT",
+        "TAGSMITH_PREVIEW_LIMIT",
+        "TAGSMITH_PREVIEW_MODEL",
         "TAGSMITH_RATELIMIT_STORAGE",
         "TAGSMITH_PROXIES",
         "TAGSMITH_TRUSTED_HOSTS",

@@ -89,11 +89,10 @@ def test_upload_a_csv_watch_its_progress_and_download_the_tags(site, browser, tm
         writer.writerow(["title", "ref"])
         writer.writerows([title, f"r{number}"] for number, title in enumerate(questions))
 
-    driver.set_window_size(*screenshots.DESKTOP)
+    screenshots.set_viewport(driver, *screenshots.SIZES["desktop"])
     driver.get(url + "/batch/")
-    screenshots.save(driver, "batch-upload", screenshots.DESKTOP)
-    screenshots.save(driver, "batch-upload", screenshots.PHONE)
-    assert driver.execute_script("return document.documentElement.scrollWidth") <= screenshots.PHONE[0]
+    screenshots.save_screenshots(driver, "batch-upload")
+    assert fits_a_phone(driver)
     driver.find_element(By.ID, "file").send_keys(str(upload))
     driver.find_element(By.CSS_SELECTOR, ".batch-form button[type=submit]").click()
     WebDriverWait(driver, 10).until(EC.presence_of_element_located((By.ID, "batch-bar")))
@@ -107,15 +106,13 @@ def test_upload_a_csv_watch_its_progress_and_download_the_tags(site, browser, tm
         with contextlib.suppress(StaleElementReferenceException):  # the page reloaded at the end
             seen.add(int(float(bar.get_attribute("value"))))
         if len(seen) == 2:
-            screenshots.save(driver, "batch-progress", screenshots.PHONE)
-            screenshots.save(driver, "batch-progress", screenshots.DESKTOP)
+            screenshots.save_screenshots(driver, "batch-progress", sizes=("phone", "desktop"))
         time.sleep(0.1)
     assert len({value for value in seen if 0 < value < ROWS}) >= 1, f"no progress seen between 0 and {ROWS}: {seen}"
     link = WebDriverWait(driver, 10).until(EC.element_to_be_clickable((By.ID, "batch-download")))
     assert f"{ROWS:,} of {ROWS:,}" in driver.find_element(By.ID, "batch-count").text
-    screenshots.save(driver, "batch-done", screenshots.DESKTOP)
-    screenshots.save(driver, "batch-done", screenshots.PHONE)
-    assert driver.execute_script("return document.documentElement.scrollWidth") <= screenshots.PHONE[0]
+    screenshots.save_screenshots(driver, "batch-done")
+    assert fits_a_phone(driver)
 
     link.click()
     target = downloads / "my_questions-tagged.csv"
@@ -126,3 +123,14 @@ def test_upload_a_csv_watch_its_progress_and_download_the_tags(site, browser, tm
     assert rows[0] == ["title", "ref", "tags", "scores"]
     assert [row[0] for row in rows[1:]] == questions
     assert all(row[2] for row in rows[1:])  # every question got tags
+
+
+def fits_a_phone(driver) -> bool:
+    """Whether the page needs no sideways scrolling at a phone's width (the window is put back)."""
+    before = driver.get_window_size()
+    try:
+        width, height = screenshots.SIZES["phone"]
+        screenshots.set_viewport(driver, width, height)
+        return driver.execute_script("return document.documentElement.scrollWidth") <= width
+    finally:
+        driver.set_window_size(before["width"], before["height"])

@@ -33,7 +33,7 @@ def learning_models(tmp_path_factory):
 
 
 def suggested(client, title: str) -> dict:
-    response = client.post("/api/v1/suggest", json={"title": title, "models": ["ensemble", "memory"]})
+    response = client.post("/api/v1/suggest?explain=1", json={"title": title, "models": ["ensemble", "memory"]})
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 

@@ -161,3 +161,35 @@ def test_the_site_serves_the_open_models_with_the_ensemble_as_default(open_model
     assert "Browse and search its" in page and "tags are among the ones it knows" in page  # plain words first
     assert page.count('class="badge badge-best">most accurate') == 1  # among the models measured on every tag
     assert 'value="ensemble" checked' in client.get("/").get_data(as_text=True).replace("\n", " ")
+
+
+def test_the_matcher_and_the_ensemble_say_why(open_models):
+    lexical = load_predictor("lexical", open_models)
+    text = question_text("k8s pod keeps restarting", "<p>the pod runs docker images</p>")
+    reasons = lexical.reasons(text, ["kubernetes", "docker", "python"])
+    assert reasons["kubernetes"] == [
+        {"kind": "phrase", "text": "k8s", "weight": 1.0, "match": "synonym", "where": ["title"]}
+    ]
+    assert reasons["docker"][0]["where"] == ["body"] and "python" not in reasons  # never found: no reason
+
+    ensemble = load_predictor("ensemble", open_models)
+    merged = ensemble.reasons(text, ["kubernetes"])
+    # The members' reasons, each naming its member; omikuji's tree gives none.
+    assert merged == {"kubernetes": [reasons["kubernetes"][0] | {"model": "lexical"}]}
+
+
+def test_title_only_members_answer_a_repeated_title_from_memory():
+    seen = []
+
+    class Recording(Fixed):
+        def predict_scores(self, texts):
+            seen.append(list(texts))
+            return super().predict_scores(texts)
+
+    ensemble = EnsembleTagger(
+        {"titles": Recording(["python"], [0.9]), "full": Recording(["docker"], [0.8])}, title_only=["titles"]
+    )
+    for body in ("<p>the b</p>", "<p>the body</p>", "<p>the body grows</p>"):  # someone typing the body
+        tags, _ = ensemble.candidates([question_text("Docker in python", body)])
+        assert tags == [["docker", "python"]]
+    assert seen.count(["Docker in python"]) == 1 and len(seen) == 4  # the full-text member ran each time

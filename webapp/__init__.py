@@ -24,6 +24,7 @@ from . import (
     https,
     learning,
     pages,
+    preview,
     ratelimits,
     serving,
     templating,
@@ -50,7 +51,8 @@ def create_app(config: dict | None = None) -> Flask:
     # Before the rate limits and guards read a body: batch files have their own size cap.
     app.before_request(batch_pages.raise_upload_cap)
     # First: a client over its limit is refused before its body is read.
-    ratelimits.init_app(app, [pages.bp, history.bp, api.bp, batch_pages.bp, batch_api.bp])
+    writers = [pages.bp, history.bp, api.bp, batch_pages.bp, batch_api.bp]
+    ratelimits.init_app(app, writers, preview_blueprints=[preview.bp])
     guards.init_app(app)
     # Before CSRFProtect's hook: it parses the form, after which the raw bytes are gone.
     app.before_request(refuse_undecodable_forms)
@@ -64,6 +66,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(history.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(preview.bp)
     app.register_blueprint(api.health)
     app.register_blueprint(batch_pages.bp)
     app.register_blueprint(batch_api.bp)
@@ -72,6 +75,7 @@ def create_app(config: dict | None = None) -> Flask:
     # The API sets no cookies and ignores the login cookie (bearer tokens only): there is no
     # session to forge.
     csrf.exempt(api.bp)
+    csrf.exempt(preview.bp)
     csrf.exempt(api.health)
     csrf.exempt(batch_api.bp)
     batches.init_app(app)

@@ -18,6 +18,7 @@ from . import openapi
 from .auth import api_reviewer_required, current_reviewer
 from .database import check_writable
 from .errors import ApiError
+from .explain import answer_reasons
 from .extensions import db
 from .inputs import InputError, canonical_added
 from .openapi import documented
@@ -25,6 +26,7 @@ from .queries import Filters, page_of
 from .review import delete_question, latest_reviews, review_log, save_review
 from .schemas import (
     ApiRoot,
+    ExplainQuery,
     FeedbackIn,
     Health,
     ModelsOut,
@@ -93,7 +95,7 @@ def docs_asset(name: str):
 
 @bp.post("/suggest")
 @documented(ok=SuggestCreated, status=201, tags=["questions"])
-def suggest(json: SuggestIn):
+def suggest(json: SuggestIn, query: ExplainQuery):
     """Tag one question or a batch, store each with its answers, and return them."""
     try:
         questions = json.question_list()
@@ -101,7 +103,7 @@ def suggest(json: SuggestIn):
         raise invalid(error) from None
     chosen = tuple(json.models or ())
     outcome = suggest_and_store(models(), chosen, questions, json.top_k, json.threshold, source="api")
-    items = [prediction_dict(prediction, with_reasons=json.questions is None) for prediction in outcome.predictions]
+    items = [prediction_dict(prediction, reasons=_reasons(prediction, query)) for prediction in outcome.predictions]
     if json.questions is not None:
         return jsonify(predictions=items, unavailable=outcome.unavailable), 201
     response = jsonify(items[0] | {"unavailable": outcome.unavailable})
@@ -144,16 +146,21 @@ def _prediction_or_404(prediction_id: int) -> Prediction:
     return db.get_or_404(Prediction, prediction_id, description=f"There is no prediction {prediction_id}.")
 
 
-def _with_log(prediction: Prediction, with_reasons: bool = False) -> dict:
+def _reasons(prediction: Prediction, query: ExplainQuery) -> dict | None:
+    """Each answer's reasons per tag when asked (``?explain=1``): recomputed, so not by default."""
+    return answer_reasons(models(), prediction) if query.explain else None
+
+
+def _with_log(prediction: Prediction, query: ExplainQuery) -> dict:
     log, _ = review_log(prediction.id)
-    return prediction_dict(prediction, latest=log[0] if log else None, log=log, with_reasons=with_reasons)
+    return prediction_dict(prediction, latest=log[0] if log else None, log=log, reasons=_reasons(prediction, query))
 
 
 @bp.get("/predictions/<id:prediction_id>")
 @documented(ok=PredictionOut, tags=["questions"])
-def prediction(prediction_id: int):
+def prediction(prediction_id: int, query: ExplainQuery):
     """One stored question with its answers, its review and the review log."""
-    return jsonify(_with_log(_prediction_or_404(prediction_id), with_reasons=True))
+    return jsonify(_with_log(_prediction_or_404(prediction_id), query))
 
 
 # The token is checked first: an anonymous client learns it needs one before any validation.
@@ -169,7 +176,7 @@ def delete_prediction(prediction_id: int):
 @bp.post("/predictions/<id:prediction_id>/feedback")
 @api_reviewer_required
 @documented(ok=PredictionOut, tags=["questions"], security={"bearer": []}, errors=(401, 403))
-def feedback(prediction_id: int, json: FeedbackIn):
+def feedback(prediction_id: int, json: FeedbackIn, query: ExplainQuery):
     """Review a question's tags (left out, ``rejected`` is every suggested tag not accepted);
     it needs a reviewer's token and is added to the question's review log."""
     prediction = _prediction_or_404(prediction_id)
@@ -177,7 +184,7 @@ def feedback(prediction_id: int, json: FeedbackIn):
         save_review(prediction, current_reviewer(), json.accepted, json.rejected, canonical_added(json.added))
     except InputError as error:
         raise invalid(error) from None
-    return jsonify(_with_log(prediction, with_reasons=True))
+    return jsonify(_with_log(prediction, query))
 
 
 @bp.get("/tags")

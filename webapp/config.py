@@ -61,6 +61,10 @@ def from_environment(environ=os.environ) -> dict:
         "TEXT_LIMIT": environ.get("TAGSMITH_TEXT_LIMIT") or "2000000 per minute",
         # Login attempts per client (password guessing).
         "LOGIN_LIMIT": environ.get("TAGSMITH_LOGIN_LIMIT") or "10 per minute",
+        # Suggestions while typing store nothing and come every few hundred ms: their own limit.
+        "PREVIEW_LIMIT": environ.get("TAGSMITH_PREVIEW_LIMIT") or "600 per minute",
+        # The model that answers keystrokes; empty = the site's default model.
+        "PREVIEW_MODEL": environ.get("TAGSMITH_PREVIEW_MODEL") or None,
         "RATELIMIT_STORAGE_URI": environ.get("TAGSMITH_RATELIMIT_STORAGE") or "memory://",
         # Proxies in front that set X-Forwarded-For/-Proto (1 on Render); 0 trusts no such header.
         "PROXIES": _optional_int(environ, "TAGSMITH_PROXIES") or 0,
@@ -125,6 +129,7 @@ def finish(app: Flask) -> None:
         ("WRITE_LIMIT", "TAGSMITH_WRITE_LIMIT"),
         ("TEXT_LIMIT", "TAGSMITH_TEXT_LIMIT"),
         ("LOGIN_LIMIT", "TAGSMITH_LOGIN_LIMIT"),
+        ("PREVIEW_LIMIT", "TAGSMITH_PREVIEW_LIMIT"),
     ):
         try:
             parse_many(config[key])

@@ -24,10 +24,10 @@ from sqlalchemy.exc import IntegrityError
 from ml.registry import model_names
 
 from .auth import current_reviewer, reviewer_required
+from .explain import answer_reasons
 from .extensions import db
 from .inputs import InputError, canonical_added, parse_tag_list
 from .queries import MAX_PAGE, PAGE_RULE, Filters, exportable_count, page_of, parse_cursor, reviewed_for_export
-from .reasons import answer_reasons
 from .review import delete_question, review_log, save_review
 from .serving import models
 from .suggest import add_answer
@@ -97,9 +97,9 @@ def _detail_page(
             review_log=log,
             reviews_logged=logged,
             states=states,
-            reasons=answer_reasons(prediction),
             model_names=model_names(),
             review_errors=review_errors or {},
+            reasons=answer_reasons(models(), prediction),
             draft=draft,
             just_asked=request.args.get("asked") == "1",
             just_reviewed=request.args.get("reviewed") == "1",

@@ -209,3 +209,20 @@ def parse_tag_list(value: object, field: str) -> list[str]:
     if bad:
         raise InputError({field: f"{bad[0][:40]!r} is not a valid tag: use up to 35 of a-z, 0-9, + # . -"})
     return tags
+
+
+def clean_partial_title(value: object, limits: Limits) -> str:
+    """A title being typed: any length up to the maximum (the submit enforces the minimum)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError({"title": "The title must be text."})
+    problem = text_problem(value)
+    if problem:
+        raise InputError({"title": f"The title {problem}."})
+    title = " ".join(value.split())
+    if len(title) > limits.title_max:
+        raise InputError(
+            {"title": f"The title can have at most {limits.title_max:,} characters (this one has {len(title):,})."}
+        )
+    return title

@@ -21,13 +21,32 @@ from .version_stats import PERIODS, by_version
 
 bp = Blueprint("pages", __name__)
 RECENT = 5
+# Shown on the empty ask page: one click fills the form (a link with the question in its
+# query, so it works without JavaScript too); nothing is asked until the user submits.
+EXAMPLES = (
+    ("How do I merge two dictionaries in a single expression in Python?", ""),
+    (
+        "Pandas groupby: count distinct values per group",
+        "<p>I have a DataFrame and want the number of unique users per day:</p>\n"
+        "<pre><code>import pandas as pd\ndf.groupby('day')['user'].nunique()</code></pre>",
+    ),
+    ("React useEffect runs twice on mount", "I use `useEffect(() => { fetchData(); }, [])` in a function component."),
+    (
+        "Docker container cannot connect to PostgreSQL on the host",
+        "`psql: could not connect to server: Connection refused`",
+    ),
+)
 
 
 @bp.route("/", methods=["GET", "POST"])
 def ask():
     form = AskForm()
     states = models().states()
-    if form.is_submitted():
+    if not form.is_submitted() and request.args.get("title"):
+        # An example link (or a shared one): fill the form, ask nothing yet.
+        form.title.data = request.args.get("title", "")
+        form.body.data = request.args.get("body", "")
+    elif form.is_submitted():
         if not form.validate():
             return _ask_page(form, states), 422
         try:
@@ -51,7 +70,7 @@ def ask():
 
 def _ask_page(form: AskForm, states, problem: str | None = None) -> str:
     recent = db.session.scalars(history_query(Filters()).limit(RECENT)).all()  # no COUNT, unlike a page
-    return render_template("ask.html", form=form, states=states, problem=problem, recent=recent)
+    return render_template("ask.html", form=form, states=states, problem=problem, recent=recent, examples=EXAMPLES)
 
 
 @bp.get("/models")

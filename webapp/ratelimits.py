@@ -22,7 +22,9 @@ from limits import RateLimitItem, parse_many
 EXTENSION_KEY = "tagsmith.limiter"
 
 
-def init_app(app: Flask, write_blueprints: Iterable[Blueprint]) -> Limiter:
+def init_app(
+    app: Flask, write_blueprints: Iterable[Blueprint], preview_blueprints: Iterable[Blueprint] = ()
+) -> Limiter:
     """One limiter per app: Flask-Limiter keeps its storage and switches on the instance, so
     a module-level one would mix the settings of every app a test process builds."""
     config = app.config
@@ -55,6 +57,12 @@ def init_app(app: Flask, write_blueprints: Iterable[Blueprint]) -> Limiter:
     for blueprint in write_blueprints:
         writes(blueprint)
         text(blueprint)
+    # Keystrokes store nothing: counted apart, so typing never spends the writes' budget.
+    previews = limiter.shared_limit(
+        config["PREVIEW_LIMIT"], scope="previews", methods=["POST"], error_message=_explain(limiter, _previews)
+    )
+    for blueprint in preview_blueprints:
+        previews(blueprint)
 
     @app.after_request
     def retry_after(response):
@@ -115,6 +123,13 @@ def _text(limit: RateLimitItem) -> str:
         f"Too much question text from your address: this site reads at most {limit.amount:,} bytes "
         f"of questions per {_period(limit)} from one client (a batch counts every question). "
         "Send fewer or shorter questions."
+    )
+
+
+def _previews(limit: RateLimitItem) -> str:
+    return (
+        f"Too many suggestion previews from your address: at most {limit.amount:,} per {_period(limit)}. "
+        "The suggestions catch up once you pause typing."
     )
 
 

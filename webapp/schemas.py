@@ -24,6 +24,7 @@ from .inputs import (
     Limits,
     clean_body,
     clean_models,
+    clean_partial_title,
     clean_threshold,
     clean_title,
     clean_top_k,
@@ -71,6 +72,12 @@ class Query(BaseModel):
 
 
 # --- requests ---
+
+
+class ExplainQuery(Query):
+    explain: bool = Field(
+        False, description="1: each answer also says why it suggested each tag (`reasons`), recomputed on request."
+    )
 
 
 def _title(value: object) -> str | None:
@@ -155,6 +162,22 @@ class SuggestIn(Body):
         if self.title is None:
             raise InputError({"title": MISSING["title"]})
         return [(self.title, self.body)]
+
+
+class PreviewIn(Body):
+    """A question as it is being typed: suggestions for it, nothing stored."""
+
+    title: Annotated[str, checked(lambda value: clean_partial_title(value, Limits.from_app()))] = Field(
+        "", description="The title typed so far (no minimum length)."
+    )
+    body: QuestionBody = ""
+    model: str | None = Field(
+        None, description="One model's name; default: TAGSMITH_PREVIEW_MODEL, else the site's default model."
+    )
+    top_k: Annotated[int, checked(clean_top_k)] = Field(DEFAULT_TOP_K, ge=1, le=MAX_TOP_K, description="Tags at most.")
+    threshold: Annotated[float | None, checked(clean_threshold)] = Field(
+        None, ge=0, le=1, description="One cut-off for every tag; null: each tag's tuned threshold."
+    )
 
 
 def _tags(field: str) -> BeforeValidator:
@@ -414,6 +437,14 @@ class ApiRoot(BaseModel):
     openapi: str = Field(description="The OpenAPI document (absolute URL).")
     docs: str = Field(description="The interactive page (absolute URL).")
     endpoints: list[Link]
+
+
+class PreviewOut(BaseModel):
+    model: str
+    tags: list[TagScore]
+    confident: bool
+    elapsed_ms: float | None = Field(None, description="The model's time for this question.")
+    stored: Literal[False] = Field(description="Always false: a preview stores nothing.")
 
 
 class BatchJobOut(BaseModel):

@@ -9,7 +9,6 @@ from flask import url_for
 
 from ml.predictor import Predictor
 
-from .reasons import answer_reasons
 from .serving import ModelState
 from .tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction, Review, ReviewedTag, ReviewVerdict
 
@@ -18,14 +17,17 @@ def timestamp(moment: datetime | None) -> str | None:
     return moment.isoformat() + "Z" if moment else None
 
 
-def answer_dict(answer: ModelAnswer) -> dict:
-    return {
+def answer_dict(answer: ModelAnswer, reasons: dict | None = None) -> dict:
+    found = {
         "model_version": answer.model_version,
         "latency_ms": answer.latency_ms,
         # No confident tag: the one shown is the best guess, not an answer.
         "confident": any(tag.confident for tag in answer.tags),
         "tags": [{"tag": tag.tag, "score": tag.score, "confident": tag.confident} for tag in answer.tags],
     }
+    if reasons is not None:  # asked for with ?explain=1: tag -> reasons (a tag without any is left out)
+        found["reasons"] = reasons
+    return found
 
 
 def _by_verdict(items: Iterable[ReviewedTag | ReviewVerdict]) -> dict:
@@ -58,15 +60,11 @@ def log_entry(review: Review) -> dict:
 
 
 def prediction_dict(
-    prediction: Prediction, latest: Review | None = None, log: list[Review] | None = None, with_reasons: bool = False
+    prediction: Prediction, latest: Review | None = None, log: list[Review] | None = None, reasons: dict | None = None
 ) -> dict:
-    """``log``, when given, is listed under ``reviews`` (newest first). ``with_reasons``: each
-    answer also says why it suggested its tags, where its model can (``reasons``: tag -> list
-    of reasons; a neighbour search per model, so not for listings)."""
-    answers = {answer.model: answer_dict(answer) for answer in prediction.answers}
-    if with_reasons:
-        for model, reasons in answer_reasons(prediction).items():
-            answers[model]["reasons"] = reasons
+    """``latest``: the review that counts (its log entry); ``log``, when given, is listed under
+    ``reviews`` (newest first); ``reasons`` (model -> tag -> reasons, ``webapp.explain``) adds
+    ``reasons`` to each answer."""
     return {
         "id": prediction.id,
         # Absolute, so a client can follow them as they are (behind a proxy, ProxyFix makes
@@ -79,7 +77,10 @@ def prediction_dict(
         "source": prediction.source,
         "top_k": prediction.top_k,
         "threshold": prediction.threshold,
-        "answers": answers,
+        "answers": {
+            answer.model: answer_dict(answer, None if reasons is None else reasons.get(answer.model, {}))
+            for answer in prediction.answers
+        },
         "review": review_dict(prediction, latest),
     } | ({"reviews": [log_entry(review) for review in log]} if log is not None else {})
 
