@@ -307,10 +307,20 @@ class TagScore(BaseModel):
 
 
 class Reason(BaseModel):
-    kind: str = Field(description='"reviewed": a reviewed question voted for it; "similar": a training question did.')
-    question_id: int | None = Field(default=None, description="The reviewed question (/history/<id>).")
-    title: str
-    weight: float = Field(description="Its similarity to this question.")
+    """One piece of evidence for a tag; which fields it has depends on its kind."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: Literal["words", "phrase", "reviewed", "similar"] = Field(
+        description='"words": words or code tokens that weighed most for the linear model; "phrase": what the '
+        'lexical matcher found (match, where); "reviewed": a reviewed question voted for it; "similar": a '
+        "training question did."
+    )
+    weight: float = Field(description="How much it weighed (comparable within one kind and model).")
+    text: str | None = Field(None, description="words / phrase: the words or the phrase.")
+    question_id: int | None = Field(None, description="reviewed: the reviewed question (/history/<id>).")
+    title: str | None = Field(None, description="reviewed / similar: that question's title.")
+    model: str | None = Field(None, description="In the ensemble's reasons: the member that gave it.")
 
 
 class Answer(BaseModel):
