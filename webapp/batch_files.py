@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from ml.errors import TagsmithError
 
-from .history import inert_cell
 from .inputs import InputError, Limits, clean_question
+from .streaming import csv_pieces, jsonl_pieces
 
 CSV, JSONL = "csv", "jsonl"
 MEDIA_TYPES = {
@@ -29,6 +29,7 @@ MEDIA_TYPES = {
 EXTENSIONS = {".csv": CSV, ".jsonl": JSONL, ".ndjson": JSONL}
 DOWNLOAD_TYPES = {CSV: "text/csv; charset=utf-8", JSONL: "application/x-ndjson; charset=utf-8"}
 SHOWN_PROBLEMS = 20
+RESULT_PIECE = 200  # rows per piece of a results download
 # Files that are not text at all, by their first bytes: spreadsheets, archives, PDFs.
 BINARY_STARTS = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF", b"\x1f\x8b")
 # Added to the rows written back; a file that already has such a column gets ours prefixed.
@@ -199,36 +200,19 @@ def added_names(taken: Iterable[str]) -> tuple[str, str]:
 def csv_results(header: list[str], rows: Iterable[tuple[str, list[tuple[str, float]]]]) -> Iterator[str]:
     """The uploaded CSV with two columns added: the tags, and their scores in the same order
     (space-separated). Every cell is made inert for spreadsheets, like the history export."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([inert_cell(name) for name in [*header, *added_names(header)]])
-    for number, (original, tags) in enumerate(rows, 1):
-        cells = json.loads(original)
-        tag_cell = " ".join(tag for tag, _ in tags)
-        score_cell = " ".join(f"{score:.4f}" for _, score in tags)
-        writer.writerow([inert_cell(cell) for cell in [*cells, tag_cell, score_cell]])
-        if number % 200 == 0:
-            yield _drain(buffer)
-    yield _drain(buffer)
+    lines = (
+        [*json.loads(original), " ".join(tag for tag, _ in tags), " ".join(f"{score:.4f}" for _, score in tags)]
+        for original, tags in rows
+    )
+    return csv_pieces([*header, *added_names(header)], lines, RESULT_PIECE)
 
 
 def jsonl_results(rows: Iterable[tuple[str, list[tuple[str, float]]]]) -> Iterator[str]:
     """Each uploaded object with ``tags``: a list of {"tag", "score"}, best first."""
-    lines = []
-    for original, tags in rows:
+
+    def tagged(original: str, tags: list[tuple[str, float]]) -> dict:
         item = json.loads(original)
-        key = added_names(item)[0]
-        item[key] = [{"tag": tag, "score": round(score, 4)} for tag, score in tags]
-        lines.append(json.dumps(item, ensure_ascii=False))
-        if len(lines) == 200:
-            yield "\n".join(lines) + "\n"
-            lines = []
-    if lines:
-        yield "\n".join(lines) + "\n"
+        item[added_names(item)[0]] = [{"tag": tag, "score": round(score, 4)} for tag, score in tags]
+        return item
 
-
-def _drain(buffer: io.StringIO) -> str:
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return text
+    return jsonl_pieces((tagged(original, tags) for original, tags in rows), RESULT_PIECE)

@@ -3,9 +3,6 @@ export of reviewed questions for ``python -m ml``."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from contextlib import suppress
 
 from flask import (
@@ -30,12 +27,12 @@ from .inputs import InputError, canonical_added, parse_tag_list
 from .queries import MAX_PAGE, PAGE_RULE, Filters, exportable_count, page_of, parse_cursor, reviewed_for_export
 from .review import delete_question, review_log, save_review
 from .serving import models
+from .streaming import csv_pieces, jsonl_pieces
 from .suggest import add_answer
 from .tables import Prediction
 
 bp = Blueprint("history", __name__, url_prefix="/history")
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_FLUSH = 50  # rows per piece the export hands the server (one write per row is slow)
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 
@@ -169,37 +166,13 @@ def export_lines(kind: str):
 
 def _csv_lines():
     """``id,title,body,tags`` with space-separated tags: ``python -m ml train --data`` reads it."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["id", "title", "body", "tags"])
-    yield _drain(buffer)  # the header goes out before the first query
-    for number, (prediction_id, title, body, tags) in enumerate(reviewed_for_export(), 1):
-        writer.writerow([prediction_id, *map(inert_cell, (title, body, " ".join(tags)))])
-        if number % EXPORT_FLUSH == 0:
-            yield _drain(buffer)
-    yield _drain(buffer)
-
-
-def inert_cell(text: str) -> str:
-    """A cell a spreadsheet shows as text: one starting like a formula (=, +, -, @, tab,
-    carriage return) gets a leading apostrophe (OWASP's advice against CSV injection).
-    The JSONL export keeps every text exactly as asked."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    rows = ([prediction_id, title, body, " ".join(tags)] for prediction_id, title, body, tags in reviewed_for_export())
+    return csv_pieces(["id", "title", "body", "tags"], rows, EXPORT_FLUSH)
 
 
 def _jsonl_lines():
-    lines = []
-    for prediction_id, title, body, tags in reviewed_for_export():
-        lines.append(json.dumps({"id": prediction_id, "title": title, "body": body, "tags": tags}, ensure_ascii=False))
-        if len(lines) == EXPORT_FLUSH:
-            yield "\n".join(lines) + "\n"
-            lines = []
-    if lines:
-        yield "\n".join(lines) + "\n"
-
-
-def _drain(buffer: io.StringIO) -> str:
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return text
+    items = (
+        {"id": prediction_id, "title": title, "body": body, "tags": tags}
+        for prediction_id, title, body, tags in reviewed_for_export()
+    )
+    return jsonl_pieces(items, EXPORT_FLUSH)

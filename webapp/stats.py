@@ -16,16 +16,13 @@ from .counters import percentile, read_counters, read_histograms, read_tag_count
 from .extensions import db
 
 
-@dataclass
-class ModelStats:
-    name: str
-    answers: int = 0
-    latency_p50_ms: float | None = None
-    latency_p95_ms: float | None = None
-    reviewed: int = 0  # reviewed questions this model answered
-    judged: int = 0  # its suggested tags that have a verdict
-    correct: int = 0  # ... of which were accepted
-    missed: int = 0  # right tags of those questions it did not suggest
+class Judged:
+    """Precision and recall from counts of judged suggestions: ``judged`` suggested tags that
+    have a verdict, ``correct`` of them right, ``missed`` right tags not suggested."""
+
+    judged: int
+    correct: int
+    missed: int
 
     @property
     def precision(self) -> float | None:
@@ -35,6 +32,18 @@ class ModelStats:
     def recall(self) -> float | None:
         found = self.correct + self.missed
         return self.correct / found if found else None
+
+
+@dataclass
+class ModelStats(Judged):
+    name: str
+    answers: int = 0
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    reviewed: int = 0  # reviewed questions this model answered
+    judged: int = 0  # its suggested tags that have a verdict
+    correct: int = 0  # ... of which were accepted
+    missed: int = 0  # right tags of those questions it did not suggest
 
 
 @dataclass
@@ -62,7 +71,7 @@ class Day:
 
 
 @dataclass
-class VersionWeek:
+class VersionWeek(Judged):
     """One model version's answers on the questions whose latest review fell in one week."""
 
     model: str
@@ -72,15 +81,6 @@ class VersionWeek:
     judged: int = 0
     correct: int = 0
     missed: int = 0
-
-    @property
-    def precision(self) -> float | None:
-        return self.correct / self.judged if self.judged else None
-
-    @property
-    def recall(self) -> float | None:
-        found = self.correct + self.missed
-        return self.correct / found if found else None
 
 
 @dataclass

@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from .counters import RIGHT
 from .extensions import db
+from .stats import Judged
 from .tables import utc_now
 
 WINDOW_DAYS = 84
@@ -50,7 +51,7 @@ _QUERY = text(
 
 
 @dataclass(frozen=True)
-class VersionPeriod:
+class VersionPeriod(Judged):
     model: str
     model_version: str
     period: date  # the first day of the day or ISO week
@@ -58,15 +59,6 @@ class VersionPeriod:
     judged: int
     correct: int
     missed: int
-
-    @property
-    def precision(self) -> float | None:
-        return self.correct / self.judged if self.judged else None
-
-    @property
-    def recall(self) -> float | None:
-        found = self.correct + self.missed
-        return self.correct / found if found else None
 
     def to_dict(self) -> dict:
         return dict(asdict(self), period=self.period.isoformat(), precision=self.precision, recall=self.recall)
