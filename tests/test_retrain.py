@@ -15,7 +15,7 @@ from tests.support import api_suggest, make_app, reviewer_client
 from tests.test_open_models import open_questions
 from webapp.serving import EXTENSION_KEY
 from webapp.stats import compute
-from webapp.version_stats import by_version
+from webapp.version_stats import by_version, from_totals
 
 open_models = test_open_models.open_models  # the session's omikuji, lexical and ensemble on a tiny corpus
 
@@ -224,6 +224,10 @@ def test_stats_show_precision_and_recall_per_model_version(app):
     with app.app_context():
         rows = by_version("day")
         totals = compute().models["baseline"]  # the running totals, counted another way
+        # What /stats shows: the same figures from the running totals, by week of review.
+        shown = [(r.model, r.model_version, r.reviewed, r.judged, r.correct, r.missed) for r in from_totals(compute())]
+        counted = [(r.model, r.model_version, r.reviewed, r.judged, r.correct, r.missed) for r in rows]
+        assert shown == counted
     assert (totals.reviewed, totals.judged, totals.correct, totals.missed) == tuple(
         sum(getattr(row, field) for row in rows) for field in ("reviewed", "judged", "correct", "missed")
     )

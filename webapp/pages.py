@@ -17,7 +17,7 @@ from .serving import models
 from .stats import compute
 from .stats_charts import known_tags, stats_charts
 from .suggest import suggest_and_store
-from .version_stats import PERIODS, by_version
+from .version_stats import PERIODS, by_version, from_totals
 
 bp = Blueprint("pages", __name__)
 RECENT = 5
@@ -98,7 +98,8 @@ def model_tags(name: str):
 def stats():
     figures = compute()
     known = known_tags([state.predictor for state in models().states() if state.predictor is not None])
-    return render_template("stats.html", stats=figures, charts=stats_charts(figures, known), versions=by_version())
+    charts = stats_charts(figures, known)
+    return render_template("stats.html", stats=figures, charts=charts, versions=from_totals(figures))
 
 
 @bp.get("/stats/versions.json")

@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from .counters import RIGHT
 from .extensions import db
-from .stats import Judged
+from .stats import Judged, Stats
 from .tables import utc_now
 
 WINDOW_DAYS = 84
@@ -62,6 +62,20 @@ class VersionPeriod(Judged):
 
     def to_dict(self) -> dict:
         return dict(asdict(self), period=self.period.isoformat(), precision=self.precision, recall=self.recall)
+
+
+def from_totals(stats: Stats, days: int = WINDOW_DAYS) -> list[VersionPeriod]:
+    """The same table by week of the latest review, read from /stats' running totals
+    (``stats.weeks``): what /stats shows, at the same cost at any size. ``by_version``
+    reads rows (by the day or week the answer was made) and is for the JSON only: at a
+    million questions it took 8 s."""
+    since = (utc_now() - timedelta(days=days)).date()
+    rows = [
+        VersionPeriod(week.model, week.version, start, week.reviewed, week.judged, week.correct, week.missed)
+        for week in stats.weeks.values()
+        if week.reviewed and (start := date.fromisoformat(week.week)) >= since - timedelta(days=6)
+    ]
+    return sorted(rows, key=lambda row: (row.period, row.model, row.model_version))
 
 
 def by_version(period: str = "week", days: int = WINDOW_DAYS) -> list[VersionPeriod]:
