@@ -7,6 +7,7 @@ They go to ``screenshots/`` at the repository root (git ignores it), or to the f
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -47,3 +48,20 @@ def set_viewport(driver, width: int, height: int) -> None:
     driver.set_window_size(width, height)
     inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
     driver.set_window_size(width + (width - inner[0]), height + (height - inner[1]))
+
+
+def save_full_page(driver, name: str) -> Path:
+    """The whole page, beyond the viewport, as ``<name>.png`` (DevTools' capture: the page
+    keeps the viewport and colour scheme the test emulates)."""
+    path = screenshot_folder() / f"{name}.png"
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+        },
+    )
+    path.write_bytes(base64.b64decode(shot["data"]))
+    return path

@@ -4,30 +4,19 @@ screenshots of the upload and job pages at desktop and phone width (tests/screen
 import contextlib
 import csv
 import io
-import shutil
-import tempfile
-import threading
 import time
-from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
+from tests import browser as browser_harness
 from tests import screenshots
 from tests.support import make_app, make_questions
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = "/usr/bin/chromedriver"
-
 pytest.importorskip("selenium", reason="selenium is not installed (make test installs requirements-dev.txt)")
-if not CHROMIUM or not Path(CHROMEDRIVER).exists():
-    pytest.skip(
-        "Debian's chromium and chromium-driver are not installed; `make test` installs them", allow_module_level=True
-    )
+if not browser_harness.available():
+    pytest.skip(browser_harness.MISSING, allow_module_level=True)
 
-from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -48,14 +37,8 @@ def site(trained_models, tmp_path_factory):
         BATCH_CHUNK=10,
         BATCH_YIELD_PERCENT=1000,
     )
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", folder
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with browser_harness.served(app) as url:
+        yield url, folder
 
 
 @pytest.fixture(scope="module")
@@ -63,20 +46,8 @@ def browser(site):
     _, folder = site
     downloads = folder / "downloads"
     downloads.mkdir()
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"):
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="tagsmith-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads)})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with browser_harness.chromium(downloads) as driver:
         yield driver, downloads
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def test_upload_a_csv_watch_its_progress_and_download_the_tags(site, browser, tmp_path):

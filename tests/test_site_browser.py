@@ -4,40 +4,18 @@
 without them skips these tests and says why.
 """
 
-import base64
-import shutil
-import tempfile
-import threading
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from werkzeug.serving import make_server
 
+from tests import browser as browser_harness
+from tests import screenshots
 from tests.support import REVIEWER, REVIEWER_PASSWORD, FakeTransformer, add_reviewer, make_app, reviewer_client
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROME_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1280,1000",
-)
-
 selenium = pytest.importorskip("selenium", reason="selenium is not installed (make test installs requirements-dev.txt)")
-if not CHROMIUM or not Path(CHROMEDRIVER).exists():
-    pytest.skip(
-        "Debian's chromium and chromium-driver are not installed; `make test` installs them", allow_module_level=True
-    )
+if not browser_harness.available():
+    pytest.skip(browser_harness.MISSING, allow_module_level=True)
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
@@ -52,31 +30,14 @@ def site(trained_models, tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser-site")
     app = make_app(trained_models / "models", folder / "site.sqlite3", transformer=FakeTransformer(), TESTING=False)
     add_reviewer(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", app
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with browser_harness.served(app) as url:
+        yield url, app
 
 
 @pytest.fixture(scope="module")
 def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROME_FLAGS:
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="tagsmith-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with browser_harness.chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def wait(driver):
@@ -206,9 +167,6 @@ def test_the_api_page_renders_the_document_under_the_csp(site, browser):
 
 # -- the look: charts, dark mode, announced errors, screenshots ---------------------------
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"  # gitignored
-SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
-
 
 def colour_scheme(driver, scheme: str) -> None:
     """Emulate the system's light or dark setting (prefers-color-scheme) through DevTools."""
@@ -223,23 +181,6 @@ def viewport(driver, width: int, height: int) -> None:
         "Emulation.setDeviceMetricsOverride",
         {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 760},
     )
-
-
-def save_screenshot(driver, name: str) -> Path:
-    """The whole page as a PNG under screenshots/ (kept after the run, for people to look at)."""
-    SCREENSHOTS.mkdir(exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-    shot = driver.execute_cdp_cmd(
-        "Page.captureScreenshot",
-        {
-            "format": "png",
-            "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
-        },
-    )
-    path.write_bytes(base64.b64decode(shot["data"]))
-    return path
 
 
 def computed(driver, selector: str, prop: str) -> str:
@@ -315,15 +256,15 @@ def test_screenshots_of_every_page_light_and_dark_at_desktop_and_phone_width(sit
     try:
         for scheme in ("light", "dark"):
             colour_scheme(browser, scheme)
-            for size, (width, height) in SIZES.items():
+            for size, (width, height) in screenshots.SIZES.items():
                 viewport(browser, width, height)
                 for name, url in pages.items():
                     browser.get(site + "/" + url.lstrip("/"))
-                    saved.append(save_screenshot(browser, f"{name}-{size}-{scheme}"))
+                    saved.append(screenshots.save_full_page(browser, f"{name}-{size}-{scheme}"))
                 browser.get(site + "/")
                 browser.find_element(By.ID, "title").send_keys("ab", Keys.ENTER)
                 wait(browser).until(EC.presence_of_element_located((By.ID, "error-summary")))
-                saved.append(save_screenshot(browser, f"ask-error-{size}-{scheme}"))
+                saved.append(screenshots.save_full_page(browser, f"ask-error-{size}-{scheme}"))
     finally:
         colour_scheme(browser, "light")
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
