@@ -26,23 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.site import free_port, percentile, stop_server  # noqa: E402
-
-
-def prepare(url: str) -> list[str]:
-    """Migrate the database and make two reviewers: their API tokens."""
-    import secrets
-
-    from webapp import create_app
-    from webapp.auth import new_token
-    from webapp.extensions import db
-    from webapp.reviewer_cli import create_reviewer
-
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "PRELOAD_MODELS": False, "SECRET_KEY": "bench"})
-    with app.app_context():
-        tokens = [new_token(create_reviewer(name, secrets.token_urlsafe(16))) for name in ("ada", "bob")]
-        db.engine.dispose()
-    return tokens
+from bench.site import free_port, percentile, reviewer_token, stop_server  # noqa: E402
 
 
 def serve(url: str, workers: int, models_dir: Path, log) -> tuple[subprocess.Popen, str]:
@@ -110,7 +94,7 @@ def stored_state(url: str, prediction_id: int) -> tuple[int, bool]:
 
 
 def run(url: str, args, folder: Path) -> dict:
-    tokens = prepare(url)
+    tokens = [reviewer_token(url) for _ in range(2)]  # two reviewers (migrates the database)
     log = open(folder / f"gunicorn-{free_port()}.log", "w")  # noqa: SIM115
     server, base = serve(url, args.workers, args.models_dir, log)
     try:

@@ -181,10 +181,11 @@ class TfidfBaseline(BaseEstimator, Predictor):
         wanted = [(tag, column[tag]) for tag in tags if tag in column]
         if not wanted:
             return {}
-        words = self.vectorizers_[0]
-        row = self.transform([text]).tocsr()
-        in_words = row.indices < len(words.vocabulary_)
-        indices, values = row.indices[in_words], row.data[in_words]
+        # The word block alone: each vectoriser normalises its own block, so these are the
+        # values the model reads, without the character n-grams' pass.
+        row = self.vectorizers_[0].transform([text]).tocsr()
+        row.sort_indices()
+        indices, values = row.indices, row.data
         names = self._word_names()
         found: dict[str, list[Reason]] = {}
         for tag, j in wanted:

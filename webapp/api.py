@@ -152,7 +152,7 @@ def _reasons(prediction: Prediction, query: ExplainQuery) -> dict | None:
 
 
 def _with_log(prediction: Prediction, query: ExplainQuery) -> dict:
-    log, _ = review_log(prediction.id)
+    log = review_log(prediction.id)
     return prediction_dict(prediction, latest=log[0] if log else None, log=log, reasons=_reasons(prediction, query))
 
 

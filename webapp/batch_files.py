@@ -27,7 +27,6 @@ MEDIA_TYPES = {
     "application/x-jsonlines": JSONL,
 }
 EXTENSIONS = {".csv": CSV, ".jsonl": JSONL, ".ndjson": JSONL}
-DOWNLOAD_TYPES = {CSV: "text/csv; charset=utf-8", JSONL: "application/x-ndjson; charset=utf-8"}
 SHOWN_PROBLEMS = 20
 RESULT_PIECE = 200  # rows per piece of a results download
 # Files that are not text at all, by their first bytes: spreadsheets, archives, PDFs.

@@ -21,11 +21,12 @@ from flask_wtf.file import FileField
 
 from ml.errors import ModelUnavailable
 
-from .batch_files import CSV, DOWNLOAD_TYPES, BatchFileError, csv_results, format_of, jsonl_results, parse
+from .batch_files import CSV, BatchFileError, csv_results, format_of, jsonl_results, parse
 from .batches import cancel, job_rows, recent_jobs, submit
 from .errors import for_people
 from .extensions import db
 from .inputs import Limits
+from .streaming import CONTENT_TYPES
 from .tables import BatchJob
 
 bp = Blueprint("batch", __name__, url_prefix="/batch")
@@ -107,4 +108,4 @@ def results_response(job: BatchJob) -> Response:
     body = csv_results(json.loads(job.header or "[]"), rows) if job.format == CSV else jsonl_results(rows)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", job.filename.rsplit(".", 1)[0])[:80] or "batch"
     headers = {"Content-Disposition": f'attachment; filename="{stem}-tagged.{job.format}"'}
-    return Response(stream_with_context(body), content_type=DOWNLOAD_TYPES[job.format], headers=headers)
+    return Response(stream_with_context(body), content_type=CONTENT_TYPES[job.format], headers=headers)

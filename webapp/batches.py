@@ -37,6 +37,7 @@ from .batch_files import ParsedFile
 from .database import transaction
 from .errors import storage_unavailable
 from .extensions import db
+from .serialize import timestamp
 from .serving import models
 from .suggest import run_models, store_predictions
 from .tables import CANCELLED, DONE, FAILED, QUEUED, RUNNING, BatchItem, BatchJob, ModelAnswer, SuggestedTag
@@ -332,8 +333,8 @@ def progress(job: BatchJob) -> dict:
         "done": job.done,
         "percent": round(100 * job.done / job.total, 1) if job.total else 100.0,
         "errors": job.errors,
-        "created_at": job.created_at.isoformat() + "Z",
-        "finished_at": job.finished_at.isoformat() + "Z" if job.finished_at else None,
+        "created_at": timestamp(job.created_at),
+        "finished_at": timestamp(job.finished_at),
     }
 
 

@@ -25,7 +25,8 @@ from ml.registry import model_names
 
 from .database import current_revision, upgrade_schema
 from .extensions import db
-from .history import EXPORT_TYPES, export_lines
+from .history import export_lines
+from .streaming import CONTENT_TYPES
 
 tagsmith_cli = AppGroup("tagsmith", help="The site's own jobs: database, export, retraining.")
 
@@ -39,7 +40,7 @@ def init_db() -> None:
 
 
 @tagsmith_cli.command("export")
-@click.option("--format", "kind", type=click.Choice(sorted(EXPORT_TYPES)), default="jsonl", show_default=True)
+@click.option("--format", "kind", type=click.Choice(sorted(CONTENT_TYPES)), default="jsonl", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True)
 def export(kind: str, output: Path) -> None:
     """Write the reviewed questions (id, title, body, right tags), as python -m ml train --data reads them."""

@@ -46,7 +46,6 @@ from .tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction, StatsCou
 AnySession = Session | scoped_session[Any]
 RIGHT = (ACCEPTED, ADDED)
 CORRECTIONS = (REJECTED, ADDED)
-OVER_TIME_PREFIXES = ("day:", "week:", "tag:")
 # Latency buckets: three significant digits of the milliseconds. Below each limit, the
 # bucket is 1000 * decade + floor(ms * factor) (or ms / divisor): only a multiplication or
 # a division and a floor, which Python, SQLite and PostgreSQL round identically (IEEE
@@ -134,11 +133,6 @@ class Tally:
         # A tag suggested after the review (another model run later) has no verdict yet:
         # it counts neither for nor against the model.
         judged = suggested & verdicts.keys()
-        prefix = f"model:{answer.model}"
-        self.counters[f"{prefix}:reviewed"] += sign
-        self.counters[f"{prefix}:judged"] += sign * len(judged)
-        self.counters[f"{prefix}:correct"] += sign * len(judged & right)
-        self.counters[f"{prefix}:missed"] += sign * len(right - suggested)
         week = week_of(reviewed_at).isoformat()
         for what, value in (
             ("reviewed", 1),
@@ -146,6 +140,8 @@ class Tally:
             ("correct", len(judged & right)),
             ("missed", len(right - suggested)),
         ):
+            # The model's totals, and the same figure for its version in the review's week.
+            self.counters[f"model:{answer.model}:{what}"] += sign * value
             self.counters[f"week:{week}:{answer.model}:{what}:{answer.model_version}"] += sign * value
 
 

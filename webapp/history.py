@@ -16,7 +16,6 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from sqlalchemy.exc import IntegrityError
 
 from ml.registry import model_names
 
@@ -25,16 +24,15 @@ from .explain import answer_reasons
 from .extensions import db
 from .inputs import InputError, canonical_added, parse_tag_list
 from .queries import MAX_PAGE, PAGE_RULE, Filters, exportable_count, page_of, parse_cursor, reviewed_for_export
-from .review import delete_question, review_log, save_review
+from .review import delete_question, review_log, reviews_logged, save_review
 from .serving import models
-from .streaming import csv_pieces, jsonl_pieces
+from .streaming import CONTENT_TYPES, csv_pieces, jsonl_pieces
 from .suggest import add_answer
 from .tables import Prediction
 
 bp = Blueprint("history", __name__, url_prefix="/history")
 
 EXPORT_FLUSH = 50  # rows per piece the export hands the server (one write per row is slow)
-EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 
 
 def get_prediction(prediction_id: int) -> Prediction:
@@ -86,13 +84,13 @@ def _detail_page(
     prediction: Prediction, review_errors: dict | None = None, draft: dict | None = None, status: int = 200
 ):
     states = {state.name: state for state in models().states()}
-    log, logged = review_log(prediction.id)
+    log = review_log(prediction.id)
     return (
         render_template(
             "detail.html",
             prediction=prediction,
             review_log=log,
-            reviews_logged=logged,
+            reviews_logged=reviews_logged(prediction.id) if log else 0,
             states=states,
             model_names=model_names(),
             review_errors=review_errors or {},
@@ -138,15 +136,14 @@ def run_model(prediction_id: int, model: str):
         abort(404, description=f"There is no model called {model!r}.")
     prediction = get_prediction(prediction_id)
     if prediction.answer(model) is None:
-        with suppress(IntegrityError):  # a double click: the other request stored the answer first
-            add_answer(models(), prediction, model)
+        add_answer(models(), prediction, model)  # a double click stores it once (add_answer checks)
     return redirect(url_for("history.detail", prediction_id=prediction.id, view=model), code=303)
 
 
 @bp.get("/export.<kind>")
 def export(kind: str):
     # A mistyped address says so to anyone, before the login.
-    if kind not in EXPORT_TYPES:
+    if kind not in CONTENT_TYPES:
         abort(404, description="Export as export.csv or export.jsonl.")
     return _export(kind)
 
@@ -156,7 +153,7 @@ def _export(kind: str):
     rows = export_lines(kind)
     headers = {"Content-Disposition": f'attachment; filename="tagsmith-reviewed.{kind}"'}
     # content_type, not mimetype: Flask adds "; charset=utf-8" to a mimetype a second time.
-    return Response(stream_with_context(rows), content_type=EXPORT_TYPES[kind], headers=headers)
+    return Response(stream_with_context(rows), content_type=CONTENT_TYPES[kind], headers=headers)
 
 
 def export_lines(kind: str):

@@ -40,10 +40,9 @@ from spectree import Response, SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.models import SecureType
 
 from . import schemas
-from .errors import ApiError
+from .errors import PROBLEM_JSON, ApiError
 from .guards import MAX_ROW_ID
 
-PROBLEM_JSON = "application/problem+json"
 TITLE = "tagsmith API"
 VERSION = "1"
 SWAGGER_UI = files("swagger_ui") / "static"
@@ -208,9 +207,19 @@ _MODELS = {
 CONVERTER_SCHEMAS = {"id": {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}}
 
 
+DOCUMENT_KEY = "tagsmith.openapi"
+
+
 def document() -> dict:
     """spectree's document, with the errors' media type as the API answers them and the
-    site's own path converters described."""
+    site's own path converters described; built once per app (its routes do not change)."""
+    built = current_app.extensions.get(DOCUMENT_KEY)
+    if built is None:
+        built = current_app.extensions[DOCUMENT_KEY] = _build_document()
+    return built
+
+
+def _build_document() -> dict:
     generated = jsonlib.loads(jsonlib.dumps(spec.spec))  # a copy: spectree caches its own
     converters = {
         variable: converter

@@ -77,10 +77,8 @@ def conditions(filters: Filters, prefixes: bool = True) -> list[ColumnElement[bo
         suggested = (
             select(ModelAnswer.prediction_id)
             .join(SuggestedTag, SuggestedTag.answer_id == ModelAnswer.id)
-            .where(SuggestedTag.tag == filters.tag)
+            .where(SuggestedTag.tag == filters.tag, ModelAnswer.model == filters.model)
         )
-        if filters.model:
-            suggested = suggested.where(ModelAnswer.model == filters.model)
         reviewed_right = select(ReviewedTag.prediction_id).where(
             ReviewedTag.tag == filters.tag, ReviewedTag.verdict != REJECTED
         )

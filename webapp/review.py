@@ -91,13 +91,18 @@ def delete_question(prediction: Prediction) -> None:
     forget_question(question)
 
 
-def review_log(prediction_id: int, limit: int = HISTORY_SHOWN) -> tuple[list[Review], int]:
-    """The question's newest ``limit`` reviews, newest first, and how many it has in all."""
-    reviews = db.session.scalars(
-        select(Review).where(Review.prediction_id == prediction_id).order_by(Review.id.desc()).limit(limit)
-    ).all()
-    total = db.session.scalar(select(func.count()).select_from(Review).where(Review.prediction_id == prediction_id))
-    return list(reviews), total or 0
+def review_log(prediction_id: int, limit: int = HISTORY_SHOWN) -> list[Review]:
+    """The question's newest ``limit`` reviews, newest first."""
+    return list(
+        db.session.scalars(
+            select(Review).where(Review.prediction_id == prediction_id).order_by(Review.id.desc()).limit(limit)
+        )
+    )
+
+
+def reviews_logged(prediction_id: int) -> int:
+    """How many reviews the question has in all (its page says how many it does not show)."""
+    return db.session.scalar(select(func.count()).select_from(Review).where(Review.prediction_id == prediction_id)) or 0
 
 
 def latest_reviews(prediction_ids: list[int]) -> dict[int, Review]:

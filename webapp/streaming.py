@@ -10,6 +10,8 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# What a download is sent as, by its format (the history export, a batch job's results).
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 
 
 def inert_cell(text: str) -> str:

@@ -21,8 +21,6 @@ SMOOTHING_GRID = (0.0, 0.5)
 MIN_VOTES_GRID = (1_000_000, 40, 20, 10, 5)
 # Thresholds tried per setting while tuning (the final threshold is tuned on the full grid).
 COARSE_THRESHOLDS = np.round(np.arange(0.04, 0.41, 0.02), 2)
-MAX_REFS = 5
-MODEL_PARAMS = ("k", "power", "smoothing", "min_df", "oov", "review_weight", "min_votes")
 
 
 class ValidationTuning(Voting):
