@@ -114,3 +114,46 @@ def test_the_ensemble_grows_with_its_memory_and_passes_a_tag_only_the_memory_kno
     reasons = ensemble.reasons(SIMILAR, ["zorblet"])["zorblet"]
     assert {reason["question_id"] for reason in reasons} <= {1, 2, 3} and reasons[0]["kind"] == "reviewed"
     assert "zorblet" not in [s.tag for s in other.suggest([SIMILAR], top_k=3)[0]]
+
+
+def test_review_verdicts_pull_a_rejected_tag_down_and_a_missed_one_up_and_leave_unjudged_tags_alone():
+    from ml.ensemble import review_corrected
+    from ml.memory import ReviewVerdicts
+
+    near = ReviewVerdicts(3.0, {"python": 1.0}, {"flutter": 2.0}, {"dart": 2.0, "python": 0.5})
+    assert review_corrected(0.9, "flutter", near, 0.3, 1.0) == pytest.approx(0.3)  # 0.9 / (1 + 2)
+    assert review_corrected(0.9, "flutter", near, 0.3, 1.0) < review_corrected(0.9, "flutter", near, 0.3, 4.0)
+    assert review_corrected(0.8, "python", near, 0.3, 1.0) == pytest.approx(0.9)  # accepted where shown
+    assert review_corrected(0.1, "dart", near, 0.3, 1.0) == pytest.approx(2.1 / 4)  # added where not shown
+    assert review_corrected(0.9, "kotlin", near, 0.3, 1.0) == pytest.approx(0.9)  # suggested, never judged
+    assert review_corrected(0.2, "kotlin", near, 0.3, 1.0) < 0.2  # not suggested, on none of them
+
+
+def test_a_tag_reviewers_keep_replacing_is_replaced_in_the_ensemble_through_the_site(learning_models, new_database):
+    """Reviewers reject a tag the ensemble suggests and add another, question after question
+    (a library renamed): from the MIN_SHOWN-th review on, the ensemble suggests the other one
+    wherever it would have suggested the rejected one, even on a question unlike the reviewed
+    ones, in this worker and in another that catches up through the database."""
+    from ml.memory.index import MIN_SHOWN
+
+    database = new_database()
+    first = reviewer_client(make_app(learning_models, database))
+    second = make_app(learning_models, database).test_client()
+    unlike = "best way to virtualenv pip"
+    before = tags(suggested(second, unlike), "ensemble")
+    assert "python" in before and "blorptastic" not in before
+    for k in range(MIN_SHOWN):
+        created = suggested(first, f"django zq{k}x w{k}v")
+        shown = set(tags(created, "ensemble")) | set(tags(created, "memory"))
+        assert "python" in shown, (k, shown)
+        verdict = {"accepted": [], "rejected": sorted(shown), "added": ["blorptastic"]}
+        response = first.post(f"/api/v1/predictions/{created['id']}/feedback", json=verdict)
+        assert response.status_code == 200, response.get_json()
+    for client in (first, second):
+        created = suggested(client, unlike)
+        after = tags(created, "ensemble")
+        assert "blorptastic" in after and "python" not in after, after
+        because = [r for r in created["answers"]["ensemble"]["reasons"]["blorptastic"] if r["kind"] == "replaced"]
+        assert because == [{"kind": "replaced", "text": "python", "weight": 1.0, "model": "memory"}]
+        page = client.get(f"/history/{created['id']}").get_data(as_text=True)
+        assert re.search(r"in place of <q><bdi>python</bdi></q> \(100% of reviews\)", page)

@@ -157,3 +157,26 @@ def test_save_and_load_keep_every_remembered_question_with_its_ref(trained, tmp_
     assert again.labels == model.labels and again.labels[-1] == "zig"
     np.testing.assert_allclose(again.predict_scores(["spring maven jvm", "select join"])[:, : before.shape[1]], before)
     assert again.suggest_with_evidence(["zig comptime"], top_k=1)[0][0].refs == [42, "43"]
+
+
+def test_what_reviewers_rejected_and_added_is_counted_per_neighbourhood_and_per_tag_and_forgotten_with_the_review():
+    model = seeded()
+    for ref, title in enumerate(POLARS, 101):  # shown python and pandas; pandas was wrong, polars missing
+        model.add(title, ["python", "python-polars"], ref=ref, shown=["Python", "pandas"])
+    model.add("quux frobnicator", ["java"], ref=200)  # no verdicts known: counts in no verdict
+    rows, similarities = model.neighbours(["polars lazyframe filter"])[0]
+    near = model.review_verdicts(rows, similarities)
+    assert near.judged > 0 and set(near.accepted) == {"python"} and set(near.rejected) == {"pandas"}
+    assert set(near.added) == {"python-polars"} and near.added["python-polars"] == pytest.approx(near.judged)
+    assert model.best_tags_and_verdicts(["polars lazyframe filter"])[0][1] == near
+    assert model.replacement("pandas") is None  # shown on 3 reviewed questions only
+    for ref in range(110, 120):
+        model.add(f"polars frame number {ref}", ["python-polars"], ref=ref, shown=["pandas"])
+    assert model.replacement("pandas") == ("python-polars", pytest.approx(1.0))
+    assert model.replacement("python") is None  # shown and right: never replaced
+    for ref in range(110, 117):
+        model.remove(ref)  # 6 left that showed pandas: fewer than MIN_SHOWN
+    assert model.replacement("pandas") is None
+    assert model.review_verdicts(*model.neighbours(["quux frobnicator"])[0]).judged == pytest.approx(
+        sum(s for r, s in zip(*model.neighbours(["quux frobnicator"])[0], strict=True) if r in model._row_shown)
+    )

@@ -23,7 +23,7 @@ from ml.text import question_text
 
 from .extensions import db
 from .serving import models
-from .tables import ACCEPTED, ADDED, Prediction, ReviewedTag
+from .tables import ACCEPTED, ADDED, REJECTED, Prediction, ReviewedTag
 
 EXTENSION_KEY = "tagsmith.learning"
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class Review(NamedTuple):
     reviewed_at: datetime
     tags: tuple[str, ...]  # the right tags: accepted and added
     text: str
+    shown: tuple[str, ...] = ()  # the suggested tags the reviewer judged: accepted and rejected
 
 
 class Learner:
@@ -141,21 +142,32 @@ class Learner:
 
 def _read_reviews(ids: list[int]) -> list[Review]:
     """The reviews of these questions as they are now, in the order of ``ids``: each right
-    tags (accepted and added), read in one query for the questions and one for the tags."""
+    tags (accepted and added) and the tags it judged (accepted and rejected), read in one
+    query for the questions and one for the tags."""
     rows = db.session.execute(
         select(Prediction.id, Prediction.title, Prediction.body, Prediction.reviewed_at).where(Prediction.id.in_(ids))
     ).all()
-    tags: dict[int, list[str]] = {}
+    right: dict[int, list[str]] = {}
+    shown: dict[int, list[str]] = {}
     tag_rows = db.session.execute(
-        select(ReviewedTag.prediction_id, ReviewedTag.tag)
-        .where(ReviewedTag.prediction_id.in_(ids), ReviewedTag.verdict.in_((ACCEPTED, ADDED)))
+        select(ReviewedTag.prediction_id, ReviewedTag.tag, ReviewedTag.verdict)
+        .where(ReviewedTag.prediction_id.in_(ids))
         .order_by(ReviewedTag.prediction_id, ReviewedTag.position)
     ).all()
-    for question, tag in tag_rows:
-        tags.setdefault(question, []).append(tag)
+    for question, tag, verdict in tag_rows:
+        if verdict in (ACCEPTED, ADDED):
+            right.setdefault(question, []).append(tag)
+        if verdict in (ACCEPTED, REJECTED):
+            shown.setdefault(question, []).append(tag)
     by_id = {row.id: row for row in rows if row.reviewed_at is not None}
     return [
-        Review(i, by_id[i].reviewed_at, tuple(tags.get(i, ())), question_text(by_id[i].title, by_id[i].body))
+        Review(
+            i,
+            by_id[i].reviewed_at,
+            tuple(right.get(i, ())),
+            question_text(by_id[i].title, by_id[i].body),
+            tuple(shown.get(i, ())),
+        )
         for i in ids
         if i in by_id
     ]
@@ -164,7 +176,7 @@ def _read_reviews(ids: list[int]) -> list[Review]:
 def _teach(targets: list[Any], reviews: list[Review]) -> int:
     if not reviews or not targets:
         return 0
-    items = [(review.text, list(review.tags), review.question) for review in reviews]
+    items = [(review.text, list(review.tags), review.question, list(review.shown)) for review in reviews]
     for model in targets:
         model.add_many(items)
     return len(items)

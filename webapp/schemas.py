@@ -311,13 +311,14 @@ class Reason(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    kind: Literal["words", "phrase", "reviewed", "similar"] = Field(
+    kind: Literal["words", "phrase", "reviewed", "similar", "replaced"] = Field(
         description='"words": words or code tokens that weighed most for the linear model; "phrase": what the '
         'lexical matcher found (match, where); "reviewed": a reviewed question voted for it; "similar": a '
-        "training question did."
+        'training question did; "replaced": reviewers put it in place of the tag in text, which was proposed '
+        "here (weight: the share of the reviewed questions showing that tag where they did)."
     )
     weight: float = Field(description="How much it weighed (comparable within one kind and model).")
-    text: str | None = Field(None, description="words / phrase: the words or the phrase.")
+    text: str | None = Field(None, description="words / phrase / replaced: the words, the phrase, the replaced tag.")
     question_id: int | None = Field(None, description="reviewed: the reviewed question (/history/<id>).")
     title: str | None = Field(None, description="reviewed / similar: that question's title.")
     model: str | None = Field(None, description="In the ensemble's reasons: the member that gave it.")

@@ -87,6 +87,16 @@ suggested (its single vote is compared with the best 20 neighbours').
 from .index import MERGE_EVERY, Ref
 from .model import ReviewMemory
 from .vectors import OOV_BUCKETS, grams
-from .voting import MAX_REFS, Evidenced
+from .voting import MAX_REFS, NO_VERDICTS, Evidenced, ReviewVerdicts
 
-__all__ = ["MAX_REFS", "MERGE_EVERY", "OOV_BUCKETS", "Evidenced", "Ref", "ReviewMemory", "grams"]
+__all__ = [
+    "MAX_REFS",
+    "MERGE_EVERY",
+    "NO_VERDICTS",
+    "OOV_BUCKETS",
+    "Evidenced",
+    "Ref",
+    "ReviewMemory",
+    "ReviewVerdicts",
+    "grams",
+]

@@ -66,6 +66,10 @@ class ReviewMemory(ValidationTuning, Predictor):
         self._row_refs: list[Ref] = []
         self._row_of: dict[Ref, int] = {}  # ref -> its live row
         self._review_titles: dict[Ref, str] = {}
+        self._row_shown: dict[int, frozenset[str]] = {}
+        self._shown_count: Counter[str] = Counter()
+        self._replaced: dict[str, Counter[str]] = {}
+        self._replacements: dict[str, tuple[str, float] | None] = {}
         self._alive = np.zeros(1024, dtype=bool)
         self._segments: list[sparse.csr_matrix] = []  # merged rows, (rows, features)
         self._postings: list[sparse.csr_matrix] = []

@@ -1,0 +1,145 @@
+"""Choosing how much reviewers' verdicts correct the ensemble (``ml.ensemble.REVIEW_PRIOR``),
+in process (the models in models/, no site), on streams that are not the test questions.
+
+A review here is what ``bench/review_learning_api.py`` sends through the API: the ensemble
+and the memory suggest, the reviewer accepts the suggested tags that are right, rejects the
+others and adds the missing ones; the memory learns the right tags and what was shown.
+
+1. Ordinary reviews: the validation questions of the open file (complete tags), shuffled
+   (seed 0); after ``--ordinary`` reviews, the next ``--n-eval`` are scored (all-tag micro-F1).
+2. New libraries: every open question tagged ``--tags`` (one stream each), outside the test
+   split, with the word and the tag renamed ``zorblet`` as in the API bench; the first
+   ``--reviews`` are reviewed, the rest scored: how often the new tag is suggested, and
+   micro-F1. Flutter, the API bench's library, is left to it.
+
+Each setting replays its own reviews (what is shown depends on it) into a memory emptied of
+reviews between runs.
+
+    .venv/bin/python bench/review_verdicts.py [--priors none,0.5,1,2] [--tags laravel,typescript]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ml.data.sources import Corpus, load_corpus  # noqa: E402
+from ml.evaluate import all_tag_metrics, format_table  # noqa: E402
+from ml.paths import MODELS_DIR  # noqa: E402
+from ml.registry import load_predictor  # noqa: E402
+from ml.text import question_text  # noqa: E402
+
+NEW_NAME = "zorblet"
+Question = tuple[str, list[str]]  # text, real tags
+
+
+def open_rows(corpus: Corpus, parts: tuple[str, ...]) -> list[int]:
+    open_source = next(k for k, source in enumerate(corpus.sources) if source.scope == "all")
+    return [int(i) for part in parts for i in corpus.indices(part) if corpus.source[i] == open_source]
+
+
+def ordinary(corpus: Corpus) -> list[Question]:
+    open_validation = set(open_rows(corpus, ("validation",)))
+    rows = [int(i) for i in corpus.complete("validation") if int(i) in open_validation]
+    random.Random(0).shuffle(rows)
+    return [(question_text(q.title, q.body), list(q.tags)) for q in (corpus.questions[i] for i in rows)]
+
+
+def renamed(corpus: Corpus, tag: str) -> list[Question]:
+    word = re.compile(re.escape(tag), re.IGNORECASE)
+    rows = [i for i in open_rows(corpus, ("train", "validation")) if tag in corpus.questions[i].tags]
+    questions = [
+        (
+            question_text(word.sub(NEW_NAME, corpus.questions[i].title), word.sub(NEW_NAME, corpus.questions[i].body)),
+            [t.replace(tag, NEW_NAME) for t in corpus.questions[i].tags],
+        )
+        for i in rows
+    ]
+    random.Random(0).shuffle(questions)
+    return questions
+
+
+class Reviewer:
+    def __init__(self, ensemble, prior: float | None):
+        self.ensemble, self.memory = ensemble, ensemble.members["memory"]
+        self.ensemble.review_prior = prior
+        self.refs: list[int] = []
+
+    def suggest(self, texts: list[str]) -> list[list[str]]:
+        return [[s.tag for s in row] for row in self.ensemble.suggest(texts)]
+
+    def review(self, text: str, tags: list[str]) -> None:
+        shown = set(self.suggest([text])[0]) | {s.tag for s in self.memory.suggest([text])[0]}
+        ref = 10_000_000 + len(self.refs)
+        self.memory.add(text, tags, ref, shown=sorted(shown))
+        self.refs.append(ref)
+
+    def forget(self) -> None:
+        for ref in self.refs:
+            self.memory.remove(ref)
+        self.refs = []
+
+
+def most_common(tags: list[str], n: int = 3) -> str:
+    return ", ".join(f"{tag} {count}" for tag, count in Counter(tags).most_common(n))
+
+
+def scored(reviewer: Reviewer, questions: list[Question], new_tag: str | None = None) -> dict:
+    chosen = reviewer.suggest([text for text, _ in questions])
+    gold = [set(tags) for _, tags in questions]
+    row = {"micro-F1": round(all_tag_metrics(gold, chosen, chosen)["micro_f1"], 4)}
+    if new_tag:
+        row[f"{new_tag} suggested"] = round(sum(new_tag in c for c in chosen) / len(chosen), 3)
+        wrong = [t for c, g in zip(chosen, gold, strict=True) for t in c if t not in g]
+        missed = [t for c, g in zip(chosen, gold, strict=True) for t in g if t not in c]
+        row["most wrong"] = most_common(wrong)
+        row["most missed"] = most_common(missed)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--priors", default="none,0.25,0.5,1,2,4")
+    parser.add_argument("--tags", default="laravel,typescript")
+    parser.add_argument("--reviews", type=int, default=150, help="reviewed questions of each new library")
+    parser.add_argument("--ordinary", default="200,2000", help="ordinary reviews before scoring")
+    parser.add_argument("--n-eval", type=int, default=400, help="ordinary questions scored")
+    args = parser.parse_args()
+    priors = [None if p == "none" else float(p) for p in args.priors.split(",")]
+    started = time.perf_counter()
+    corpus = load_corpus()
+    ensemble = load_predictor("ensemble", MODELS_DIR)
+    stream = ordinary(corpus)
+    libraries = {tag: renamed(corpus, tag) for tag in args.tags.split(",") if tag}
+    rows = []
+    for prior in priors:
+        reviewer = Reviewer(ensemble, prior)
+        for tag, questions in libraries.items():
+            for text, tags in questions[: args.reviews]:
+                reviewer.review(text, tags)
+            found = scored(reviewer, questions[args.reviews :], NEW_NAME)
+            rows.append({"prior": prior, "stream": f"{tag} ({len(questions) - args.reviews} scored)", **found})
+            print(rows[-1], flush=True)
+            reviewer.forget()
+        done = 0
+        for n in sorted(int(n) for n in args.ordinary.split(",")):
+            for text, tags in stream[done:n]:
+                reviewer.review(text, tags)
+            done = n
+            found = scored(reviewer, stream[n : n + args.n_eval])
+            rows.append({"prior": prior, "stream": f"ordinary after {n}", **found})
+            print(rows[-1], flush=True)
+        reviewer.forget()
+    columns = ["prior", "stream", "micro-F1", f"{NEW_NAME} suggested", "most wrong", "most missed"]
+    print(format_table(rows, columns))
+    print(f"\n(done in {time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
