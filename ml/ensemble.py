@@ -37,7 +37,6 @@ import numpy as np
 from .artifacts import library_versions, open_artifact, save_artifact, unreadable
 from .catalogue import load_catalogue
 from .errors import ArtifactError, ModelUnavailable
-from .memory import NO_VERDICTS, ReviewVerdicts
 from .predictor import Predictor, Reason, ServingOptions, TrainOptions, boosted_probabilities
 from .registry import load_predictor, rebuild_hint
 from .text import split_question
@@ -60,31 +59,12 @@ MISSING_RANK = 50
 # of 69.6% (0.538), but cost 0.007 all-tag micro-F1 on the open test questions (weak
 # memory-only tags let through): 1, the member's own verdict.
 FLOOR_SCALE = 1.0
-# How much the combiner's probability weighs against reviewed neighbours' verdicts, in units of
-# neighbour weight (similarity ** power); None: reviews correct nothing (``review_corrected``,
-# and no tag's replacement). Chosen on bench/review_verdicts.py (laravel and typescript renamed,
-# validation questions as ordinary reviews; never the test questions): 1 and 2 tied (micro-F1
-# 0.541 -> 0.589 and 0.550 -> 0.683 on the two libraries after 150 reviews), and neither moved
-# ordinary questions beyond noise (0.526 -> 0.524 after 2,000 ordinary reviews, 300 scored).
-REVIEW_PRIOR: float | None = 1.0
+# Whether a tag reviewers keep replacing (the memory's ``replacement``: shown on MIN_SHOWN reviewed
+# questions, replaced by the same tag on MIN_RATE of them) hands its probability to the tag that
+# replaces it. bench/review_replacements.py measured it on streams that are not the test questions.
+REPLACEMENTS = True
 # (member, text) pairs whose best tags are kept, most recent first: a few dozen people typing.
 RECENT_TEXTS = 256
-
-
-def review_corrected(probability: float, tag: str, near: ReviewVerdicts, threshold: float, prior: float) -> float:
-    """The combiner's probability for ``tag``, corrected by what reviewers said of it on the
-    question's reviewed neighbours (``near``), as a weighted mean where the combiner counts as
-    ``prior`` neighbours: a tag the ensemble would suggest moves toward how often reviewers
-    accepted it where they were shown it (the models' "flutter" on questions of a renamed
-    library, rejected every time, falls away); a tag it would not suggest moves toward how
-    often reviewers had to add it where it was not shown (that library's "dart", missed).
-    The combiner learned on validation, where no question had reviews: only reviews can say
-    where the models go wrong since."""
-    accepted, rejected = near.accepted.get(tag, 0.0), near.rejected.get(tag, 0.0)
-    if probability >= threshold:
-        return (prior * probability + accepted) / (prior + accepted + rejected)
-    not_shown = max(near.judged - accepted - rejected, 0.0)
-    return (prior * probability + near.added.get(tag, 0.0)) / (prior + not_shown)
 
 
 class EnsembleTagger(Predictor):
@@ -122,7 +102,7 @@ class EnsembleTagger(Predictor):
         self._recent: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._recent_lock = threading.Lock()
         self.recent_texts = RECENT_TEXTS  # 0: remember nothing (bench/live_suggest.py compares)
-        self.review_prior = REVIEW_PRIOR
+        self.replacements = REPLACEMENTS
 
     def knows(self, member: str, tag: str) -> bool:
         """Whether the member could have proposed the tag: a learning member knows a tag once
@@ -171,24 +151,15 @@ class EnsembleTagger(Predictor):
 
     def candidates(self, texts: Sequence[str]) -> tuple[list[list[str]], np.ndarray]:
         """Each text's candidate tags and one feature row per candidate, in order."""
-        tags_per_row, features, _ = self._propose(texts)
-        return tags_per_row, features
-
-    def _propose(self, texts: Sequence[str]) -> tuple[list[list[str]], np.ndarray, list[ReviewVerdicts]]:
-        """``candidates``, and what reviewers said near each text (``review_corrected``)."""
         from .open_train import top_of
 
         texts = list(texts)
         titles = [split_question(text)[0] for text in texts] if self.title_only else []
         proposed: list[dict[str, dict[str, tuple[float, int]]]] = [{} for _ in texts]
-        verdicts = [NO_VERDICTS] * len(texts)
         for name, model in self.members.items():
             member_texts = titles if name in self.title_only else texts
             if name in self.growing_:
-                found = model.best_tags_and_verdicts(member_texts, MEMBER_TOP)  # type: ignore[attr-defined]
-                for row, (best, near) in enumerate(found):
-                    if near.judged > verdicts[row].judged:
-                        verdicts[row] = near
+                for row, best in enumerate(model.best_tags(member_texts, MEMBER_TOP)):  # type: ignore[attr-defined]
                     for rank, (tag, value) in enumerate(best):
                         proposed[row].setdefault(tag, {})[name] = (float(value), rank)
                 continue
@@ -220,35 +191,43 @@ class EnsembleTagger(Predictor):
                     + [len(by_member), math.log10(1 + self.popularity_.get(tag, 0)), len(candidates)]
                 )
         width = 3 * len(names) + 3
-        return tags_per_row, np.asarray(features, dtype=np.float64).reshape(-1, width), verdicts
+        return tags_per_row, np.asarray(features, dtype=np.float64).reshape(-1, width)
 
     def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
-        tags_per_row, features, verdicts = self._propose(texts)
+        tags_per_row, features = self.candidates(texts)
         self._grow([tag for tags in tags_per_row for tag in tags])
         scores = np.zeros((len(texts), len(self.labels)))
         if not len(features):
             return scores
         owner = np.repeat(np.arange(len(tags_per_row)), [len(tags) for tags in tags_per_row])
         probabilities = np.maximum(boosted_probabilities(self.combiner_, features), self.floors(features, owner))
-        threshold = self.threshold_
-        prior = self.review_prior
-        learner = self.members[self.growing_[0]] if self.growing_ and prior is not None else None
         k = 0
+        for row, tags in enumerate(tags_per_row):
+            for tag in tags:
+                scores[row, self.column_[tag]] = probabilities[k]
+                k += 1
+        return self._replaced(tags_per_row, scores)
+
+    def _replaced(self, tags_per_row: list[list[str]], scores: np.ndarray) -> np.ndarray:
+        """Each candidate that reviewers keep replacing by another tag (``replacement`` of the
+        learning member, at ``rate``) hands ``rate`` of its probability to that tag and keeps
+        the rest: a renamed library's old tag, rejected on every reviewed question that showed
+        it, moves wholly onto the new one wherever the models still propose the old. The
+        combiner learned on validation, where nobody had replaced anything."""
+        learner = self.members[self.growing_[0]] if self.growing_ and self.replacements else None
+        replacement = getattr(learner, "replacement", None)
+        if replacement is None:
+            return scores
         for row, tags in enumerate(tags_per_row):
             moved: dict[str, float] = {}
             for tag in tags:
-                probability = float(probabilities[k])
-                k += 1
-                if learner is not None and prior is not None:
-                    if verdicts[row].judged:
-                        probability = review_corrected(probability, tag, verdicts[row], threshold, prior)
-                    replaced = learner.replacement(tag)  # type: ignore[attr-defined]
-                    if replaced is not None:
-                        other, rate = replaced
-                        moved[other] = max(moved.get(other, 0.0), probability * rate)
-                        probability *= 1 - rate
-                scores[row, self.column_[tag]] = max(scores[row, self.column_[tag]], probability)
+                found = replacement(tag)
+                if found is not None:
+                    other, rate = found
+                    column = self.column_[tag]
+                    moved[other] = max(moved.get(other, 0.0), scores[row, column] * rate)
+                    scores[row, column] *= 1 - rate
             if moved:
                 self._grow(list(moved))
                 if scores.shape[1] < len(self.labels):
@@ -296,12 +275,12 @@ class EnsembleTagger(Predictor):
         for name, model in self.members.items():
             for tag, reasons in model.reasons(title if name in self.title_only else text, tags).items():
                 merged.setdefault(tag, []).extend({**reason, "model": name} for reason in reasons)
-        if self.review_prior is not None and self.growing_:
+        if self.replacements and self.growing_:
             learner = self.members[self.growing_[0]]
             proposed: set[str] | None = None
             for tag in tags:
                 for wrong, rate in getattr(learner, "replacing", lambda _: [])(tag):
-                    proposed = set(self._propose([text])[0][0]) if proposed is None else proposed
+                    proposed = set(self.candidates([text])[0][0]) if proposed is None else proposed
                     if wrong in proposed:  # the replaced tag was proposed here: it moved onto this one
                         reason = {"kind": "replaced", "text": wrong, "weight": round(rate, 4)}
                         merged.setdefault(tag, []).append({**reason, "model": self.growing_[0]})

@@ -116,19 +116,6 @@ def test_the_ensemble_grows_with_its_memory_and_passes_a_tag_only_the_memory_kno
     assert "zorblet" not in [s.tag for s in other.suggest([SIMILAR], top_k=3)[0]]
 
 
-def test_review_verdicts_pull_a_rejected_tag_down_and_a_missed_one_up_and_leave_unjudged_tags_alone():
-    from ml.ensemble import review_corrected
-    from ml.memory import ReviewVerdicts
-
-    near = ReviewVerdicts(3.0, {"python": 1.0}, {"flutter": 2.0}, {"dart": 2.0, "python": 0.5})
-    assert review_corrected(0.9, "flutter", near, 0.3, 1.0) == pytest.approx(0.3)  # 0.9 / (1 + 2)
-    assert review_corrected(0.9, "flutter", near, 0.3, 1.0) < review_corrected(0.9, "flutter", near, 0.3, 4.0)
-    assert review_corrected(0.8, "python", near, 0.3, 1.0) == pytest.approx(0.9)  # accepted where shown
-    assert review_corrected(0.1, "dart", near, 0.3, 1.0) == pytest.approx(2.1 / 4)  # added where not shown
-    assert review_corrected(0.9, "kotlin", near, 0.3, 1.0) == pytest.approx(0.9)  # suggested, never judged
-    assert review_corrected(0.2, "kotlin", near, 0.3, 1.0) < 0.2  # not suggested, on none of them
-
-
 def test_a_tag_reviewers_keep_replacing_is_replaced_in_the_ensemble_through_the_site(learning_models, new_database):
     """Reviewers reject a tag the ensemble suggests and add another, question after question
     (a library renamed): from the MIN_SHOWN-th review on, the ensemble suggests the other one

@@ -17,13 +17,14 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from flask import Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ml.text import question_text
 
 from .extensions import db
 from .serving import models
 from .tables import ACCEPTED, ADDED, REJECTED, Prediction, ReviewedTag
+from .tables import Review as ReviewLog
 
 EXTENSION_KEY = "tagsmith.learning"
 log = logging.getLogger(__name__)
@@ -40,6 +41,16 @@ class Review(NamedTuple):
     tags: tuple[str, ...]  # the right tags: accepted and added
     text: str
     shown: tuple[str, ...] = ()  # the suggested tags the reviewer judged: accepted and rejected
+    log_id: int | None = None  # the newest entry of the question's review log
+
+    @property
+    def version(self) -> Version:
+        return (self.reviewed_at, self.log_id)
+
+
+# Which review of a question: reviewed_at is kept to the second, so two reviews of one question
+# within a second differ only by the id of their entry in the review log.
+Version = tuple[datetime, int | None]
 
 
 class Learner:
@@ -49,7 +60,7 @@ class Learner:
         self._lock = threading.Lock()
         self._fed: dict[int, Any] = {}  # id(model) -> model, each replayed in full once
         self._since: datetime | None = None  # the newest reviewed_at learned
-        self._seen: dict[int, tuple[datetime, tuple[str, ...]]] = {}  # reviews inside the look-back
+        self._seen: dict[int, Version] = {}  # reviews inside the look-back
 
     def learners(self) -> list[Any]:
         """The distinct learning models this worker serves: the memory, and the ensemble's
@@ -119,20 +130,25 @@ class Learner:
         return learned
 
     def _recent(self) -> list[Review]:
-        query = select(Prediction.id).order_by(Prediction.reviewed_at, Prediction.id)
+        """The reviews saved since the last look that this worker has not learned: the
+        versions of the reviews inside the look-back first (one indexed query, a row or two),
+        then only the unseen ones read whole."""
+        query = select(Prediction.id, Prediction.reviewed_at, _newest_log_entry()).order_by(
+            Prediction.reviewed_at, Prediction.id
+        )
         if self._since is None:
             query = query.where(Prediction.reviewed_at.is_not(None))
         else:
             query = query.where(Prediction.reviewed_at >= self._since - LOOK_BACK)
-        ids = list(db.session.scalars(query))
-        return _read_reviews(ids) if ids else []
+        unseen = [row.id for row in db.session.execute(query) if self._seen.get(row.id) != (row[1], row[2])]
+        return _read_reviews(unseen) if unseen else []
 
     def _is_new(self, review: Review) -> bool:
-        return self._seen.get(review.question) != (review.reviewed_at, review.tags)
+        return self._seen.get(review.question) != review.version
 
     def _remember(self, reviews: Iterable[Review]) -> None:
         for review in reviews:
-            self._seen[review.question] = (review.reviewed_at, review.tags)
+            self._seen[review.question] = review.version
             if self._since is None or review.reviewed_at > self._since:
                 self._since = review.reviewed_at
         if self._since is not None:
@@ -145,7 +161,13 @@ def _read_reviews(ids: list[int]) -> list[Review]:
     tags (accepted and added) and the tags it judged (accepted and rejected), read in one
     query for the questions and one for the tags."""
     rows = db.session.execute(
-        select(Prediction.id, Prediction.title, Prediction.body, Prediction.reviewed_at).where(Prediction.id.in_(ids))
+        select(
+            Prediction.id,
+            Prediction.title,
+            Prediction.body,
+            Prediction.reviewed_at,
+            _newest_log_entry().label("log_id"),
+        ).where(Prediction.id.in_(ids))
     ).all()
     right: dict[int, list[str]] = {}
     shown: dict[int, list[str]] = {}
@@ -167,10 +189,16 @@ def _read_reviews(ids: list[int]) -> list[Review]:
             tuple(right.get(i, ())),
             question_text(by_id[i].title, by_id[i].body),
             tuple(shown.get(i, ())),
+            by_id[i].log_id,
         )
         for i in ids
         if i in by_id
     ]
+
+
+def _newest_log_entry() -> Any:
+    """The id of the question's newest review log entry (None for reviews from before the log)."""
+    return select(func.max(ReviewLog.id)).where(ReviewLog.prediction_id == Prediction.id).scalar_subquery()
 
 
 def _teach(targets: list[Any], reviews: list[Review]) -> int:

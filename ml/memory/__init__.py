@@ -87,16 +87,6 @@ suggested (its single vote is compared with the best 20 neighbours').
 from .index import MERGE_EVERY, Ref
 from .model import ReviewMemory
 from .vectors import OOV_BUCKETS, grams
-from .voting import MAX_REFS, NO_VERDICTS, Evidenced, ReviewVerdicts
+from .voting import MAX_REFS, Evidenced
 
-__all__ = [
-    "MAX_REFS",
-    "MERGE_EVERY",
-    "NO_VERDICTS",
-    "OOV_BUCKETS",
-    "Evidenced",
-    "Ref",
-    "ReviewMemory",
-    "ReviewVerdicts",
-    "grams",
-]
+__all__ = ["MAX_REFS", "MERGE_EVERY", "OOV_BUCKETS", "Evidenced", "Ref", "ReviewMemory", "grams"]

@@ -24,9 +24,8 @@ MERGE_EVERY = 256
 SEGMENT_ROWS = 20_000
 TITLE_CHARS = 200
 # A tag has a replacement (``replacement``) once it was shown on MIN_SHOWN reviewed questions and
-# replaced by the same tag on at least MIN_RATE of them ("more often than not"). On the renamed
-# laravel and typescript streams of bench/review_verdicts.py, 0.3 instead suggested the new
-# tag a little more often (79% / 70% instead of 76% / 66%) for the same micro-F1.
+# replaced by the same tag on at least MIN_RATE of them ("more often than not"); the numbers
+# behind the choice are in bench/review_replacements.py's docstring.
 MIN_SHOWN = 10
 MIN_RATE = 0.5  # of a reviewed question's title, kept to name it as evidence
 
@@ -100,8 +99,8 @@ class MemoryIndex(GramVectoriser):
     def add(self, text: str, tags: Iterable[str], ref: Ref, shown: Iterable[str] | None = None) -> bool:
         """Remember a reviewed question with its right tags, replacing an earlier review of
         ``ref``; it counts from the next prediction on. No tags: forget ``ref``. ``shown``:
-        the suggested tags the reviewer judged (accepted or rejected), when known: what the
-        models got wrong and missed near a question (``review_verdicts``). Returns whether
+        the suggested tags the reviewer judged (accepted or rejected), when known: which tags
+        reviewers reject and what they put in their place (``replacement``). Returns whether
         the question is now remembered."""
         return self.add_many([(text, tags, ref, shown)]) == 1
 

@@ -21,20 +21,6 @@ class Evidenced(NamedTuple):
     refs: list[Ref]  # the remembered questions that voted for the tag, strongest first
 
 
-class ReviewVerdicts(NamedTuple):
-    """What reviewers said of the tags on a question's reviewed neighbours, each neighbour
-    weighing its similarity ** power: ``judged`` in all; per tag, right and shown
-    (``accepted``), shown and wrong (``rejected``), right but not shown (``added``)."""
-
-    judged: float
-    accepted: dict[str, float]
-    rejected: dict[str, float]
-    added: dict[str, float]
-
-
-NO_VERDICTS = ReviewVerdicts(0.0, {}, {}, {})
-
-
 class Voting(MemoryIndex):
     power: float
     smoothing: float
@@ -61,27 +47,6 @@ class Voting(MemoryIndex):
         scores = np.bincount(inverse, weights=repeated) / (best[voters - 1] + self.smoothing)
         return labels.astype(np.int64), np.minimum(scores, 1.0)
 
-    def review_verdicts(self, rows: np.ndarray, similarities: np.ndarray) -> ReviewVerdicts:
-        """The verdicts of the reviewed questions among these neighbours (the best ``k``)
-        whose review says which suggested tags the reviewer was shown."""
-        judged = 0.0
-        accepted: dict[str, float] = {}
-        rejected: dict[str, float] = {}
-        added: dict[str, float] = {}
-        for row, similarity in zip(rows[: self.k].tolist(), similarities[: self.k].tolist(), strict=True):
-            shown = self._row_shown.get(row)
-            if shown is None:
-                continue
-            weight = similarity**self.power
-            judged += weight
-            right = {self.labels[column] for column in self._row_tags[row]}
-            for tag in right:
-                found = accepted if tag in shown else added
-                found[tag] = found.get(tag, 0.0) + weight
-            for tag in shown - right:
-                rejected[tag] = rejected.get(tag, 0.0) + weight
-        return ReviewVerdicts(judged, accepted, rejected, added) if judged else NO_VERDICTS
-
     def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
         return self._scores(list(texts), self._state)[0]
 
@@ -95,18 +60,12 @@ class Voting(MemoryIndex):
 
     def best_tags(self, texts: Sequence[str], n: int = 20) -> list[list[tuple[str, float]]]:
         """Each text's ``n`` best (tag, score), best first, zero scores left out: no columns."""
-        return [best for best, _ in self.best_tags_and_verdicts(texts, n)]
-
-    def best_tags_and_verdicts(
-        self, texts: Sequence[str], n: int = 20
-    ) -> list[tuple[list[tuple[str, float]], ReviewVerdicts]]:
-        """``best_tags`` and, from the same neighbours, their ``review_verdicts``."""
+        state = self._state
         result = []
-        for rows, similarities in self.neighbours(list(texts), state=self._state):
+        for rows, similarities in self.neighbours(list(texts), state=state):
             columns, values = self.votes(rows, similarities)
             order = np.lexsort((columns, -values))[:n]
-            best = [(self.labels[columns[i]], float(values[i])) for i in order if values[i] > 0]
-            result.append((best, self.review_verdicts(rows, similarities) if self._row_shown else NO_VERDICTS))
+            result.append([(self.labels[columns[i]], float(values[i])) for i in order if values[i] > 0])
         return result
 
     def suggest(
