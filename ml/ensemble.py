@@ -12,7 +12,8 @@ vs 0.497 with the same three members; P@1 0.745 vs 0.73).
 A member that learns while serving (the memory of reviewed questions) is read through its
 ``best_tags``: a tag reviewers added becomes a new last column of the ensemble too, and a tag
 no other member knows gets at least the memory's own verdict (``floors``), since the combiner
-never met such a tag on validation.
+never met such a tag on validation. A tag reviewers keep rejecting in favour of another hands
+its probability to that other (``_replaced``): reviews know of renamed tags, validation does not.
 
 Members are loaded through the registry's shared loader, so a site serving the ensemble
 beside its members holds each model once. The members trained on titles alone, or whose

@@ -144,3 +144,21 @@ def test_a_tag_reviewers_keep_replacing_is_replaced_in_the_ensemble_through_the_
         assert because == [{"kind": "replaced", "text": "python", "weight": 1.0, "model": "memory"}]
         page = client.get(f"/history/{created['id']}").get_data(as_text=True)
         assert re.search(r"in place of <q><bdi>python</bdi></q> \(100% of reviews\)", page)
+
+
+def test_a_deleted_question_is_forgotten_by_every_worker_and_a_worker_started_later_never_learns_it(
+    learning_models, new_database
+):
+    database = new_database()
+    first = reviewer_client(make_app(learning_models, database))
+    second = make_app(learning_models, database).test_client()  # another worker: its own memory
+    reviewed = [review_through_the_api(first, title) for title in REVIEWED]
+    assert "zorblet" in tags(suggested(second, SIMILAR), "memory")
+    for question in reviewed:
+        assert first.delete(f"/api/v1/predictions/{question}").status_code == 204
+    for client in (first, second, make_app(learning_models, database).test_client()):
+        created = suggested(client, SIMILAR)
+        assert "zorblet" not in tags(created, "memory") + tags(created, "ensemble")
+    # A new review after the deletions is learned as usual by the worker that saw them.
+    review_through_the_api(first, REVIEWED[0])
+    assert "zorblet" in tags(suggested(second, SIMILAR), "memory")

@@ -4,8 +4,10 @@ ensemble through it) at once, in every worker, with no retraining and no restart
 Each worker holds its own memory. At start it replays every saved review (oldest first);
 the worker that saves a review calls ``learn_review`` after the commit; every worker calls
 ``catch_up`` before it predicts, which asks the database for reviews saved since it last
-looked (one query on the indexed ``reviewed_at``) and learns those it has not seen. The
-reviews themselves stay in the database: nothing here writes anything.
+looked (one query on the indexed ``reviewed_at``) and learns those it has not seen, after
+forgetting the reviewed questions deleted since (``forgotten_questions``, which
+``review.delete_question`` writes). The reviews themselves stay in the database: nothing here
+writes anything.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ml.text import question_text
 
 from .extensions import db
 from .serving import models
-from .tables import ACCEPTED, ADDED, REJECTED, Prediction, ReviewedTag
+from .tables import ACCEPTED, ADDED, REJECTED, ForgottenQuestion, Prediction, ReviewedTag
 from .tables import Review as ReviewLog
 
 EXTENSION_KEY = "tagsmith.learning"
@@ -61,6 +63,8 @@ class Learner:
         self._fed: dict[int, Any] = {}  # id(model) -> model, each replayed in full once
         self._since: datetime | None = None  # the newest reviewed_at learned
         self._seen: dict[int, Version] = {}  # reviews inside the look-back
+        self._deleted_since: datetime | None = None  # the newest deletion forgotten
+        self._deletions: dict[int, datetime] = {}  # forgotten_questions rows inside the look-back
 
     def learners(self) -> list[Any]:
         """The distinct learning models this worker serves: the memory, and the ensemble's
@@ -88,6 +92,7 @@ class Learner:
                 self._fed.update((id(model), model) for model in fresh)
             old = [model for model in current if model not in fresh]
             if old:
+                self._forget_deleted(old)  # first: a review of a question given a deleted one's id counts
                 reviews = [review for review in self._recent() if self._is_new(review)]
                 learned += _teach(old, reviews)
                 self._remember(reviews)
@@ -106,15 +111,37 @@ class Learner:
         self.catch_up()
 
     def forget(self, prediction_id: int) -> None:
-        """After a question is deleted: this worker's learning models stop voting with it.
-        Other workers keep its vote until they restart (a deletion leaves no row to poll)."""
+        """After a question is deleted: this worker's learning models stop voting with it at
+        once; the others do when they next catch up (``forgotten_questions``)."""
         with self._lock:
-            for model in self.learners():
-                if hasattr(model, "remove"):
-                    model.remove(prediction_id)
-            self._seen.pop(prediction_id, None)
+            self._forget([*self.learners()], prediction_id)
+
+    def _forget(self, models: list[Any], prediction_id: int) -> None:
+        for model in models:
+            if hasattr(model, "remove"):
+                model.remove(prediction_id)
+        self._seen.pop(prediction_id, None)
+
+    def _forget_deleted(self, models: list[Any]) -> None:
+        """Forget the reviewed questions deleted since the last look (by any worker)."""
+        query = select(ForgottenQuestion.id, ForgottenQuestion.prediction_id, ForgottenQuestion.deleted_at)
+        if self._deleted_since is not None:
+            query = query.where(ForgottenQuestion.deleted_at >= self._deleted_since - LOOK_BACK)
+        for row in db.session.execute(query.order_by(ForgottenQuestion.deleted_at, ForgottenQuestion.id)):
+            if row.id not in self._deletions:
+                self._forget(models, row.prediction_id)
+            self._note_deletion(row.id, row.deleted_at)
+
+    def _note_deletion(self, deletion: int, deleted_at: datetime) -> None:
+        self._deletions[deletion] = deleted_at
+        if self._deleted_since is None or deleted_at > self._deleted_since:
+            self._deleted_since = deleted_at
+            horizon = deleted_at - 2 * LOOK_BACK
+            self._deletions = {d: at for d, at in self._deletions.items() if at >= horizon}
 
     def _replay(self, fresh: list[Any]) -> int:
+        if not self._fed:  # deletions so far left nothing to replay: polling starts after them
+            self._forget_deleted([])
         reviews: list[Review] = []
         query = (
             select(Prediction.id)

@@ -11,7 +11,18 @@ from .database import transaction
 from .extensions import db
 from .inputs import MAX_ADDED_TAGS, InputError
 from .learning import forget_question, learn_review
-from .tables import ACCEPTED, ADDED, REJECTED, Prediction, Review, ReviewedTag, Reviewer, ReviewVerdict, utc_now
+from .tables import (
+    ACCEPTED,
+    ADDED,
+    REJECTED,
+    ForgottenQuestion,
+    Prediction,
+    Review,
+    ReviewedTag,
+    Reviewer,
+    ReviewVerdict,
+    utc_now,
+)
 
 # Earlier reviews a question's page and API answer show; the log keeps every one.
 HISTORY_SHOWN = 20
@@ -87,6 +98,8 @@ def delete_question(prediction: Prediction) -> None:
     with transaction() as session:
         lock_question(session, prediction)
         record_deleted_question(session, prediction)
+        if prediction.reviewed_at is not None:  # other workers learned it: they forget it too
+            session.add(ForgottenQuestion(prediction_id=question, deleted_at=utc_now()))
         session.delete(prediction)
     forget_question(question)
 

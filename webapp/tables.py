@@ -261,6 +261,18 @@ class QuestionTag(Model):
     )
 
 
+class ForgottenQuestion(Model):
+    """A reviewed question that was deleted: every worker that learned its review forgets it
+    (``webapp/learning.py`` polls these as it polls reviews). No foreign key: the question is
+    gone; SQLite may even give its id to a new question, whose later review is learned again."""
+
+    __tablename__ = "forgotten_questions"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    prediction_id: Mapped[int] = mapped_column(ID)
+    deleted_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now, index=True)
+
+
 class Heartbeat(Model):
     """One row the readiness check rewrites: proof the database still accepts writes."""
 

@@ -37,6 +37,13 @@ How the site uses it (issue 10; ``webapp/learning.py``)
   ids/updated times newer than the last they replayed (cheap: one indexed query per request
   or a one-second timer) and calling ``add`` for each. ``add`` is thread-safe: gthread
   workers may call it while other threads predict.
+- What the reviewer was shown: ``add(text, right_tags, ref, shown=accepted + rejected)``
+  (the site passes it; ``add_many`` takes (text, tags, ref, shown) items). The memory counts,
+  per tag, the reviewed questions that showed it and, per rejected tag, the right tags of the
+  questions it was rejected on; ``replacement(tag)`` is the tag reviewers put in its place,
+  once it was shown on ``MIN_SHOWN`` (10) reviewed questions and replaced by the same tag on
+  ``MIN_RATE`` (half) of them; ``replacing(tag)`` is the reverse. The ensemble moves a
+  replaced tag's probability onto its replacement (a renamed library: flutter -> zorblet).
 - Persisting reviews is the database's job: ``add`` never writes to disk.
 - Evidence: ``suggest_with_evidence(texts, top_k)`` returns per suggested tag the refs of the
   remembered questions that voted for it, strongest first; ints are reviewed questions
