@@ -499,7 +499,7 @@ def report(args, backends: list[str], results: dict[str, dict]) -> None:
     for backend in backends:
         result = results[backend]
         print(
-            f"suggest ({args.suggest_model}, 2 in flight, median of 4 rounds) on {backend}: "
+            f"suggest ({args.suggest_model}, 2 in flight, median of 8 rounds) on {backend}: "
             f"{result['empty_rps']:.1f} req/s empty, "
             f"{result['full_rps']:.1f} req/s full ({100 * result['full_rps'] / result['empty_rps']:.0f}%)"
         )

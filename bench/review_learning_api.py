@@ -159,8 +159,9 @@ def new_library(corpus: Corpus, site: Site, tag: str, name: str) -> list[dict]:
         print(f"   {row}", flush=True)
     example = answers[0]
     reasons = example["answers"]["ensemble"].get("reasons", {}).get(name, [])
-    because = ", ".join(f"#{r['question_id']}" for r in reasons if r["kind"] == "reviewed")
-    print(f"   e.g. {example['title'][:60]!r}: ensemble {tags_of(example, 'ensemble')}, {name} because of {because}")
+    because = [f"#{r['question_id']}" for r in reasons if r["kind"] == "reviewed"]
+    because += [f"in place of {r['text']} ({r['weight']:.0%})" for r in reasons if r["kind"] == "replaced"]
+    print(f"   e.g. {example['title'][:60]!r}: ensemble {tags_of(example, 'ensemble')}, {name}: {', '.join(because)}")
     return rows
 
 

@@ -104,7 +104,7 @@ def results_response(job: BatchJob) -> Response:
     """The uploaded file with the tags added, in its own format; 409 until the job ends."""
     if not job.finished:
         abort(409, description=f"Batch #{job.id} is still {job.status} ({job.done:,} of {job.total:,} tagged).")
-    rows = ((original, tags) for original, tags, _ in job_rows(job))
+    rows = job_rows(job)
     body = csv_results(json.loads(job.header or "[]"), rows) if job.format == CSV else jsonl_results(rows)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", job.filename.rsplit(".", 1)[0])[:80] or "batch"
     headers = {"Content-Disposition": f'attachment; filename="{stem}-tagged.{job.format}"'}

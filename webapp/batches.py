@@ -342,9 +342,9 @@ def recent_jobs(limit: int = 20) -> list[BatchJob]:
     return list(db.session.scalars(select(BatchJob).order_by(BatchJob.id.desc()).limit(limit)))
 
 
-def job_rows(job: BatchJob) -> Iterator[tuple[str, list[tuple[str, float]], int | None]]:
-    """(row as uploaded, [(tag, score), ...] best first, stored question id) in file order,
-    read in chunks by position."""
+def job_rows(job: BatchJob) -> Iterator[tuple[str, list[tuple[str, float]]]]:
+    """(row as uploaded, [(tag, score), ...] best first) in file order, read in chunks by
+    position."""
     model = job.model_names[0]
     position = -1
     while True:
@@ -358,7 +358,7 @@ def job_rows(job: BatchJob) -> Iterator[tuple[str, list[tuple[str, float]], int 
             return
         tags = _tags_of([item.prediction_id for item in items if item.prediction_id is not None], model)
         for item in items:
-            yield item.original, tags.get(item.prediction_id, []), item.prediction_id
+            yield item.original, tags.get(item.prediction_id, [])
         position = items[-1].position
 
 
