@@ -162,3 +162,15 @@ def test_a_deleted_question_is_forgotten_by_every_worker_and_a_worker_started_la
     # A new review after the deletions is learned as usual by the worker that saw them.
     review_through_the_api(first, REVIEWED[0])
     assert "zorblet" in tags(suggested(second, SIMILAR), "memory")
+
+
+def test_a_tag_the_memory_suggests_from_training_questions_names_their_titles_on_the_page(
+    learning_models, new_database
+):
+    client = make_app(learning_models, new_database()).test_client()
+    created = suggested(client, "how to django virtualenv pip")
+    similar = [r for r in created["answers"]["memory"]["reasons"].get("python", []) if r["kind"] == "similar"]
+    assert similar and all(reason["title"] for reason in similar)
+    page = client.get(f"/history/{created['id']}").get_data(as_text=True)
+    shown = re.findall(r'reason-similar">like <q><bdi>([^<]*)</bdi></q>', page)
+    assert shown and all(shown) and shown[0] in {reason["title"] for reason in similar}
