@@ -99,7 +99,7 @@ def delete_question(prediction: Prediction) -> None:
         lock_question(session, prediction)
         record_deleted_question(session, prediction)
         if prediction.reviewed_at is not None:  # other workers learned it: they forget it too
-            session.add(ForgottenQuestion(prediction_id=question, deleted_at=utc_now()))
+            session.add(ForgottenQuestion(prediction_id=question))
         session.delete(prediction)
     forget_question(question)
 

@@ -22,12 +22,12 @@ Reviewed = tuple[str, Iterable[str], Ref, Iterable[str] | None]
 # current review segment, which holds at most SEGMENT_ROWS questions.
 MERGE_EVERY = 256
 SEGMENT_ROWS = 20_000
-TITLE_CHARS = 200
+TITLE_CHARS = 200  # of a reviewed question's title, kept to name it as evidence
 # A tag has a replacement (``replacement``) once it was shown on MIN_SHOWN reviewed questions and
 # replaced by the same tag on at least MIN_RATE of them ("more often than not"); the numbers
 # behind the choice are in bench/review_replacements.py's docstring.
 MIN_SHOWN = 10
-MIN_RATE = 0.5  # of a reviewed question's title, kept to name it as evidence
+MIN_RATE = 0.5
 
 
 @dataclass(frozen=True)
