@@ -43,16 +43,35 @@ class Review(NamedTuple):
     tags: tuple[str, ...]  # the right tags: accepted and added
     text: str
     shown: tuple[str, ...] = ()  # the suggested tags the reviewer judged: accepted and rejected
-    log_id: int | None = None  # the newest entry of the question's review log
-
-    @property
-    def version(self) -> Version:
-        return (self.reviewed_at, self.log_id)
+    # The newest entry of the question's review log: reviewed_at is kept to the second, so two
+    # reviews of one question within a second differ only here.
+    log_id: int | None = None
 
 
-# Which review of a question: reviewed_at is kept to the second, so two reviews of one question
-# within a second differ only by the id of their entry in the review log.
-Version = tuple[datetime, int | None]
+class _PollWindow:
+    """What polls of rows stamped with a time have seen: the newest time, and the rows inside
+    the look-back (each key with its time and a version), so a row that committed late is
+    still found and a row seen before is not taken again."""
+
+    def __init__(self) -> None:
+        self.since: datetime | None = None
+        self.seen: dict[int, tuple[datetime, Any]] = {}
+
+    def start(self) -> datetime | None:
+        """Where the next poll begins: the look-back before the newest time (None: anywhere)."""
+        return None if self.since is None else self.since - LOOK_BACK
+
+    def has(self, key: int, at: datetime, version: Any = None) -> bool:
+        return self.seen.get(key) == (at, version)
+
+    def note(self, rows: Iterable[tuple[int, datetime, Any]]) -> None:
+        for key, at, version in rows:
+            self.seen[key] = (at, version)
+            if self.since is None or at > self.since:
+                self.since = at
+        if self.since is not None:
+            horizon = self.since - 2 * LOOK_BACK
+            self.seen = {key: seen for key, seen in self.seen.items() if seen[0] >= horizon}
 
 
 class Learner:
@@ -61,10 +80,8 @@ class Learner:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._fed: dict[int, Any] = {}  # id(model) -> model, each replayed in full once
-        self._since: datetime | None = None  # the newest reviewed_at learned
-        self._seen: dict[int, Version] = {}  # reviews inside the look-back
-        self._deleted_since: datetime | None = None  # the newest deletion forgotten
-        self._deletions: dict[int, datetime] = {}  # forgotten_questions rows inside the look-back
+        self._reviews = _PollWindow()  # questions by reviewed_at, versioned by their log entry
+        self._deletions = _PollWindow()  # forgotten_questions rows by deleted_at
 
     def learners(self) -> list[Any]:
         """The distinct learning models this worker serves: the memory, and the ensemble's
@@ -93,7 +110,7 @@ class Learner:
             old = [model for model in current if model not in fresh]
             if old:
                 self._forget_deleted(old)  # first: a review of a question given a deleted one's id counts
-                reviews = [review for review in self._recent() if self._is_new(review)]
+                reviews = self._recent()
                 learned += _teach(old, reviews)
                 self._remember(reviews)
             self._fed = {id(model): model for model in current}  # a model no longer served is let go
@@ -120,24 +137,18 @@ class Learner:
         for model in models:
             if hasattr(model, "remove"):
                 model.remove(prediction_id)
-        self._seen.pop(prediction_id, None)
+        self._reviews.seen.pop(prediction_id, None)
 
     def _forget_deleted(self, models: list[Any]) -> None:
         """Forget the reviewed questions deleted since the last look (by any worker)."""
         query = select(ForgottenQuestion.id, ForgottenQuestion.prediction_id, ForgottenQuestion.deleted_at)
-        if self._deleted_since is not None:
-            query = query.where(ForgottenQuestion.deleted_at >= self._deleted_since - LOOK_BACK)
-        for row in db.session.execute(query.order_by(ForgottenQuestion.deleted_at, ForgottenQuestion.id)):
-            if row.id not in self._deletions:
+        if (start := self._deletions.start()) is not None:
+            query = query.where(ForgottenQuestion.deleted_at >= start)
+        rows = db.session.execute(query.order_by(ForgottenQuestion.deleted_at, ForgottenQuestion.id)).all()
+        for row in rows:
+            if not self._deletions.has(row.id, row.deleted_at):
                 self._forget(models, row.prediction_id)
-            self._note_deletion(row.id, row.deleted_at)
-
-    def _note_deletion(self, deletion: int, deleted_at: datetime) -> None:
-        self._deletions[deletion] = deleted_at
-        if self._deleted_since is None or deleted_at > self._deleted_since:
-            self._deleted_since = deleted_at
-            horizon = deleted_at - 2 * LOOK_BACK
-            self._deletions = {d: at for d, at in self._deletions.items() if at >= horizon}
+        self._deletions.note((row.id, row.deleted_at, None) for row in rows)
 
     def _replay(self, fresh: list[Any]) -> int:
         if not self._fed:  # deletions so far left nothing to replay: polling starts after them
@@ -163,24 +174,20 @@ class Learner:
         query = select(Prediction.id, Prediction.reviewed_at, _newest_log_entry()).order_by(
             Prediction.reviewed_at, Prediction.id
         )
-        if self._since is None:
+        start = self._reviews.start()
+        if start is None:
             query = query.where(Prediction.reviewed_at.is_not(None))
         else:
-            query = query.where(Prediction.reviewed_at >= self._since - LOOK_BACK)
-        unseen = [row.id for row in db.session.execute(query) if self._seen.get(row.id) != (row[1], row[2])]
+            query = query.where(Prediction.reviewed_at >= start)
+        unseen = [
+            question
+            for question, at, log_id in db.session.execute(query)
+            if not self._reviews.has(question, at, log_id)
+        ]
         return _read_reviews(unseen) if unseen else []
 
-    def _is_new(self, review: Review) -> bool:
-        return self._seen.get(review.question) != review.version
-
     def _remember(self, reviews: Iterable[Review]) -> None:
-        for review in reviews:
-            self._seen[review.question] = review.version
-            if self._since is None or review.reviewed_at > self._since:
-                self._since = review.reviewed_at
-        if self._since is not None:
-            horizon = self._since - 2 * LOOK_BACK
-            self._seen = {q: seen for q, seen in self._seen.items() if seen[0] >= horizon}
+        self._reviews.note((review.question, review.reviewed_at, review.log_id) for review in reviews)
 
 
 def _read_reviews(ids: list[int]) -> list[Review]:
