@@ -93,9 +93,14 @@ def served(headers: dict[str, str], database: Path, workers: int, log_name: str)
     return server, log, Site(base, headers)
 
 
+def open_source(corpus: Corpus) -> int:
+    """The source whose questions carry all their real tags (so_questions_open.jsonl)."""
+    return next(k for k, source in enumerate(corpus.sources) if source.scope == "all")
+
+
 def stream_rows(corpus: Corpus) -> list[int]:
-    open_source = next(k for k, source in enumerate(corpus.sources) if source.scope == "all")
-    stream = [int(i) for i in corpus.complete("test") if corpus.source[i] == open_source]
+    source = open_source(corpus)
+    stream = [int(i) for i in corpus.complete("test") if corpus.source[i] == source]
     random.Random(0).shuffle(stream)
     return stream
 
@@ -127,16 +132,20 @@ def stream_of_reviews(corpus: Corpus, site: Site, n_eval: int) -> list[dict]:
     return rows
 
 
-def renamed(corpus: Corpus, tag: str, name: str) -> list[tuple[str, str, list[str]]]:
+def renamed(corpus: Corpus, tag: str, name: str, rows: list[int] | None = None) -> list[tuple[str, str, list[str]]]:
+    """The open questions tagged ``tag`` (of ``rows``, in their order; default: all of them),
+    the word and the tag renamed ``name``, as (title, body, tags) shuffled with seed 0."""
     word = re.compile(re.escape(tag), re.IGNORECASE)
-    open_source = next(k for k, source in enumerate(corpus.sources) if source.scope == "all")
-    rows = [
+    source = open_source(corpus)
+    if rows is None:
+        rows = [i for i in range(len(corpus.questions)) if corpus.source[i] == source]
+    questions = [
         (word.sub(name, q.title), word.sub(name, q.body), [t.replace(tag, name) for t in q.tags])
-        for i, q in enumerate(corpus.questions)
-        if tag in q.tags and corpus.source[i] == open_source
+        for q in (corpus.questions[i] for i in rows)
+        if tag in q.tags
     ]
-    random.Random(0).shuffle(rows)
-    return rows
+    random.Random(0).shuffle(questions)
+    return questions
 
 
 def new_library(corpus: Corpus, site: Site, tag: str, name: str) -> list[dict]:
