@@ -54,8 +54,9 @@ MODELS = ("ensemble", "memory")
 class Site:
     """A running site and the headers every request carries (a login token, when required)."""
 
-    def __init__(self, base: str, headers: dict[str, str]):
+    def __init__(self, base: str, headers: dict[str, str], shown: tuple[str, ...]):
         self.base, self.headers = base, headers
+        self.shown = shown  # the models whose tags a reviewer sees and judges
 
     def call(self, method: str, path: str, payload: dict | None = None) -> dict:
         data = json.dumps(payload).encode() if payload is not None else None
@@ -71,7 +72,7 @@ class Site:
         return self.call("POST", "/api/v1/suggest", {"title": title, "body": body, "models": list(MODELS), **settings})
 
     def review(self, title: str, body: str, tags: list[str]) -> dict:
-        created = self.ask(title, body)
+        created = self.ask(title, body, models=list(self.shown))
         suggested = {item["tag"] for answer in created["answers"].values() for item in answer["tags"]}
         verdict = {
             "accepted": sorted(suggested & set(tags)),
@@ -85,12 +86,14 @@ def tags_of(created: dict, model: str) -> list[str]:
     return [item["tag"] for item in created["answers"].get(model, {}).get("tags", [])]
 
 
-def served(headers: dict[str, str], database: Path, workers: int, log_name: str):
+def served(headers: dict[str, str], database: Path, workers: int, log_name: str, shown: tuple[str, ...] = MODELS):
+    """A site on ``database``; its reviews judge the tags of the ``shown`` models (by default
+    both, side by side; the site's default page shows the ensemble alone: ``--shown ensemble``)."""
     log = open(Path(database).parent / log_name, "w")  # noqa: SIM115 - closed by stop_server
     server, base = start_server(workers, MODELS_DIR, database, ort_threads=1, log=log)
     if "Authorization" not in headers:  # reviewing needs a reviewer: one of its own
         headers = headers | {"Authorization": f"Bearer {reviewer_token(f'sqlite:///{database}')}"}
-    return server, log, Site(base, headers)
+    return server, log, Site(base, headers, shown)
 
 
 def open_source(corpus: Corpus) -> int:
@@ -264,12 +267,16 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=30, help="reviews timed in part 3")
     parser.add_argument("--parts", default="1,2,3", help="which parts to run")
     parser.add_argument(
+        "--shown", default=",".join(MODELS), help="the models whose tags reviewers see and judge (default: %(default)s)"
+    )
+    parser.add_argument(
         "--header", action="append", default=[], help='a header every request sends, e.g. "Authorization: Bearer T"'
     )
     args = parser.parse_args()
     headers = dict(h.split(":", 1) for h in args.header)
     headers = {k.strip(): v.strip() for k, v in headers.items()}
     parts = set(args.parts.split(","))
+    shown = tuple(args.shown.split(","))
     started = time.perf_counter()
     corpus = load_corpus()
     with tempfile.TemporaryDirectory(prefix="tagsmith-learning-") as name:
@@ -291,7 +298,7 @@ def main() -> None:
             if part not in parts:
                 continue
             print(f"\n{part}. {title}", flush=True)
-            server, log, site = served(headers, folder / f"part{part}.sqlite3", 2, f"part{part}.log")
+            server, log, site = served(headers, folder / f"part{part}.sqlite3", 2, f"part{part}.log", shown)
             try:
                 results[part] = run(site)
             finally:
