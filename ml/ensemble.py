@@ -14,6 +14,9 @@ A member that learns while serving (the memory of reviewed questions) is read th
 no other member knows gets at least the memory's own verdict (``floors``), since the combiner
 never met such a tag on validation. A tag reviewers keep rejecting in favour of another hands
 its probability to that other (``_replaced``): reviews know of renamed tags, validation does not.
+A tag the ensemble used to find (its out-of-fold recall on validation, saved with it) but that
+reviewers now keep adding themselves (dart beside a renamed flutter: the memory's ``missed``)
+gets the memory's verdict as its floor too.
 
 Members are loaded through the registry's shared loader, so a site serving the ensemble
 beside its members holds each model once. The members trained on titles alone, or whose
@@ -24,6 +27,7 @@ with a 1,500-character body), read only the title (``--title-only``).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import threading
 import time
@@ -51,6 +55,12 @@ DEFAULT_MEMBERS = ("lexical", "omikuji", "baseline", "transformer", "memory")
 # title, ~18 ms with a 1,500-character body).
 DEFAULT_TITLE_ONLY = ("baseline", "transformer")
 COMBINER_FILE = "combiner.joblib"
+# How often the ensemble found each tag on validation (out of fold): what the learning member
+# compares reviews with to tell a tag the models stopped finding from one they never found well.
+RECALL_FILE = "validation_recall.json"
+# A tag seen on few validation questions is assumed missed about as often as all tags are,
+# as if RECALL_PRIOR more questions had shown the overall rate.
+RECALL_PRIOR = 5
 # Each member's best tags that become candidates; an absent tag gets rank MISSING_RANK.
 MEMBER_TOP = 20
 MISSING_RANK = 50
@@ -60,12 +70,25 @@ MISSING_RANK = 50
 # of 69.6% (0.538), but cost 0.007 all-tag micro-F1 on the open test questions (weak
 # memory-only tags let through): 1, the member's own verdict.
 FLOOR_SCALE = 1.0
-# Whether a tag reviewers keep replacing (the memory's ``replacement``: shown on MIN_SHOWN reviewed
-# questions, replaced by the same tag on MIN_RATE of them) hands its probability to the tag that
-# replaces it. bench/review_replacements.py measured it on streams that are not the test questions.
+# Whether the ensemble learns from reviewers' verdicts: a tag they keep replacing (the memory's
+# ``replacement``: shown on MIN_SHOWN reviewed questions, replaced by the same tag on MIN_RATE of
+# them) hands its probability to the tag that replaces it, and a known tag they keep adding (the
+# memory's ``missed``) gets the memory's verdict as its floor. bench/review_replacements.py
+# measured both on streams that are not the test questions.
 REPLACEMENTS = True
 # (member, text) pairs whose best tags are kept, most recent first: a few dozen people typing.
 RECENT_TEXTS = 256
+
+
+def recall_counts(gold: Sequence[set[str]], chosen: Sequence[Sequence[str]]) -> dict[str, list[int]]:
+    """Per tag: [questions where it was chosen and right, questions where it was right]."""
+    counts: dict[str, list[int]] = {}
+    for right, picked in zip(gold, chosen, strict=True):
+        for tag in right:
+            count = counts.setdefault(tag, [0, 0])
+            count[0] += tag in picked
+            count[1] += 1
+    return counts
 
 
 class EnsembleTagger(Predictor):
@@ -104,6 +127,7 @@ class EnsembleTagger(Predictor):
         self._recent_lock = threading.Lock()
         self.recent_texts = RECENT_TEXTS  # 0: remember nothing (bench/live_suggest.py compares)
         self.replacements = REPLACEMENTS
+        self.validation_recall_: dict[str, list[int]] = {}
 
     def knows(self, member: str, tag: str) -> bool:
         """Whether the member could have proposed the tag: a learning member knows a tag once
@@ -202,7 +226,8 @@ class EnsembleTagger(Predictor):
         if not len(features):
             return scores
         owner = np.repeat(np.arange(len(tags_per_row)), [len(tags) for tags in tags_per_row])
-        probabilities = np.maximum(boosted_probabilities(self.combiner_, features), self.floors(features, owner))
+        flat = [tag for tags in tags_per_row for tag in tags]
+        probabilities = np.maximum(boosted_probabilities(self.combiner_, features), self.floors(features, owner, flat))
         k = 0
         for row, tags in enumerate(tags_per_row):
             for tag in tags:
@@ -238,18 +263,35 @@ class EnsembleTagger(Predictor):
                     scores[row, column] = max(scores[row, column], probability)
         return scores
 
-    def floors(self, features: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    def _expect_misses(self) -> None:
+        """Tell the learning member how often each tag went unfound on validation (smoothed
+        toward the overall rate): its ``missed`` flags tags reviewers add far more often."""
+        learner: Any = self.members[self.growing_[0]] if self.growing_ else None
+        if learner is None or not hasattr(learner, "expected_miss"):
+            return
+        counts = self.validation_recall_
+        found = sum(f for f, _ in counts.values())
+        right = sum(r for _, r in counts.values())
+        overall = 1 - found / right if right else 1.0
+        learner.expected_miss = {
+            tag: (r - f + RECALL_PRIOR * overall) / (r + RECALL_PRIOR) for tag, (f, r) in counts.items()
+        }
+        learner.expected_miss_default = overall
+
+    def floors(self, features: np.ndarray, owner: np.ndarray, tags: Sequence[str] = ()) -> np.ndarray:
         """The least probability of each candidate (``owner``: the question of each feature
         row). The combiner learned on validation, where a tag no other member knows (one
         reviewers added) hardly occurs, and must not silence it: each question's strongest
         such tag gets the learning member's score, rescaled so that ``1 / FLOOR_SCALE`` of the
         member's own threshold lands on the ensemble's. One a question: its variants (flutter-layout beside flutter)
         ride on the same neighbours, and letting them all through cost 0.04 micro-F1 on a new
-        library after 200 reviews (bench/review_learning_api.py)."""
+        library after 200 reviews (bench/review_learning_api.py). Every known tag (of
+        ``tags``, one per feature row) the member flags as ``missed`` gets the same floor."""
         floors = np.zeros(len(features))
         names = list(self.members)
         if not self.growing_ or not len(features):
             return floors
+        missed_floors = np.zeros(len(features))
         fixed = [i for i, name in enumerate(names) if name not in self.growing_]
         knows = features[:, 2 * len(names) : 3 * len(names)]
         unknown_elsewhere = ~knows[:, fixed].any(axis=1) if fixed else np.ones(len(features), dtype=bool)
@@ -258,13 +300,17 @@ class EnsembleTagger(Predictor):
             own = float(getattr(self.members[name], "threshold", 0.5)) or 0.5
             rescaled = np.minimum(features[:, i] * FLOOR_SCALE * self.threshold_ / own, 1.0)
             floors = np.maximum(floors, np.where(unknown_elsewhere, rescaled, 0.0))
+            missed = getattr(self.members[name], "missed", None)
+            if self.replacements and missed is not None and len(tags):
+                flagged = np.array([missed(tag) is not None for tag in tags], dtype=bool)
+                missed_floors = np.maximum(missed_floors, np.where(flagged & ~unknown_elsewhere, rescaled, 0.0))
         # Only each question's best floor stands.
         best = np.zeros(int(owner.max()) + 1 if len(owner) else 0)
         np.maximum.at(best, owner, floors)
         first = np.zeros(len(floors), dtype=bool)
         for row in np.flatnonzero(best > 0):
             first[np.flatnonzero((owner == row) & (floors == best[row]))[0]] = True
-        return np.where(first, floors, 0.0)
+        return np.maximum(np.where(first, floors, 0.0), missed_floors)
 
     def reasons(self, text: str, tags: Sequence[str]) -> dict[str, list[Reason]]:
         """Each member's reasons for the tags, labelled with the member, read from the same
@@ -369,14 +415,16 @@ class EnsembleTagger(Predictor):
             columns[row, : len(tags)] = [self.column_[tags[i]] for i in order]
             values[row, : len(tags)] = part[order]
             start += len(tags)
-        best: tuple[float, float, dict[str, Any]] = (-1.0, 0.5, {})
+        best: tuple[float, float, dict[str, Any], list[list[str]]] = (-1.0, 0.5, {}, [])
         for threshold in THRESHOLD_GRID:
             chosen, ranked = chosen_and_ranked((columns, values), self.labels, float(threshold))
             metrics = all_tag_metrics(list(gold), chosen, ranked)
             if metrics["micro_f1"] > best[0]:
-                best = (metrics["micro_f1"], float(threshold), metrics)
-        _, threshold, metrics = best
+                best = (metrics["micro_f1"], float(threshold), metrics, chosen)
+        _, threshold, metrics, chosen = best
         self.thresholds = np.full(len(self.labels), threshold)
+        self.validation_recall_ = recall_counts(gold, chosen)
+        self._expect_misses()
         return threshold, metrics
 
     @classmethod
@@ -394,7 +442,11 @@ class EnsembleTagger(Predictor):
             thresholds={"per_tag": [], **metadata.get("thresholds", {})},
             library_versions=library_versions("scikit-learn", "numpy"),
         )
-        save_artifact(folder, {COMBINER_FILE: lambda path: joblib.dump(self.combiner_, path)}, metadata)
+        writers = {
+            COMBINER_FILE: lambda path: joblib.dump(self.combiner_, path),
+            RECALL_FILE: lambda path: path.write_text(json.dumps(self.validation_recall_, sort_keys=True)),
+        }
+        save_artifact(folder, writers, metadata)
         self.metadata = metadata
         return Path(folder)
 
@@ -426,4 +478,10 @@ class EnsembleTagger(Predictor):
             raise ArtifactError(f"{folder} is inconsistent with its members' labels; rebuild it with: {hint}")
         model.thresholds = np.full(len(model.labels), float(metadata["thresholds"]["global"]))
         model.metadata = metadata
+        if RECALL_FILE in metadata.get("files", {}):  # artifacts from before it learn no misses
+            try:
+                model.validation_recall_ = json.loads((folder / RECALL_FILE).read_text())
+            except (OSError, ValueError) as error:
+                raise unreadable(folder, error, hint) from error
+            model._expect_misses()
         return model

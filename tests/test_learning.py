@@ -116,6 +116,31 @@ def test_the_ensemble_grows_with_its_memory_and_passes_a_tag_only_the_memory_kno
     assert "zorblet" not in [s.tag for s in other.suggest([SIMILAR], top_k=3)[0]]
 
 
+def test_a_known_tag_reviewers_keep_adding_gets_the_memorys_score_as_its_floor(learning_models):
+    """The ensemble tells its memory how often it missed each tag on validation (saved with
+    it); a tag the models knew how to find but that reviewers now keep adding is lifted
+    to the memory's rescaled vote, as a tag no other member knows would be."""
+    from ml.memory.index import MIN_SHOWN
+    from ml.predictor import ServingOptions
+    from ml.registry import load_predictor
+
+    ensemble = load_predictor("ensemble", learning_models, ServingOptions(scope="missed"))
+    memory = ensemble.members["memory"]
+    assert set(ensemble.validation_recall_) <= set(ensemble.labels) and memory.expected_miss["python"] < 0.3
+
+    def python_floor() -> float:
+        tags, features = ensemble.candidates([SIMILAR])
+        owner = np.zeros(len(features), dtype=np.int64)
+        return float(ensemble.floors(features, owner, tags[0])[tags[0].index("python")])
+
+    for ref in range(1, MIN_SHOWN + 1):  # the reviewer saw neither tag and added both
+        memory.add(f"{REVIEWED[ref % 3]} {ref}", ["zorblet", "python"], ref=ref, shown=["sql"])
+        assert (python_floor() > 0) == (ref == MIN_SHOWN), ref
+    assert memory.missed("python") == 1.0
+    ensemble.replacements = False  # learning from verdicts off: no floor for a known tag
+    assert python_floor() == 0
+
+
 def test_a_tag_reviewers_keep_replacing_is_replaced_in_the_ensemble_through_the_site(learning_models, new_database):
     """Reviewers reject a tag the ensemble suggests and add another, question after question
     (a library renamed): from the MIN_SHOWN-th review on, the ensemble suggests the other one

@@ -175,3 +175,27 @@ def test_a_tag_reviewers_keep_replacing_has_a_replacement_until_too_few_reviews_
     for ref in range(110, 116):
         model.remove(ref)  # 4 reviews left that showed pandas: too few again
     assert model.replacement("pandas") is None and model.replacing("python-polars") == []
+
+
+def test_a_tag_reviewers_keep_adding_far_more_often_than_the_models_used_to_miss_it_is_missed():
+    model = seeded()
+    model.expected_miss, model.expected_miss_default = {"python": 0.1, "pandas": 0.8}, 1.0
+    for ref in range(300, 309):  # python and pandas right, neither shown: the reviewer added both
+        model.add(f"polars frame number {ref}", ["python", "pandas"], ref=ref, shown=["java"])
+    assert model.missed("python") is None  # right on 9 reviewed questions: too few
+    model.add("polars frame number 309", ["python", "pandas"], ref=309, shown=["java"])
+    assert model.missed("python") == pytest.approx(1.0)  # added on 10 of 10, expected 1 in 10
+    assert model.missed("pandas") is None  # 1.0 against an expected 0.8: not MISS_MARGIN more
+    assert model.missed("java") is None  # shown and wrong: never right
+    # Shown now (the ensemble lifts a missed tag) and accepted: still missed by the models.
+    for ref in range(310, 320):
+        model.add(f"polars frame number {ref}", ["python"], ref=ref, shown=["python"])
+    assert model.missed("python") == pytest.approx(1.0)
+    for ref in range(300, 320):
+        model.remove(ref)
+    assert model.missed("python") is None and not model._added_count["python"] and not model._right_count["python"]
+    # With no expectation (no ensemble told it one), nothing counts as missed.
+    fresh = seeded()
+    for ref in range(300, 320):
+        fresh.add(f"polars frame number {ref}", ["python"], ref=ref, shown=["java"])
+    assert fresh.missed("python") is None

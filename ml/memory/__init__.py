@@ -44,6 +44,14 @@ How the site uses it (issue 10; ``webapp/learning.py``)
   once it was shown on ``MIN_SHOWN`` (10) reviewed questions and replaced by the same tag on
   ``MIN_RATE`` (half) of them; ``replacing(tag)`` is the reverse. The ensemble moves a
   replaced tag's probability onto its replacement (a renamed library: flutter -> zorblet).
+- It also counts, per tag, the reviewed questions it was right on and those where the
+  reviewer had to add it (it was not shown). ``missed(tag)`` flags a tag added on half or
+  more of ``MIN_SHOWN`` such questions and ``MISS_MARGIN`` (0.3) more often than the serving
+  ensemble missed it on validation (``expected_miss``, which the ensemble sets from its
+  artifact; without it nothing is flagged): a tag the models used to find and no longer do
+  (dart beside a renamed flutter), not one they always found badly. Once flagged, a review
+  that showed and accepted it still counts as added, so the flag does not switch itself off
+  by working. The ensemble gives a flagged tag the memory's verdict as its floor.
 - Persisting reviews is the database's job: ``add`` never writes to disk.
 - Evidence: ``suggest_with_evidence(texts, top_k)`` returns per suggested tag the refs of the
   remembered questions that voted for it, strongest first; ints are reviewed questions

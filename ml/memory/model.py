@@ -70,6 +70,11 @@ class ReviewMemory(ValidationTuning, Predictor):
         self._shown_count: Counter[str] = Counter()
         self._replaced: dict[str, Counter[str]] = {}
         self._replacements: dict[str, tuple[str, float] | None] = {}
+        self._right_count: Counter[str] = Counter()
+        self._added_count: Counter[str] = Counter()
+        self._row_added: dict[int, frozenset[str]] = {}
+        self.expected_miss: dict[str, float] = {}
+        self.expected_miss_default = 1.0  # no expectation: nothing counts as missed
         self._alive = np.zeros(1024, dtype=bool)
         self._segments: list[sparse.csr_matrix] = []  # merged rows, (rows, features)
         self._postings: list[sparse.csr_matrix] = []
