@@ -169,7 +169,8 @@ def new_library(corpus: Corpus, site: Site, tag: str, name: str) -> list[dict]:
             row[f"{model} micro-F1"] = all_tag_metrics(gold, chosen, chosen)["micro_f1"]
         rows.append(row)
         print(f"   {row}", flush=True)
-    example = answers[0]
+    title, body, _ = later[0]  # asked again with its reasons, which suggestions leave out by default
+    example = site.call("POST", "/api/v1/suggest?explain=1", {"title": title, "body": body, "models": list(MODELS)})
     reasons = example["answers"]["ensemble"].get("reasons", {}).get(name, [])
     because = [f"#{r['question_id']}" for r in reasons if r["kind"] == "reviewed"]
     because += [f"in place of {r['text']} ({r['weight']:.0%})" for r in reasons if r["kind"] == "replaced"]
