@@ -274,3 +274,30 @@ def test_a_worker_that_may_not_migrate_refuses_an_old_schema_until_it_is_upgrade
     make_app(trained_models / "models", url)  # what the master does: upgrade
     app = make_app(trained_models / "models", url, MIGRATE_ON_START=False)
     assert app.test_client().get("/history/").status_code == 200
+
+
+def test_reviewed_questions_are_found_by_time_from_an_index_without_the_unreviewed_ones(
+    tmp_path, backend, new_database
+):
+    """0012_leaner_writes: the review-time index leaves out the unreviewed questions (one
+    b-tree less per suggestion) and still serves live learning's catch-up; the answers'
+    single-column indexes that repeated longer ones are gone."""
+    url = new_database(empty=True)
+    load_schema_0002(backend, url)
+    app = make_app(tmp_path / "no-models", url)
+    catch_up = "SELECT id FROM predictions WHERE reviewed_at >= '2026-01-01' ORDER BY reviewed_at, id"
+    with app.app_context(), db.engine.connect() as connection:
+        indexes = {index["name"]: index for index in inspect(connection).get_indexes("predictions")}
+        answers = {index["name"] for index in inspect(connection).get_indexes("model_answers")}
+        if backend == "sqlite":
+            where = connection.execute(text("SELECT sql FROM sqlite_master WHERE name = 'ix_predictions_reviewed_at'"))
+            plan = " ".join(str(row[-1]) for row in connection.execute(text(f"EXPLAIN QUERY PLAN {catch_up}")))
+        else:
+            where = connection.execute(
+                text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_predictions_reviewed_at'")
+            )
+            connection.execute(text("SET enable_seqscan = off"))  # two rows: only an unusable index loses to a scan
+            plan = " ".join(row[0] for row in connection.execute(text(f"EXPLAIN {catch_up}")))
+        assert "reviewed_at IS NOT NULL" in where.scalar_one()
+    assert "ix_predictions_reviewed_at" in indexes and "ix_predictions_reviewed_at" in plan, plan
+    assert answers.isdisjoint({"ix_model_answers_prediction_id", "ix_model_answers_model"}), answers

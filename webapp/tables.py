@@ -63,6 +63,14 @@ class Prediction(Model):
         # million questions: 5 ms instead of 180). On PostgreSQL it doubles the primary key's
         # index, kept so that both databases have one schema.
         Index("ix_predictions_id", "id"),
+        # Reviewed questions by review time (live learning's catch-up): the 90% never reviewed
+        # stay out of it, one b-tree less written per question (0012_leaner_writes).
+        Index(
+            "ix_predictions_reviewed_at",
+            "reviewed_at",
+            sqlite_where=text("reviewed_at IS NOT NULL"),
+            postgresql_where=text("reviewed_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
@@ -72,7 +80,7 @@ class Prediction(Model):
     source: Mapped[str] = mapped_column(String(8))  # "web" or "api"
     top_k: Mapped[int] = mapped_column(Integer)
     threshold: Mapped[float | None] = mapped_column(Float)  # None: each model's tuned thresholds
-    reviewed_at: Mapped[datetime | None] = mapped_column(index=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column()
 
     answers: Mapped[list[ModelAnswer]] = relationship(
         back_populates="prediction", cascade="all, delete-orphan", order_by="ModelAnswer.model", lazy="selectin"
@@ -116,14 +124,16 @@ class ModelAnswer(Model):
 
     __tablename__ = "model_answers"
     __table_args__ = (
+        # Also the index of the answers by question (and of the cascade from predictions), and
+        # the next one by model: no single-column index repeats either (0012_leaner_writes).
         UniqueConstraint("prediction_id", "model"),
         # /stats reads each latency percentile from here: an exact value within a few rows.
         Index("ix_model_answers_model_latency", "model", "latency_ms"),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
-    prediction_id: Mapped[int] = mapped_column(ID, ForeignKey("predictions.id", ondelete="CASCADE"), index=True)
-    model: Mapped[str] = mapped_column(String(32), index=True)
+    prediction_id: Mapped[int] = mapped_column(ID, ForeignKey("predictions.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(32))
     model_version: Mapped[str] = mapped_column(String(200))
     latency_ms: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
