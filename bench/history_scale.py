@@ -15,9 +15,11 @@ request at a time after two unmeasured ones: p50 and p95 of the client-side time
 whole response. The exports are timed to the first byte and to the last. Suggest
 throughput: ``--suggest-requests`` POSTs of one question each to /api/v1/suggest
 (``--suggest-model``, 2 in flight), to a server on an empty database and one on the full
-database, in sixteen alternating rounds (the median round of each), so that the other load
-on the machine weighs on both alike (with four rounds of 50 the ratio spread from 82% to 101%
-between runs on the same quiet machine, with eight of 150 from 88% to 96%). The
+database, in sixteen alternating rounds (the median round of each; also the median of each
+round's full / empty ratio, whose halves ran back to back, and which goes first alternates),
+so that the other load on the machine weighs on both alike (with four rounds of 50 the
+ratio spread from 82% to 101% between runs on the same quiet machine, with eight of 150
+from 88% to 96%). The
 PostgreSQL server is a throwaway cluster (tests/postgres.py), stopped and deleted at the end.
 
 Filling a million questions takes minutes, so a filled database can be kept and reused:
@@ -423,15 +425,20 @@ def run_backend(backend: str, args, folder: Path, cluster) -> dict:
         rounds = 16
         per_round = max(1, args.suggest_requests // rounds)
         rates: dict[str, list[float]] = {"empty": [], "full": []}
-        for _ in range(rounds):
-            for name, base in (("empty", empty), ("full", full)):
+        for k in range(rounds):
+            turns = (("empty", empty), ("full", full))
+            for name, base in turns if k % 2 == 0 else turns[::-1]:  # neither always goes first
                 rates[name].append(suggest_rps(base, args.suggest_model, per_round, titles))
+    # Each round's two halves ran back to back: their ratio is the least disturbed by drift.
+    ratios = sorted(f / e for e, f in zip(rates["empty"], rates["full"], strict=True))
     return {
         "reads": reads,
         "fill_s": fill_s,
         "size": size,
         "empty_rps": statistics.median(rates["empty"]),
         "full_rps": statistics.median(rates["full"]),
+        "round_ratio": statistics.median(ratios),
+        "round_ratios": (ratios[len(ratios) // 4], ratios[(3 * len(ratios)) // 4]),
     }
 
 
@@ -501,7 +508,9 @@ def report(args, backends: list[str], results: dict[str, dict]) -> None:
         print(
             f"suggest ({args.suggest_model}, 2 in flight, median of 16 rounds) on {backend}: "
             f"{result['empty_rps']:.1f} req/s empty, "
-            f"{result['full_rps']:.1f} req/s full ({100 * result['full_rps'] / result['empty_rps']:.0f}%)"
+            f"{result['full_rps']:.1f} req/s full ({100 * result['full_rps'] / result['empty_rps']:.0f}%); "
+            f"full / empty in the same round: median {100 * result['round_ratio']:.0f}%, quartiles "
+            f"{100 * result['round_ratios'][0]:.0f}-{100 * result['round_ratios'][1]:.0f}%"
         )
 
 

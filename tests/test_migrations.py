@@ -301,3 +301,15 @@ def test_reviewed_questions_are_found_by_time_from_an_index_without_the_unreview
         assert "reviewed_at IS NOT NULL" in where.scalar_one()
     assert "ix_predictions_reviewed_at" in indexes and "ix_predictions_reviewed_at" in plan, plan
     assert answers.isdisjoint({"ix_model_answers_prediction_id", "ix_model_answers_model"}), answers
+
+
+def test_sqlite_full_text_index_merges_16_segments_at_a_time_when_made_or_migrated(tmp_path):
+    """0013_search_automerge: FTS5 keeps the setting in the index itself, so both a new
+    database and one migrated from 0002 must carry it."""
+    made = tmp_path / "made.sqlite3"
+    make_app(tmp_path / "no-models", made)
+    migrated = tmp_path / "migrated.sqlite3"
+    shutil.copy(SCHEMA_0002["sqlite"], migrated)
+    make_app(tmp_path / "no-models", migrated)
+    for path in (made, migrated):
+        assert rows(path, "SELECT v FROM predictions_search_config WHERE k = 'automerge'") == [(16,)], path
