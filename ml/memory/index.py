@@ -210,7 +210,10 @@ class MemoryIndex(GramVectoriser):
     def missed(self, tag: str) -> float | None:
         """How often reviewers had to add ``tag`` themselves, of the reviewed questions it was
         right on (dart beside a renamed flutter, which the models no longer see), once it was
-        right on ``MIN_SHOWN`` of them and added on at least ``MIN_RATE``; None otherwise."""
+        right on ``MIN_SHOWN`` of them and added on at least ``MIN_RATE`` of them and
+        ``MISS_MARGIN`` more often than the ensemble missed it on validation
+        (``expected_miss``); None otherwise. A review that showed it while it was flagged
+        counts as added (``_count_verdicts``)."""
         right = self._right_count.get(tag, 0)
         if right < MIN_SHOWN:
             return None
