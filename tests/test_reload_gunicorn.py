@@ -11,7 +11,7 @@ import time
 import pytest
 
 from ml.artifacts import METADATA_FILE
-from tests.test_site_gunicorn import GUNICORN, ROOT, call, free_port
+from tests.test_site_gunicorn import GUNICORN, ROOT, call, free_port, stop
 
 pytestmark = pytest.mark.slow  # a real gunicorn server and a training
 
@@ -54,10 +54,10 @@ def test_workers_switch_to_a_new_version_between_requests(trained_models, tiny_c
 
         # Questions keep coming while the new version is trained and switched to.
         during: list[tuple[int, dict]] = []
-        stop = threading.Event()
+        done = threading.Event()
 
         def keep_asking() -> None:
-            while not stop.is_set():
+            while not done.is_set():
                 during.append(ask(len(during)))
 
         asker = threading.Thread(target=keep_asking)
@@ -68,7 +68,7 @@ def test_workers_switch_to_a_new_version_between_requests(trained_models, tiny_c
             subprocess.run([*train, "--min-df", "1", "--char-ngrams", "2-4"], cwd=ROOT, check=True, timeout=300)
             time.sleep(1.5)  # past each worker's once-a-second check
         finally:
-            stop.set()
+            done.set()
             asker.join()
         version_b = json.loads((models / "baseline" / METADATA_FILE).read_text())["model_version"]
         assert version_b != version_a
@@ -82,10 +82,5 @@ def test_workers_switch_to_a_new_version_between_requests(trained_models, tiny_c
         log.seek(0)
         assert log.read().count(f"-> {version_b}") >= 1  # "reloaded the baseline model: A -> B"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
         log.close()

@@ -32,6 +32,17 @@ REQUESTS, THREADS = 40, 8
 WORKER_TIMEOUT, SLOW_SECONDS = 10, 12
 
 
+def stop(server: subprocess.Popen) -> None:
+    """Stop gunicorn as its deployments do (SIGTERM: the workers finish their requests), and
+    kill it if it has not stopped within 15 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -104,12 +115,7 @@ def served(request, trained_models, tmp_path_factory):
             time.sleep(0.2)
         yield base, database, log
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
         log.close()
         databases.close()
 
