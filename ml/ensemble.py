@@ -241,8 +241,7 @@ class EnsembleTagger(Predictor):
         the rest: a renamed library's old tag, rejected on every reviewed question that showed
         it, moves wholly onto the new one wherever the models still propose the old. The
         combiner learned on validation, where nobody had replaced anything."""
-        learner = self.members[self.growing_[0]] if self.growing_ and self.replacements else None
-        replacement = getattr(learner, "replacement", None)
+        replacement = getattr(self._learner(), "replacement", None) if self.replacements else None
         if replacement is None:
             return scores
         for row, tags in enumerate(tags_per_row):
@@ -263,10 +262,15 @@ class EnsembleTagger(Predictor):
                     scores[row, column] = max(scores[row, column], probability)
         return scores
 
+    def _learner(self) -> Predictor | None:
+        """The member that learns from reviews (the first whose labels grow), if any: its
+        ``replacement``, ``replacing`` and ``missed`` are what reviewers taught."""
+        return self.members[self.growing_[0]] if self.growing_ else None
+
     def _expect_misses(self) -> None:
         """Tell the learning member how often each tag went unfound on validation (smoothed
         toward the overall rate): its ``missed`` flags tags reviewers add far more often."""
-        learner: Any = self.members[self.growing_[0]] if self.growing_ else None
+        learner: Any = self._learner()
         if learner is None or not hasattr(learner, "expected_miss"):
             return
         counts = self.validation_recall_
@@ -322,8 +326,8 @@ class EnsembleTagger(Predictor):
         for name, model in self.members.items():
             for tag, reasons in model.reasons(title if name in self.title_only else text, tags).items():
                 merged.setdefault(tag, []).extend({**reason, "model": name} for reason in reasons)
-        if self.replacements and self.growing_:
-            learner = self.members[self.growing_[0]]
+        learner = self._learner()
+        if self.replacements and learner is not None:
             proposed: set[str] | None = None
             for tag in tags:
                 for wrong, rate in getattr(learner, "replacing", lambda _: [])(tag):
