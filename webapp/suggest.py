@@ -5,17 +5,18 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ml.errors import ModelUnavailable, PredictionFailed
 from ml.predictor import Suggestion
 from ml.text import question_text
 
 from . import tag_index
-from .counters import AnySession, lock_question, record_new_answer, record_new_questions
+from .counters import AnySession, apply, count_new_questions, lock_question, record_new_answer
 from .database import transaction
 from .learning import catch_up
 from .serving import ModelRegistry
-from .tables import ModelAnswer, Prediction, SuggestedTag
+from .tables import ModelAnswer, Prediction, SuggestedTag, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +88,22 @@ def store_predictions(
     threshold: float | None,
     source: str,
 ) -> list[Prediction]:
-    """Add the questions with their answers to the caller's transaction (flushed: ids set)."""
+    """Add the questions with their answers to the caller's transaction (flushed: ids set).
+
+    On SQLite the first INSERT takes the file's one write lock until the commit, and every
+    other worker's write waits: whatever can be worked out before (the rows, the times, the
+    counters' changes) is, so that it is held only while the statements run."""
+    now = utc_now()
     predictions = []
     for index, (title, body) in enumerate(questions):
-        prediction = Prediction(title=title, body=body, source=source, top_k=top_k, threshold=threshold)
-        prediction.answers = [_answer(run, index) for run in runs]
+        prediction = Prediction(title=title, body=body, source=source, top_k=top_k, threshold=threshold, created_at=now)
+        prediction.answers = [_answer(run, index, now) for run in runs]
         predictions.append(prediction)
+    tally = count_new_questions(predictions)
     session.add_all(predictions)
     session.flush()
-    record_new_questions(session, predictions)
-    tag_index.refresh(session, [prediction.id for prediction in predictions])
+    tag_index.add_new(session, predictions)
+    apply(session, tally)
     return predictions
 
 
@@ -108,16 +115,18 @@ def add_answer(registry: ModelRegistry, prediction: Prediction, name: str) -> No
         lock_question(session, prediction)
         if prediction.answer(name) is not None:
             return  # a double click: the other request stored this model's answer meanwhile
-        answer = _answer(runs[0], 0)
+        answer = _answer(runs[0], 0, utc_now())
         prediction.answers.append(answer)
         session.flush()
         record_new_answer(session, prediction, answer)
         tag_index.refresh(session, [prediction.id])
 
 
-def _answer(run: ModelRun, index: int) -> ModelAnswer:
+def _answer(run: ModelRun, index: int, now: datetime) -> ModelAnswer:
     tags = [
         SuggestedTag(rank=rank, tag=item.tag, score=item.score, confident=item.confident)
         for rank, item in enumerate(run.suggestions[index])
     ]
-    return ModelAnswer(model=run.model, model_version=run.version, latency_ms=round(run.latency_ms, 3), tags=tags)
+    return ModelAnswer(
+        model=run.model, model_version=run.version, latency_ms=round(run.latency_ms, 3), tags=tags, created_at=now
+    )

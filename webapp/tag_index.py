@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
 from .counters import AnySession
-from .tables import REJECTED
+from .tables import REJECTED, Prediction
 
 CHUNK = 500
 # Every (tag, question) pair, once; "{where}" narrows it to some questions.
@@ -42,6 +42,20 @@ def refresh(session: AnySession, prediction_ids: Iterable[int]) -> None:
             ),
             chunk,
         )
+
+
+def add_new(session: AnySession, predictions: Iterable[Prediction]) -> None:
+    """The rows of questions just flushed (none of them has any yet), from their answers and
+    review in memory: the same rule as ``PAIRS``, with no statement to read them back."""
+    rows = []
+    for prediction in predictions:
+        tags = {tag for answer in prediction.answers for tag in answer.tag_names()}
+        if prediction.reviewed_at is not None:  # else no review to load
+            tags |= {tag for tag, verdict in prediction.verdicts().items() if verdict != REJECTED}
+        rows += [{"tag": tag, "prediction_id": prediction.id} for tag in sorted(tags)]
+    if rows:
+        # Plain SQL: the ORM's bulk insert took 0.4 ms a question, inside the write lock.
+        session.execute(text("INSERT INTO question_tags (tag, prediction_id) VALUES (:tag, :prediction_id)"), rows)
 
 
 def rebuild(connection: Connection) -> None:
