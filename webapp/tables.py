@@ -259,7 +259,7 @@ class ReviewVerdict(Model):
 class QuestionTag(Model):
     """A tag a question is found under in the history's tag filter: one a model suggested for
     it or its review marked right (accepted or added). Derived from the answers and the
-    review, rewritten with them (``tag_index.refresh``); the filter reads a tag's questions,
+    review, written with them (``tag_index.add_new``, ``tag_index.refresh``); the filter reads a tag's questions,
     newest first, from the primary key alone, where joining a million answers' tags cost
     over half a second for a common tag."""
 

@@ -3,7 +3,9 @@
 A question is under a tag when a model suggested the tag for it or its review marked the tag
 right (accepted or added), the same rule as before this table existed. Each write that
 changes a question's answers or review rewrites its rows here in the same transaction, from
-the stored rows themselves, so the table cannot drift from them; ``rebuild`` recomputes it
+the stored rows themselves (``refresh``), so the table cannot drift from them; a new
+question's rows come from its answers in memory instead (``add_new``: the same rule in
+Python, which tests/test_stats.py compares with ``PAIRS``); ``rebuild`` recomputes it
 all (the history bench's bulk fill, and ``flask --app webapp stats rebuild`` after rows
 were written behind the site's back; migration 0008 has its own copy).
 """
