@@ -9,18 +9,19 @@ from itertools import combinations
 from sqlalchemy import func, select
 
 from ml.registry import model_names
-from webapp.counters import week_of
+from webapp.counters import bucket_floor, latency_bucket, week_of
 from webapp.extensions import db
 from webapp.stats import Agreement, Day, ModelStats, Stats, TagCount, VersionWeek
 from webapp.tables import ModelAnswer, Prediction
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile: an actual observed latency, never an interpolation."""
+    """Nearest-rank percentile (an observed latency, never an interpolation), to the three
+    significant digits the site keeps."""
     if not sorted_values:
         return None
     rank = max(1, -(-len(sorted_values) * q // 100))  # ceil without floats drifting
-    return sorted_values[int(rank) - 1]
+    return bucket_floor(latency_bucket(sorted_values[int(rank) - 1]))
 
 
 def compute() -> Stats:

@@ -304,6 +304,52 @@ def test_the_tag_filter_follows_later_answers_re_reviews_and_other_filters(revie
     assert ids(f"?tag={only_transformer[0]}&q=hashmap") == []
 
 
+def test_a_tag_with_a_model_keeps_what_that_model_suggested_or_the_review_kept(reviewer_both):
+    """Every tag with each model, on both databases, against the rule worked out from the
+    stored answers and reviews: the model answered, and either its answer has the tag or the
+    review kept it (accepted or added); a rejected suggestion of the model still counts."""
+    python = asked_id(ask(reviewer_both, "pip virtualenv python django", model="baseline"))
+    java = asked_id(ask(reviewer_both, "spring maven java hashmap"))
+    linq = asked_id(ask(reviewer_both, "linq lambda in c# asp.net", model="transformer"))
+    regex = asked_id(ask(reviewer_both, "python regex to match a string"))
+    java_tags = suggested(reviewer_both.get(f"/history/{java}").get_data(as_text=True), "baseline")
+    verdicts = {java_tags[0]: "reject"} | {tag: "accept" for tag in java_tags[1:]}
+    assert review(reviewer_both, java, verdicts, added="maven").status_code == 303
+    for question, added in ((python, "pip"), (linq, "python")):  # every suggestion rejected, one tag added
+        page = reviewer_both.get(f"/history/{question}").get_data(as_text=True)
+        rejected = {tag: "reject" for model in ("baseline", "transformer") for tag in suggested(page, model)}
+        assert review(reviewer_both, question, rejected, added=added).status_code == 303
+
+    items = reviewer_both.get("/api/v1/predictions?per_page=100").get_json()["items"]
+    assert sorted(item["id"] for item in items) == sorted([python, java, linq, regex])
+    every_tag = {tag["tag"] for item in items for answer in item["answers"].values() for tag in answer["tags"]}
+    every_tag |= {tag for item in items if item["review"] for tag in item["review"]["tags"]}
+    checked = 0
+    for model in ("baseline", "transformer"):
+        for tag in sorted(every_tag):
+            expected = []
+            for item in items:  # newest first, as the history
+                answer = item["answers"].get(model)
+                kept = item["review"]["tags"] if item["review"] else []
+                if answer and (tag in [found["tag"] for found in answer["tags"]] or tag in kept):
+                    expected.append(item["id"])
+            listing = reviewer_both.get("/api/v1/predictions", query_string={"tag": tag, "model": model}).get_json()
+            assert [item["id"] for item in listing["items"]] == expected, (tag, model)
+            assert listing["total"] == len(expected)
+            checked += bool(expected)
+    assert checked >= 10
+    # The cases the rule spells out, by name.
+    api = "/api/v1/predictions?per_page=100"
+    assert java in ids_of(reviewer_both.get(f"{api}&tag={java_tags[0]}&model=baseline"))  # suggested, rejected
+    assert java in ids_of(reviewer_both.get(f"{api}&tag=maven&model=baseline"))  # added in the review
+    assert python not in ids_of(reviewer_both.get(f"{api}&tag=pip&model=transformer"))  # no transformer answer
+    assert linq in ids_of(reviewer_both.get(f"{api}&tag=python&model=transformer"))  # added to its only answer
+
+
+def ids_of(response) -> list[int]:
+    return [item["id"] for item in response.get_json()["items"]]
+
+
 def test_history_shows_which_entries_are_reviewed(reviewer):
     first = asked_id(ask(reviewer, "django python pip"))
     asked_id(ask(reviewer, "java spring maven"))

@@ -2,9 +2,8 @@
 
 Reading /stats must not depend on how many questions are stored, so every figure it shows
 is a total kept up to date as rows are written (``stats_counters``, a few dozen rows), plus
-a latency histogram per model (``stats_latency``) that says which bucket holds a
-percentile; the exact latency is then read from model_answers' (model, latency_ms) index
-within that bucket. The writers (``suggest.suggest_and_store``, ``suggest.add_answer``,
+a latency histogram per model (``stats_latency``, buckets of three significant digits)
+whose buckets give the percentiles. The writers (``suggest.suggest_and_store``, ``suggest.add_answer``,
 ``review.save_review``, ``review.delete_question``) call the ``record_*`` functions inside their
 transaction (new questions are counted by ``count_new_questions`` before it, then ``apply``);
 ``rebuild`` recomputes everything from the rows with set-based SQL (``flask --app webapp
@@ -81,15 +80,12 @@ def latency_bucket_sql(column: str, dialect: str) -> str:
     return f"(CASE {' '.join(cases)} END)"
 
 
-def bucket_range(bucket: int) -> tuple[float, float]:
-    """Latencies around ``bucket``: every latency in it lies inside, and little else (its
-    neighbours at most), so the index narrows a lookup that the bucket expression makes exact."""
+def bucket_floor(bucket: int) -> float:
+    """The smallest latency in ``bucket``: its three significant digits."""
     decade = min(bucket // 1000, len(DECADES) - 1)
     number = bucket - decade * 1000
     _, operator, factor = DECADES[decade]
-    if operator == "*":
-        return (number - 1) / factor, (number + 2) / factor
-    return (number - 1) * factor, (number + 2) * factor
+    return number / factor if operator == "*" else float(number * factor)
 
 
 # -- what a write changes ---------------------------------------------------------------
@@ -322,41 +318,21 @@ def read_histograms(session: AnySession) -> dict[str, list[tuple[int, int]]]:
     return histograms
 
 
-def percentile(session: AnySession, model: str, histogram: list[tuple[int, int]], q: int) -> float | None:
-    """Nearest-rank percentile of the model's latencies: an actual observed latency, never
-    an interpolation. The histogram says which bucket holds that rank; the index gives the
-    exact value, skipping only the rows of that bucket below it."""
+def percentile(histogram: list[tuple[int, int]], q: int) -> float | None:
+    """Nearest-rank percentile of a model's latencies, from its histogram: the latency of the
+    bucket that holds that rank, to three significant digits (rounded down). No per-answer
+    index is kept to read the exact value from: it cost every stored answer a write at a
+    random place in a big b-tree (0014_lighter_answers)."""
     total = sum(answers for _, answers in histogram)
     if not total:
         return None
     rank = max(1, -(-total * q // 100))  # ceil without floats drifting
     below = 0
-    bucket = histogram[-1][0]
-    for candidate, answers in histogram:
-        if below + answers >= rank:
-            bucket = candidate
-            break
+    for bucket, answers in histogram:
         below += answers
-    low, high = bucket_range(bucket)
-    dialect = session.get_bind().dialect.name
-    found = session.execute(
-        text(
-            "SELECT latency_ms FROM model_answers WHERE model = :model AND latency_ms >= :low AND latency_ms < :high"
-            f" AND {latency_bucket_sql('latency_ms', dialect)} = :bucket ORDER BY latency_ms LIMIT 1 OFFSET :skip"
-        ),
-        {"model": model, "low": low, "high": high, "bucket": bucket, "skip": rank - below - 1},
-    ).scalar()
-    if found is None:
-        # The rows changed between the two reads (or behind the site's back): the bucket's
-        # smallest latency is still an observed one, within 1% of the answer.
-        found = session.execute(
-            text(
-                "SELECT latency_ms FROM model_answers WHERE model = :model AND latency_ms >= :low"
-                " ORDER BY latency_ms LIMIT 1"
-            ),
-            {"model": model, "low": low},
-        ).scalar()
-    return found
+        if below >= rank:
+            return bucket_floor(bucket)
+    return bucket_floor(histogram[-1][0])
 
 
 # -- rebuilding from the rows -------------------------------------------------------------

@@ -57,8 +57,7 @@ def site_latencies(names: list[str]) -> dict[str, tuple[float | None, int]]:
     """Each model's median latency on this site and its number of answers, from the /stats totals."""
     histograms = read_histograms(db.session)
     return {
-        name: (percentile(db.session, name, histograms.get(name, []), 50), sum(n for _, n in histograms.get(name, [])))
-        for name in names
+        name: (percentile(histograms.get(name, []), 50), sum(n for _, n in histograms.get(name, []))) for name in names
     }
 
 

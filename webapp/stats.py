@@ -136,8 +136,7 @@ ADDED_CANDIDATES = 200
 
 def compute() -> Stats:
     """Read from the running totals (webapp/counters.py): a few dozen counters, a latency
-    histogram per model, two index lookups per model, and the counters of the tags shown,
-    however many questions are stored."""
+    histogram per model and the counters of the tags shown, however many questions are stored."""
     session = db.session
     names = model_names()
     counters = read_counters(session) | read_tag_counters(session, TOP_TAGS, ADDED_CANDIDATES)
@@ -153,8 +152,8 @@ def compute() -> Stats:
         stats.models[name] = ModelStats(
             name,
             answers=sum(answers for _, answers in histogram),
-            latency_p50_ms=percentile(session, name, histogram, 50),
-            latency_p95_ms=percentile(session, name, histogram, 95),
+            latency_p50_ms=percentile(histogram, 50),
+            latency_p95_ms=percentile(histogram, 95),
             reviewed=count(f"{prefix}:reviewed"),
             judged=count(f"{prefix}:judged"),
             correct=count(f"{prefix}:correct"),

@@ -124,11 +124,10 @@ class ModelAnswer(Model):
 
     __tablename__ = "model_answers"
     __table_args__ = (
-        # Also the index of the answers by question (and of the cascade from predictions), and
-        # the next one by model: no single-column index repeats either (0012_leaner_writes).
+        # Also the index of the answers by question (and of the cascade from predictions): no
+        # single-column index repeats it (0012_leaner_writes). None by model or latency: each
+        # answer would write it at a random place (0014_lighter_answers).
         UniqueConstraint("prediction_id", "model"),
-        # /stats reads each latency percentile from here: an exact value within a few rows.
-        Index("ix_model_answers_model_latency", "model", "latency_ms"),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
@@ -148,12 +147,15 @@ class ModelAnswer(Model):
 
 
 class SuggestedTag(Model):
+    """A tag a model suggested. No index by tag (0014_lighter_answers): question_tags finds a
+    tag's questions."""
+
     __tablename__ = "suggested_tags"
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     answer_id: Mapped[int] = mapped_column(ID, ForeignKey("model_answers.id", ondelete="CASCADE"), index=True)
     rank: Mapped[int] = mapped_column(Integer)
-    tag: Mapped[str] = mapped_column(String(64), index=True)
+    tag: Mapped[str] = mapped_column(String(64))
     score: Mapped[float] = mapped_column(Float)
     # False for the top-1 fallback when no tag reached its threshold: shown as a guess.
     # Answers stored before this column existed read as confident, as they were shown.
