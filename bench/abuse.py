@@ -8,7 +8,8 @@ limits ON at their defaults. Then two phases of --seconds each:
    in flight, as fast as the site answers;
 2. under abuse: the same, while 2 slow clients send a request one byte a second (one its
    headers, one its body) and 2 heavy clients loop 32-question batches of 50,000-character
-   bodies as fast as they can (the rate limits answer most of those with 429).
+   bodies as fast as they can, ignoring Retry-After (the rate limits answer most of those with
+   429, and a refusal repeated within its window a second late).
 
 Prints req/s and p50/p95 of the ordinary questions in both phases, the share kept (the issue's
 target: >= 80% of the throughput, p95 <= 200 ms), what the heavy clients got and one of each

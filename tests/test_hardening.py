@@ -4,6 +4,7 @@ never a 500, and leaves what is stored exactly as it was."""
 import csv
 import io
 import json
+import time
 
 import pytest
 
@@ -12,6 +13,7 @@ from tests.support import api_suggest, ask, count_rows, csrf_token, make_app, re
 from webapp import config as settings
 from webapp import create_app
 from webapp.guards import MAX_ROW_ID
+from webapp.ratelimits import RepeatRefusals
 from webapp.tables import ModelAnswer, Prediction, ReviewedTag
 
 TABLES = (Prediction, ModelAnswer, ReviewedTag)
@@ -200,6 +202,72 @@ def test_big_batches_spend_their_text_budget_long_before_single_questions(traine
     # Twenty ordinary questions from another client all go through.
     for n in range(20):
         assert api_suggest(client, {"title": f"django pip question {n}"}, **light).status_code == 201
+
+
+def test_a_client_that_keeps_going_after_a_429_gets_its_next_refusals_late(trained_models, tmp_path):
+    app, client = limited_site(trained_models, tmp_path, WRITE_LIMIT="1 per minute", REPEAT_REFUSAL_DELAY_MS=400)
+    assert api_suggest(client, {"title": "django pip question"}).status_code == 201
+    before = rows(app)
+    timings = []
+    for _ in range(2):
+        started = time.perf_counter()
+        response = api_suggest(client, {"title": "one more django question"})
+        timings.append(time.perf_counter() - started)
+        assert_json_error(response, 429, "at most 1 questions, reviews and other changes per minute")
+        assert_retry_after(response)
+    # The first refusal comes at once; the one that ignored its Retry-After waited.
+    assert timings[0] < 0.4 <= timings[1]
+    started = time.perf_counter()
+    other = api_suggest(client, {"title": "django pip question"}, environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert other.status_code == 201 and time.perf_counter() - started < 0.4
+    assert rows(app) == (before[0] + 1, before[1] + 1, before[2])
+
+
+class FakeTime:
+    def __init__(self):
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+
+
+def test_only_a_repeated_refusal_in_the_same_window_waits_and_never_past_its_end():
+    clock = FakeTime()
+    repeats = RepeatRefusals(1.0, clock=lambda: clock.now, sleep=clock.sleep)
+    assert repeats.refused("10.0.0.1", 1060.0) == 0.0
+    assert repeats.refused("10.0.0.2", 1060.0) == 0.0  # another client's first
+    assert repeats.refused("10.0.0.1", 1060.0) == 1.0
+    clock.now = 1059.75
+    assert repeats.refused("10.0.0.1", 1060.0) == 0.25
+    clock.now = 1061.0  # a new window: its first refusal is at once again
+    assert repeats.refused("10.0.0.1", 1121.0) == 0.0
+    assert clock.slept == [1.0, 0.25]
+    assert RepeatRefusals(0.0, sleep=clock.sleep).refused("10.0.0.1", time.time() + 60) == 0.0
+
+
+def test_waiting_refusals_are_capped_so_they_never_hold_every_thread():
+    clock = FakeTime()
+    inside: list[float] = []
+    repeats = RepeatRefusals(
+        1.0, slots=1, clock=lambda: clock.now, sleep=lambda s: inside.append(repeats.refused("b", 1060.0))
+    )
+    repeats.refused("a", 1060.0)
+    repeats.refused("b", 1060.0)
+    # While a's refusal waits in the only slot, b's repeated one is answered at once.
+    assert repeats.refused("a", 1060.0) == 1.0 and inside == [0.0]
+    assert repeats.refused("b", 1060.0) == 1.0  # the slot is free again
+
+
+def test_the_record_of_refused_clients_stays_bounded():
+    clock = FakeTime()
+    repeats = RepeatRefusals(1.0, clock=lambda: clock.now, sleep=clock.sleep, capacity=3)
+    repeats.refused("kept", 2000.0)
+    for n in range(10):
+        repeats.refused(f"gone {n}", 1001.0)
+        clock.now += 2  # each window over before the next client comes
+    assert len(repeats._refused_until) <= 3
+    assert repeats.refused("kept", 2000.0) == 1.0  # still in its window: remembered
 
 
 def test_limits_can_be_switched_off(trained_models, tmp_path):

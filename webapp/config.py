@@ -66,6 +66,9 @@ def from_environment(environ=os.environ) -> dict:
         # The model that answers keystrokes; empty = the site's default model.
         "PREVIEW_MODEL": environ.get("TAGSMITH_PREVIEW_MODEL") or None,
         "RATELIMIT_STORAGE_URI": environ.get("TAGSMITH_RATELIMIT_STORAGE") or "memory://",
+        # A client that keeps sending after a 429 gets its next refusals this late (0: at once);
+        # see ratelimits.RepeatRefusals.
+        "REPEAT_REFUSAL_DELAY_MS": _optional_int(environ, "TAGSMITH_REPEAT_REFUSAL_DELAY_MS", default=1000),
         # Proxies in front that set X-Forwarded-For/-Proto (1 on Render); 0 trusts no such header.
         "PROXIES": _optional_int(environ, "TAGSMITH_PROXIES") or 0,
         # Host names the site answers to (Flask answers 400 to others); unset: any.

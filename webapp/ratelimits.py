@@ -2,6 +2,10 @@
 others: a number of POSTs per client, and a budget of bytes of questions per client, which
 a client looping big batches spends long before one asking a question at a time does.
 
+A client that keeps sending after a 429, ignoring its Retry-After, gets its next refusals a
+second late (``RepeatRefusals``): a refusal costs the server ~2 ms of CPU, so two clients
+looping refused batches as fast as the site answered them took ~40% of a 2-core machine.
+
 Counters live in each worker's memory (``TAGSMITH_RATELIMIT_STORAGE=memory://``): with two
 gunicorn workers a client may get up to twice each limit. A shared storage (``redis://...``,
 with its driver installed) makes the limits exact.
@@ -10,6 +14,7 @@ with its driver installed) makes the limits exact.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -64,14 +69,54 @@ def init_app(
     for blueprint in preview_blueprints:
         previews(blueprint)
 
+    repeats = RepeatRefusals((config["REPEAT_REFUSAL_DELAY_MS"] or 0) / 1000)
+
     @app.after_request
     def retry_after(response):
         breached = limiter.current_limit
         if response.status_code == 429 and breached is not None:
             response.headers["Retry-After"] = str(_seconds_left(breached))
+            repeats.refused(get_remote_address(), breached.window.reset_time)
         return response
 
     return limiter
+
+
+class RepeatRefusals:
+    """Holds back the answer to a client refused again in the same window: it has ignored
+    the first 429's Retry-After, and a client looping refused requests as fast as they come
+    back costs the server a refusal's CPU each time. The second and later refusals wait
+    ``delay`` seconds (never past the window's end), which turns such a loop into about one
+    request a second. A waiting refusal holds one of the worker's threads, so at most
+    ``slots`` wait at once; beyond that they are answered at once, as before, and the
+    threads stay free for everyone else. Per worker, like the counters."""
+
+    def __init__(self, delay: float, slots: int = 2, clock=time.time, sleep=time.sleep, capacity: int = 10_000):
+        self.delay = delay
+        self._slots = threading.BoundedSemaphore(slots)
+        self._clock, self._sleep, self._capacity = clock, sleep, capacity
+        self._refused_until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def refused(self, client: str, window_end: float) -> float:
+        """Notes that ``client`` was refused until ``window_end`` and returns the seconds
+        this refusal waited (0 for the first one in a window, or with no slot free)."""
+        now = self._clock()
+        with self._lock:
+            repeat = self._refused_until.get(client, 0.0) > now
+            if len(self._refused_until) >= self._capacity:
+                # Forget the clients whose windows are over; a flood of addresses empties it.
+                live = {key: end for key, end in self._refused_until.items() if end > now}
+                self._refused_until = live if len(live) < self._capacity else {}
+            self._refused_until[client] = max(window_end, self._refused_until.get(client, 0.0))
+        wait = min(self.delay, window_end - now)
+        if not repeat or wait <= 0 or not self._slots.acquire(blocking=False):
+            return 0.0
+        try:
+            self._sleep(wait)
+        finally:
+            self._slots.release()
+        return wait
 
 
 def limit_logins(app: Flask, endpoint: str) -> None:
