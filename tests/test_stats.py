@@ -296,14 +296,16 @@ def test_rebuild_and_check_commands(trained_models, new_database):
     runner = app.test_cli_runner()
 
     def question_tags() -> tuple[set, set]:
-        """(the rows of question_tags, the pairs the answers and reviews give)"""
+        """(the rows of question_tags, the rows the answers and reviews give)"""
         with app.app_context():
-            stored = set(db.session.execute(text("SELECT tag, prediction_id FROM question_tags")).all())
-            pairs = set(db.session.execute(text(tag_index.PAIRS.format(answers="", reviews=""))).all())
+            stored = set(db.session.execute(text("SELECT tag, prediction_id, models FROM question_tags")).all())
+            pairs = set(db.session.execute(text(tag_index.ROWS.format(answers="", reviews=""))).all())
             return stored, pairs
 
     stored, pairs = question_tags()
     assert stored == pairs and len(pairs) > 18  # kept in step by every write of the mix
+    # Every question has an answer, so every row is under some model, and some under several.
+    assert all(models for _, _, models in pairs) and any(models & (models - 1) for _, _, models in pairs)
     with app.app_context():
         db.session.execute(text("UPDATE stats_counters SET value = value + 5 WHERE name = 'questions'"))
         db.session.execute(text("DELETE FROM stats_latency WHERE model = 'baseline'"))
@@ -318,6 +320,12 @@ def test_rebuild_and_check_commands(trained_models, new_database):
     assert result.exit_code == 0 and "rebuilt" in result.output
     check(app)
     assert question_tags() == (pairs, pairs)
+
+
+def test_every_model_has_its_own_bit_in_the_tag_index():
+    bits = [tag_index.bit(name) for name in model_names(include_unserved=True)]
+    assert all(bits) and len(set(bits)) == len(bits)
+    assert all(bit & (bit - 1) == 0 for bit in bits)  # one bit each
 
 
 def test_writers_at_the_same_time_neither_deadlock_nor_lose_counts(trained_models, new_database):

@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import QueryableAttribute
 
 from ml.registry import model_names
 
-from . import search
+from . import search, tag_index
 from .extensions import db
 from .guards import MAX_ROW_ID
 from .inputs import TAG_RE
-from .tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction, QuestionTag, ReviewedTag, SuggestedTag
+from .tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction, QuestionTag, ReviewedTag
 
 MAX_PER_PAGE = 100
 # Far past any real history, and small enough that page x per_page stays a valid OFFSET
@@ -68,9 +68,7 @@ def history_query(filters: Filters) -> Select:
 def conditions(filters: Filters, prefixes: bool = True) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if filters.tag:
-        where.append(Prediction.id.in_(select(QuestionTag.prediction_id).where(QuestionTag.tag == filters.tag)))
-        if filters.model:
-            where.append(_suggested_or_kept(filters, Prediction.id))
+        where.append(Prediction.id.in_(select(QuestionTag.prediction_id).where(*_under_tag(filters))))
     elif filters.model:
         where.append(Prediction.answers.any(ModelAnswer.model == filters.model))
     if filters.text:
@@ -82,33 +80,19 @@ def conditions(filters: Filters, prefixes: bool = True) -> list[ColumnElement[bo
     return where
 
 
+def _under_tag(filters: Filters) -> list[ColumnElement[bool]]:
+    """The question_tags rows of the tag, and with a model those the model's bit is set in:
+    the model answered the question, and its answer has the tag or the review kept it. One
+    range of the primary key, newest first, tested row by row: at a million questions,
+    checking each question's answers and review instead (EXISTS per row) took up to 285 ms on
+    PostgreSQL to count a common tag's 10,000 matches."""
+    where = [QuestionTag.tag == filters.tag]
+    if filters.model:
+        where.append(QuestionTag.models.op("&")(tag_index.bit(filters.model)) != 0)
+    return where
+
+
 Key = ColumnElement[int] | QueryableAttribute[int]
-
-
-def _suggested_or_kept(filters: Filters, question: Key) -> ColumnElement[bool]:
-    """With both a tag and a model: the question's answer from this model suggested the tag,
-    or the model answered it and its review kept the tag. Checked per question, for the
-    questions already under the tag in question_tags (which holds both kinds): no index of
-    suggested_tags by tag is kept (0014_lighter_answers), and going through the tag's
-    questions in id order stops after the rows a page needs. At a million questions a page
-    and its capped count: SQLite 50-146 ms; PostgreSQL 1-2 ms and 49-285 ms (the count of
-    a common tag checks ~60,000 questions); through that index 300-1,700 and 300-470 ms."""
-    suggested = (
-        select(ModelAnswer.id)
-        .join(SuggestedTag, SuggestedTag.answer_id == ModelAnswer.id)
-        .where(ModelAnswer.prediction_id == question, ModelAnswer.model == filters.model)
-        .where(SuggestedTag.tag == filters.tag)
-    )
-    kept = select(ReviewedTag.id).where(
-        ReviewedTag.prediction_id == question, ReviewedTag.tag == filters.tag, ReviewedTag.verdict != REJECTED
-    )
-    answered = select(ModelAnswer.id).where(ModelAnswer.prediction_id == question, ModelAnswer.model == filters.model)
-    if db.engine.dialect.name == "postgresql":
-        # OFFSET 0 keeps PostgreSQL from turning each EXISTS into a hashed subplan, which
-        # read every suggested tag and every answer of the model (470-500 ms) for a page
-        # that needs the first few questions: checked per question, the page takes 1 ms.
-        suggested, kept, answered = suggested.offset(0), kept.offset(0), answered.offset(0)
-    return or_(suggested.exists(), and_(kept.exists(), answered.exists()))
 
 
 @dataclass(frozen=True)
@@ -127,10 +111,8 @@ def matching_ids(filters: Filters) -> MatchingIds:
     dialect = db.engine.dialect.name
     if filters.tag:
         key: Key = QuestionTag.prediction_id
-        query = select(key).where(QuestionTag.tag == filters.tag)
+        query = select(key).where(*_under_tag(filters))
         rest = conditions(replace(filters, tag="", model=""))
-        if filters.model:
-            rest.append(_suggested_or_kept(filters, key))
     elif filters.text and dialect == "sqlite" and search.words(filters.text):
         query, key = search.sqlite_matches(search.words(filters.text))
         rest = conditions(replace(filters, text=""))

@@ -261,9 +261,10 @@ class ReviewVerdict(Model):
 class QuestionTag(Model):
     """A tag a question is found under in the history's tag filter: one a model suggested for
     it or its review marked right (accepted or added). Derived from the answers and the
-    review, written with them (``tag_index.add_new``, ``tag_index.refresh``); the filter reads a tag's questions,
-    newest first, from the primary key alone, where joining a million answers' tags cost
-    over half a second for a common tag."""
+    review, written with them (``tag_index.add_new``, ``tag_index.refresh``); the filter reads
+    a tag's questions, newest first, from the primary key, where joining a million answers'
+    tags cost over half a second for a common tag. ``models``: a bit (``tag_index.MODEL_BITS``)
+    for each model under which the tag-and-model filter keeps the question."""
 
     __tablename__ = "question_tags"
 
@@ -271,6 +272,7 @@ class QuestionTag(Model):
     prediction_id: Mapped[int] = mapped_column(
         ID, ForeignKey("predictions.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+    models: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ForgottenQuestion(Model):
