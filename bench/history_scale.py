@@ -311,6 +311,9 @@ def pages(questions: int, per_page: int = 20) -> list[tuple[str, str, int]]:
         ("history ?tag=python", "/history/?tag=python", 0),
         ("history ?model=omikuji", "/history/?model=omikuji", 0),
         ("history ?tag=python&model=omikuji", "/history/?tag=python&model=omikuji", 0),
+        # The fill never asks the memory model: the case of a model asked for few questions.
+        ("history ?model=memory (no answer)", "/history/?model=memory", 0),
+        ("history ?model=transformer&reviewed=yes", "/history/?model=transformer&reviewed=yes", 0),
         ("history ?reviewed=yes", "/history/?reviewed=yes", 0),
         (f"history before={middle} (keyset)", f"/history/?before={middle}", 0),
         ("history after=0 (oldest)", "/history/?after=0", 0),
@@ -322,6 +325,7 @@ def pages(questions: int, per_page: int = 20) -> list[tuple[str, str, int]]:
         ("api ?q=python", "/api/v1/predictions?q=python", 0),
         ("api ?q=über", "/api/v1/predictions?q=%C3%BCber", 0),
         ("api ?tag=regex&model=transformer", "/api/v1/predictions?tag=regex&model=transformer", 0),
+        ("api ?model=lexical", "/api/v1/predictions?model=lexical", 0),
         (f"api before={middle} (keyset)", f"/api/v1/predictions?before={middle}&per_page=100", 0),
         ("api ?q=python before= (keyset)", f"/api/v1/predictions?q=python&before={middle}", 0),
         (f"api ?page={deep_page} (offset)", f"/api/v1/predictions?page={deep_page}", 5),

@@ -266,6 +266,13 @@ def test_history_filters_by_model_tag_text_and_review(reviewer_both):
     assert ids("") == [only_transformer, both, only_baseline]
     assert ids("?model=baseline") == [both, only_baseline]
     assert ids("?model=transformer") == [only_transformer, both]
+    # A model's questions come from its answers in id order: with the other filters and cursors.
+    assert ids("?model=baseline&reviewed=no") == [only_baseline]
+    assert ids("?model=transformer&reviewed=yes") == [both]
+    assert ids(f"?model=baseline&before={both}") == [only_baseline]
+    assert ids(f"?model=transformer&after={only_baseline}") == [only_transformer, both]
+    assert ids("?model=baseline&q=maven") == [both]
+    assert "2 questions" in reviewer_both.get("/history/?model=baseline").get_data(as_text=True)
     assert ids("?tag=java") == [both]
     assert ids("?tag=maven") == [both]  # a tag the reviewer added
     assert ids("?tag=python&model=transformer") == []

@@ -98,10 +98,11 @@ Key = ColumnElement[int] | QueryableAttribute[int]
 @dataclass(frozen=True)
 class MatchingIds:
     """The ids of the questions the filters keep: ``query`` selects ``key``, the column the
-    pages order and compare by. A tag's questions are read from question_tags and a SQLite
-    search's from the FTS index, each in id order, so that a page, a cursor and the capped
-    total all stop after the rows they need; as ``predictions.id IN (...)`` both databases
-    first gathered every match (a third of the history for a common tag or word)."""
+    pages order and compare by. A tag's questions are read from question_tags, a SQLite
+    search's from the FTS index and a model's from its answers, each in id order, so that a
+    page, a cursor and the capped total all stop after the rows they need; as
+    ``predictions.id IN (...)`` both databases first gathered every match (a third of the
+    history for a common tag or word)."""
 
     query: Select
     key: Key
@@ -116,6 +117,14 @@ def matching_ids(filters: Filters) -> MatchingIds:
     elif filters.text and dialect == "sqlite" and search.words(filters.text):
         query, key = search.sqlite_matches(search.words(filters.text))
         rest = conditions(replace(filters, text=""))
+    elif filters.model and not filters.text and filters.reviewed != "yes":
+        # The model's answers by question, newest first, from ix_model_answers_model_question.
+        # Reviewed questions (a minority, with their own partial index) and a search's matches
+        # are read first and checked for the model's answer instead: a common model's answers
+        # to reviewed questions took 170 ms to count this way at a million, 60 ms that way.
+        key = ModelAnswer.prediction_id
+        query = select(key).where(ModelAnswer.model == filters.model)
+        rest = conditions(replace(filters, model=""))
     else:
         return MatchingIds(select(Prediction.id).where(*conditions(filters)), Prediction.id)
     if rest:
