@@ -60,3 +60,14 @@ def on_starting(server) -> None:
     with app.app_context():
         db.engine.dispose()  # no connection crosses the fork
     os.environ["TAGSMITH_MIGRATE_ON_START"] = "0"
+
+
+def post_worker_init(worker) -> None:
+    """The worker has built the app and loaded its models: keep them, and whatever it loads
+    later, out of the garbage collector's full collections (webapp.serving's ``settle``)."""
+    from webapp.serving import EXTENSION_KEY
+
+    registry = getattr(worker.wsgi, "extensions", {}).get(EXTENSION_KEY)  # None: not tagsmith's app
+    if registry is not None:
+        registry.keep_loaded_out_of_gc = True
+        registry.settle()

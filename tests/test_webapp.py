@@ -1,6 +1,11 @@
 """The app factory: configuration, storage set-up, model loading, CSRF and error pages."""
 
+import gc
+import runpy
 import sqlite3
+import weakref
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from flask.cli import ScriptInfo
@@ -140,6 +145,37 @@ def test_a_model_becomes_available_as_soon_as_its_artifact_appears(trained_model
     (models_dir / "transformer" / "metadata.json").write_text("{}")
     assert client.get("/healthz").get_json()["models"]["transformer"] == "loaded"
     assert "transformer-fake-1" in client.get("/models").get_data(as_text=True)
+
+
+def test_a_gunicorn_worker_keeps_its_models_out_of_gc_and_reclaims_a_replaced_one(tmp_path, monkeypatch):
+    models_dir = tmp_path / "models"
+    (models_dir / "transformer").mkdir(parents=True)
+    metadata = models_dir / "transformer" / "metadata.json"
+    metadata.write_text("{}")
+    versions: list[weakref.ref] = []
+
+    def loader(name, folder, options=None):
+        if name != "transformer":
+            raise ModelUnavailable(f"no {name} here")
+        model = FakeTransformer()
+        model.itself = model  # a cycle: only a collection that looks at it reclaims it
+        versions.append(weakref.ref(model))
+        return model
+
+    app = make_app(models_dir, tmp_path / "db.sqlite3", MODEL_LOADER=loader)
+    registry = app.extensions[EXTENSION_KEY]
+    registry.reload_check_s = 0.0
+    monkeypatch.delenv("TAGSMITH_ORT_THREADS", raising=False)  # the config file sets it
+    hooks = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    try:
+        hooks["post_worker_init"](SimpleNamespace(wsgi=app))
+        assert registry.keep_loaded_out_of_gc and gc.get_freeze_count() > 0
+        assert registry.state("transformer").predictor is versions[0]()
+        metadata.write_text('{"version": 2}')  # a new artifact: the next request swaps it in
+        assert registry.state("transformer").predictor is versions[1]()
+        assert versions[0]() is None and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # the rest of the test run collects as usual
 
 
 @pytest.mark.parametrize(

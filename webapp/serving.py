@@ -12,10 +12,15 @@ or ``--with-reviews``, ``flask tagsmith retrain``, see ``ml.artifacts``): at mos
 when it names another file, that request loads the new model and swaps the reference.
 Requests already running keep the predictor they took; a version that fails to load is
 logged and the old one kept. Each worker checks for itself, so gunicorn needs no restart.
+
+A gunicorn worker keeps what it has loaded out of the garbage collector's full collections
+(``keep_loaded_out_of_gc``, set by gunicorn.conf.py), which walked every model's objects
+and paused a request now and then.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -77,6 +82,20 @@ class ModelRegistry:
         self._broken: dict[str, object] = {}  # name -> a newer artifact that failed to load
         self._checked: dict[str, float] = {}
         self._reloading = threading.Lock()
+        # Set in long-lived servers (gunicorn.conf.py's post_worker_init): see ``settle``.
+        self.keep_loaded_out_of_gc = False
+
+    def settle(self) -> None:
+        """With ``keep_loaded_out_of_gc``: move every object alive now (the app, the models
+        loaded so far) to the garbage collector's permanent generation, which its collections
+        never walk. A full collection walked them all, a 50-60 ms pause in whichever request
+        triggered it: at a million questions a 100-question API page took 16 ms at p50 and 75
+        ms at p95, and 18 ms at p95 frozen. The objects frozen before are given back and
+        collected first, so a model replaced since is reclaimed even if it held a cycle."""
+        if self.keep_loaded_out_of_gc:
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
 
     def put(self, name: str, predictor: Predictor) -> None:
         """Serve this predictor under ``name`` (tests inject fakes through here)."""
@@ -119,6 +138,7 @@ class ModelRegistry:
             self._checked[name] = time.monotonic()
             self._failed.pop(name, None)
             log.info("loaded the %s model (%s) in process %d", name, predictor.version, os.getpid())
+            self.settle()
             return ModelState(kind, predictor, None)
 
     def _reload_if_changed(self, name: str) -> None:
@@ -146,6 +166,8 @@ class ModelRegistry:
             self._loaded[name] = predictor
             self._artifacts[name] = artifact
         log.info("reloaded the %s model: %s -> %s in process %d", name, old.version, predictor.version, os.getpid())
+        del old, predictor  # so that settle can reclaim the old model
+        self.settle()
 
     def _artifact(self, name: str) -> object:
         """Which artifact ``models/<name>`` holds now: its metadata file's device, inode,
