@@ -7,11 +7,13 @@ import re
 
 import numpy as np
 import pytest
+from sqlalchemy import event
 
 from ml.data.sources import Source, load_corpus
 from ml.predictor import TrainOptions
 from ml.registry import get_kind
 from tests.support import csrf_token, make_app, make_questions, reviewer_client
+from webapp.extensions import db
 
 REVIEWED = ["zorblet widget tree rebuild", "zorblet widget tree rebuild is slow", "zorblet widget tree rebuild crash"]
 SIMILAR = "zorblet widget tree rebuild twice"
@@ -187,6 +189,40 @@ def test_a_deleted_question_is_forgotten_by_every_worker_and_a_worker_started_la
     # A new review after the deletions is learned as usual by the worker that saw them.
     review_through_the_api(first, REVIEWED[0])
     assert "zorblet" in tags(suggested(second, SIMILAR), "memory")
+
+
+def test_a_worker_polls_the_reviews_only_after_a_review_or_a_deletion_changed_them(learning_models, new_database):
+    database = new_database()
+    first = reviewer_client(make_app(learning_models, database))
+    second_app = make_app(learning_models, database)
+    second = second_app.test_client()
+    polls = []
+
+    def note_poll(conn, cursor, statement, parameters, context, executemany):
+        if "forgotten_questions" in statement or "predictions.reviewed_at >=" in statement:
+            polls.append(statement)
+
+    with second_app.app_context():
+        event.listen(db.engine, "before_cursor_execute", note_poll)
+    suggested(second, "a first question loads the models")
+    reviewed = review_through_the_api(first, REVIEWED[0])
+    suggested(second, SIMILAR)
+    assert polls, "a review saved by another worker is looked for"
+
+    polls.clear()
+    for _ in range(3):  # questions asked and stored, nothing reviewed: nothing to look for
+        suggested(first, SIMILAR)
+        suggested(second, SIMILAR)
+    assert polls == []
+
+    assert first.delete(f"/api/v1/predictions/{reviewed}").status_code == 204
+    suggested(second, SIMILAR)
+    assert polls, "a reviewed question deleted by another worker is looked for"
+    polls.clear()
+    review_through_the_api(first, REVIEWED[1])  # its question comes from this worker's suggestion
+    polls.clear()
+    created = suggested(second, SIMILAR)
+    assert polls and "zorblet" in tags(created, "memory")
 
 
 def test_a_tag_the_memory_suggests_from_training_questions_names_their_titles_on_the_page(

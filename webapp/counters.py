@@ -244,13 +244,13 @@ def apply(session: AnySession, tally: Tally) -> None:
     counters = sorted((name, value) for name, value in tally.counters.items() if value)
     latency = sorted((key, value) for key, value in tally.latency.items() if value)
     if counters:
-        _add(session, StatsCounter.__table__, [{"name": name, "value": value} for name, value in counters], "value")
+        add_up(session, StatsCounter.__table__, [{"name": name, "value": value} for name, value in counters], "value")
     if latency:
         rows = [{"model": model, "bucket": bucket, "answers": value} for (model, bucket), value in latency]
-        _add(session, StatsLatency.__table__, rows, "answers")
+        add_up(session, StatsLatency.__table__, rows, "answers")
 
 
-def _add(session: AnySession, table, rows: list[dict], column: str) -> None:
+def add_up(session: AnySession, table, rows: list[dict], column: str) -> None:
     """Insert the rows, or add their ``column`` to the rows already there, in the given order
     (which is the order PostgreSQL locks them in): one statement run for each row, compiled
     once per process (as one multi-row VALUES it was compiled anew for every write, 1 ms of

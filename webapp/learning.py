@@ -3,11 +3,12 @@ ensemble through it) at once, in every worker, with no retraining and no restart
 
 Each worker holds its own memory. At start it replays every saved review (oldest first);
 the worker that saves a review calls ``learn_review`` after the commit; every worker calls
-``catch_up`` before it predicts, which asks the database for reviews saved since it last
-looked (one query on the indexed ``reviewed_at``) and learns those it has not seen, after
-forgetting the reviewed questions deleted since (``forgotten_questions``, which
-``review.delete_question`` writes). The reviews themselves stay in the database: nothing here
-writes anything.
+``catch_up`` before it predicts. That reads one number first (``review_changes``, which
+every saved review and every deletion of a reviewed question moves); only when it moved does
+it ask the database for reviews saved since it last looked (one query on the indexed
+``reviewed_at``) and learn those it has not seen, after forgetting the reviewed questions
+deleted since (``forgotten_questions``, which ``review.delete_question`` writes). The
+reviews themselves stay in the database: nothing here writes anything.
 """
 
 from __future__ import annotations
@@ -25,7 +26,16 @@ from ml.text import question_text
 
 from .extensions import db
 from .serving import models
-from .tables import ACCEPTED, ADDED, REJECTED, ForgottenQuestion, Prediction, ReviewedTag
+from .tables import (
+    ACCEPTED,
+    ADDED,
+    REJECTED,
+    REVIEW_CHANGES_ROW,
+    ForgottenQuestion,
+    Prediction,
+    ReviewChanges,
+    ReviewedTag,
+)
 from .tables import Review as ReviewLog
 
 EXTENSION_KEY = "tagsmith.learning"
@@ -35,6 +45,7 @@ log = logging.getLogger(__name__)
 # far and skips what it has seen.
 LOOK_BACK = timedelta(seconds=5)
 REPLAY_CHUNK = 1000
+_NOT_READ = object()
 
 
 class Review(NamedTuple):
@@ -82,6 +93,7 @@ class Learner:
         self._fed: dict[int, Any] = {}  # id(model) -> model, each replayed in full once
         self._reviews = _PollWindow()  # questions by reviewed_at, versioned by their log entry
         self._deletions = _PollWindow()  # forgotten_questions rows by deleted_at
+        self._changes: object = _NOT_READ  # tables.ReviewChanges as the last poll found it
 
     def learners(self) -> list[Any]:
         """The distinct learning models this worker serves: the memory, and the ensemble's
@@ -102,17 +114,23 @@ class Learner:
         learning model loaded since; returns how many reviews were learned."""
         with self._lock:
             current = self.learners()
+            if not current:
+                self._fed = {}
+                return 0
+            # Read before the polls: a change that commits during them moves it again.
+            changes = _review_changes()
             fresh = [model for model in current if id(model) not in self._fed]
             learned = 0
             if fresh:
                 learned += self._replay(fresh)
                 self._fed.update((id(model), model) for model in fresh)
             old = [model for model in current if model not in fresh]
-            if old:
+            if old and changes != self._changes:
                 self._forget_deleted(old)  # first: a review of a question given a deleted one's id counts
                 reviews = self._recent()
                 learned += _teach(old, reviews)
                 self._remember(reviews)
+            self._changes = changes
             self._fed = {id(model): model for model in current}  # a model no longer served is let go
             return learned
 
@@ -228,6 +246,14 @@ def _read_reviews(ids: list[int]) -> list[Review]:
         for i in ids
         if i in by_id
     ]
+
+
+_READ_CHANGES = select(ReviewChanges.version).where(ReviewChanges.id == REVIEW_CHANGES_ROW)
+
+
+def _review_changes() -> int | None:
+    # Core on the session's connection: the ORM's execute would cost as much as the read.
+    return db.session.connection().execute(_READ_CHANGES).scalar()
 
 
 def _newest_log_entry() -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import delete, func, insert, select
 
 from . import tag_index
-from .counters import lock_question, record_deleted_question, record_review
+from .counters import add_up, lock_question, record_deleted_question, record_review
 from .database import transaction
 from .extensions import db
 from .inputs import MAX_ADDED_TAGS, InputError
@@ -15,9 +15,11 @@ from .tables import (
     ACCEPTED,
     ADDED,
     REJECTED,
+    REVIEW_CHANGES_ROW,
     ForgottenQuestion,
     Prediction,
     Review,
+    ReviewChanges,
     ReviewedTag,
     Reviewer,
     ReviewVerdict,
@@ -88,6 +90,7 @@ def save_review(
         session.expire(prediction, ["review", "reviews"])
         record_review(session, prediction, previous, previous_at)
         tag_index.refresh(session, [prediction.id])
+        note_review_change(session)
     learn_review(prediction.id)  # committed: the models that learn count it from now on
     return review
 
@@ -100,8 +103,16 @@ def delete_question(prediction: Prediction) -> None:
         record_deleted_question(session, prediction)
         if prediction.reviewed_at is not None:  # other workers learned it: they forget it too
             session.add(ForgottenQuestion(prediction_id=question))
+            note_review_change(session)
         session.delete(prediction)
     forget_question(question)
+
+
+def note_review_change(session) -> None:
+    """Tell every worker's learner to poll the reviews again (``tables.ReviewChanges``). Last
+    in its transaction: on PostgreSQL the row stays locked until the commit, so that changes
+    are numbered in the order they commit."""
+    add_up(session, ReviewChanges.__table__, [{"id": REVIEW_CHANGES_ROW, "version": 1}], "version")
 
 
 def review_log(prediction_id: int, limit: int = HISTORY_SHOWN) -> list[Review]:
