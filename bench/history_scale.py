@@ -251,7 +251,7 @@ def serve(url: str, models_dir: Path, folder: Path):
         TAGSMITH_RATE_LIMITS="0",
         TAGSMITH_PRELOAD_MODELS="0",
         TAGSMITH_ORT_THREADS="1",
-        # /stats is still the Python version in this branch: give it room to answer.
+        # The bench times what a million questions make slow; the default 5 s would cut it off.
         TAGSMITH_STATEMENT_TIMEOUT_MS="60000",
     )
     log = open(folder / f"gunicorn-{port}.log", "w")  # noqa: SIM115
