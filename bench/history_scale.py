@@ -20,6 +20,11 @@ round's full / empty ratio, whose halves ran back to back, and which goes first 
 so that the other load on the machine weighs on both alike (with four rounds of 50 the
 ratio spread from 82% to 101% between runs on the same quiet machine, with eight of 150
 from 88% to 96%, with sixteen of 150 from 88% to 97%: rounds of 300 by default). The
+machine's speed still drifts within a round (from one run to the next the ratio went from 88%
+to 100% with the same code), so suggest is also measured with both servers loaded at once
+(``--at-once-rounds`` rounds of ``--at-once-seconds``, 2 in flight on each): whatever slows
+the machine then slows both in the same seconds, and the ratio of the two counts is the
+database's cost alone (93-96% in three runs where the alternating rounds gave 88-100%). The
 PostgreSQL server is a throwaway cluster (tests/postgres.py), stopped and deleted at the end.
 
 Filling a million questions takes minutes, so a filled database can be kept and reused:
@@ -362,14 +367,16 @@ def time_reads(base: str, questions: int, repeats: int, stats_timeout: float, to
     return results
 
 
+def post_suggest(base: str, model: str, title: str) -> int:
+    data = json.dumps({"title": title, "models": [model]}).encode()
+    request = urllib.request.Request(base + "/api/v1/suggest", data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return response.status
+
+
 def suggest_rps(base: str, model: str, requests: int, titles: list[str]) -> float:
     def post(title: str) -> int:
-        data = json.dumps({"title": title, "models": [model]}).encode()
-        request = urllib.request.Request(
-            base + "/api/v1/suggest", data=data, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status
+        return post_suggest(base, model, title)
 
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(post, titles[:10]))  # loads the model in both workers
@@ -379,6 +386,24 @@ def suggest_rps(base: str, model: str, requests: int, titles: list[str]) -> floa
     if set(statuses) != {201}:
         raise SystemExit(f"suggest answered {sorted(set(statuses))}")
     return len(statuses) / wall
+
+
+def suggest_at_once(bases: dict[str, str], model: str, seconds: float, titles: list[str]) -> dict[str, float]:
+    """Requests a second each server answered while all were loaded together (2 in flight each)."""
+    deadline = time.perf_counter() + seconds
+
+    def drive(base: str, offset: int) -> int:
+        answered = 0
+        while time.perf_counter() < deadline:
+            status = post_suggest(base, model, titles[(offset + answered) % len(titles)])
+            if status != 201:
+                raise SystemExit(f"suggest answered {status}")
+            answered += 1
+        return answered
+
+    with ThreadPoolExecutor(2 * len(bases)) as pool:
+        counts = {name: [pool.submit(drive, base, 1000 * slot) for slot in range(2)] for name, base in bases.items()}
+        return {name: sum(future.result() for future in futures) / seconds for name, futures in counts.items()}
 
 
 def database_size(url: str) -> str:
@@ -435,9 +460,18 @@ def run_backend(backend: str, args, folder: Path, cluster) -> dict:
             turns = (("empty", empty), ("full", full))
             for name, base in turns if k % 2 == 0 else turns[::-1]:  # neither always goes first
                 rates[name].append(suggest_rps(base, args.suggest_model, per_round, titles))
+        together = [
+            suggest_at_once({"empty": empty, "full": full}, args.suggest_model, args.at_once_seconds, titles)
+            for _ in range(args.at_once_rounds)
+        ]
     # Each round's two halves ran back to back: their ratio is the least disturbed by drift.
     ratios = sorted(f / e for e, f in zip(rates["empty"], rates["full"], strict=True))
+    at_once = sorted(round_["full"] / round_["empty"] for round_ in together)
     return {
+        "at_once_empty_rps": statistics.median(round_["empty"] for round_ in together),
+        "at_once_full_rps": statistics.median(round_["full"] for round_ in together),
+        "at_once_ratio": statistics.median(at_once),
+        "at_once_ratios": (at_once[len(at_once) // 4], at_once[(3 * len(at_once)) // 4]),
         "reads": reads,
         "fill_s": fill_s,
         "size": size,
@@ -456,6 +490,10 @@ def main() -> int:
     parser.add_argument("--stats-timeout", type=float, default=30, help="seconds for /stats (default: %(default)s)")
     parser.add_argument("--suggest-model", default="baseline", help="the model suggest asks (default: %(default)s)")
     parser.add_argument("--suggest-requests", type=int, default=4800, help="(default: %(default)s)")
+    parser.add_argument(
+        "--at-once-rounds", type=int, default=8, help="rounds with both servers loaded together (default: %(default)s)"
+    )
+    parser.add_argument("--at-once-seconds", type=float, default=8.0, help="seconds a round (default: %(default)s)")
     parser.add_argument("--models-dir", type=Path, default=ROOT / "models", help="(default: models/)")
     parser.add_argument("--folder", type=Path, help="where the SQLite files go (default: a temporary folder)")
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the filled SQLite file in this folder")
@@ -517,6 +555,13 @@ def report(args, backends: list[str], results: dict[str, dict]) -> None:
             f"{result['full_rps']:.1f} req/s full ({100 * result['full_rps'] / result['empty_rps']:.0f}%); "
             f"full / empty in the same round: median {100 * result['round_ratio']:.0f}%, quartiles "
             f"{100 * result['round_ratios'][0]:.0f}-{100 * result['round_ratios'][1]:.0f}%"
+        )
+        print(
+            f"suggest with both servers loaded at once ({args.at_once_rounds} rounds of {args.at_once_seconds:.0f} s, "
+            f"2 in flight on each) on {backend}: {result['at_once_empty_rps']:.1f} req/s empty, "
+            f"{result['at_once_full_rps']:.1f} req/s full; full / empty in the same seconds: median "
+            f"{100 * result['at_once_ratio']:.0f}%, quartiles "
+            f"{100 * result['at_once_ratios'][0]:.0f}-{100 * result['at_once_ratios'][1]:.0f}%"
         )
 
 
