@@ -24,7 +24,7 @@ machine's speed still drifts within a round (from one run to the next the ratio 
 to 100% with the same code), so suggest is also measured with both servers loaded at once
 (``--at-once-rounds`` rounds of ``--at-once-seconds``, 2 in flight on each): whatever slows
 the machine then slows both in the same seconds, and the ratio of the two counts is the
-database's cost alone (93-96% in three runs where the alternating rounds gave 88-100%). The
+database's cost alone (93-96% in three runs, in an hour when alternating runs gave 88-100%). The
 PostgreSQL server is a throwaway cluster (tests/postgres.py), stopped and deleted at the end.
 
 Filling a million questions takes minutes, so a filled database can be kept and reused:
