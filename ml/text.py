@@ -26,6 +26,7 @@ _TAG_RE = re.compile(r"<[^<>]+>")
 _WS_RE = re.compile(r"[ \t\r\f\v]+")
 _BLANKS_RE = re.compile(r"\n\s*\n+")
 _HTML_HINT_RE = re.compile(r"<(?:p|pre|code|div|br|a|strong|em|ul|ol|li|h[1-6]|blockquote)\b", re.I)
+_LINE_END_RE = re.compile(r"\r\n?")
 
 # Default character budgets: titles are ~50 characters, bodies can be tens of thousands.
 BODY_CHARS = 2000
@@ -38,6 +39,12 @@ class CleanBody:
 
     text: str
     code: str
+
+
+def normalize_line_ends(text: str) -> str:
+    """CRLF and lone CR as LF: browsers send a textarea's lines with CRLF, the API usually
+    with LF, and the patterns here end lines at LF alone (a fence followed by CR never closed)."""
+    return _LINE_END_RE.sub("\n", text)
 
 
 def normalize_space(text: str) -> str:
@@ -61,6 +68,7 @@ def clean_body(body: str) -> CleanBody:
     """
     if not body or not body.strip():
         return CleanBody("", "")
+    body = normalize_line_ends(body)
     code_parts: list[str] = []
 
     def take(match: re.Match, group: int) -> str:
@@ -81,7 +89,7 @@ def clean_body(body: str) -> CleanBody:
 
 def clean_title(title: str) -> str:
     # Titles from dumps are entity-escaped ("C&#35; &amp; .NET") and sometimes carry tags.
-    return normalize_space(strip_html(title)).replace("\n", " ")
+    return normalize_space(strip_html(normalize_line_ends(title))).replace("\n", " ")
 
 
 def question_text(title: str, body: str = "", body_chars: int = BODY_CHARS, code_chars: int = CODE_CHARS) -> str:

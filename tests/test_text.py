@@ -52,3 +52,14 @@ def test_title_entities_and_whitespace():
     assert clean_title("  C&#35; &amp;   .NET <b>bold</b>\n") == "C# & .NET bold"
     assert question_text("Only a title") == "Only a title"
     assert clean_body("   ").text == ""
+
+
+def test_crlf_line_ends_read_as_lf():
+    # Browsers send a textarea's line ends as CRLF: the code fence must still close, and the
+    # question must read exactly as it does with LF (the form and the API give the same tags).
+    body = "I get an error with my handler\n\n```python\nimport htmx\nprint(1)\n```\n\nWhat is wrong?"
+    crlf = body.replace("\n", "\r\n")
+    assert clean_body(crlf) == clean_body(body)
+    assert "import htmx" in clean_body(crlf).code
+    assert question_text("A title", crlf) == question_text("A title", body)
+    assert question_text("A title", body.replace("\n", "\r")) == question_text("A title", body)
