@@ -13,9 +13,13 @@ and reach the ensemble through the models trained on them instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +41,23 @@ if TYPE_CHECKING:
 VECTORIZER_FILE = "vectorizer.joblib"
 TREE_DIR = "tree"
 MODEL_PARAMS = ("min_count", "word_ngrams", "char_ngrams", "min_df", "bonsai", "beam_size", "top_k")
+_STDOUT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def logs_to_stderr() -> Iterator[None]:
+    """Omikuji's Rust logger writes its lines to file descriptor 1 and cannot be told
+    otherwise: while it may log (loading, training, saving), descriptor 1 is stderr, so that
+    what a command prints on stdout (JSON Lines, a token) stays clean."""
+    with _STDOUT_LOCK:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            os.dup2(2, 1)
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def _omikuji() -> Any:
@@ -117,7 +138,8 @@ class OmikujiTagger(Predictor):
         with tempfile.TemporaryDirectory() as folder:
             data = Path(folder) / "train.txt"
             data.write_text(f"{len(rows)} {features.shape[1]} {len(self.labels)}\n" + "\n".join(rows) + "\n")
-            self.tree_ = omikuji.Model.train_on_data(str(data), params, n_threads=self.n_threads)
+            with logs_to_stderr():
+                self.tree_ = omikuji.Model.train_on_data(str(data), params, n_threads=self.n_threads)
         self.thresholds = np.full(len(self.labels), 0.5)
         return self
 
@@ -167,6 +189,10 @@ class OmikujiTagger(Predictor):
 
     # -- artifact ---------------------------------------------------------------------------
 
+    def _save_tree(self, path: Path) -> None:
+        with logs_to_stderr():
+            self.tree_.save(str(path))
+
     def save(self, folder: Path, metadata: dict[str, Any]) -> Path:
         metadata = dict(
             metadata,
@@ -178,7 +204,7 @@ class OmikujiTagger(Predictor):
         )
         writers = {
             VECTORIZER_FILE: lambda path: joblib.dump(self.vectorizers_, path),
-            TREE_DIR: lambda path: self.tree_.save(str(path)),
+            TREE_DIR: self._save_tree,
         }
         save_artifact(folder, writers, metadata)
         self.metadata = metadata
@@ -197,7 +223,8 @@ class OmikujiTagger(Predictor):
         model = cls(**params, n_threads=threads)
         try:
             model.vectorizers_ = joblib.load(folder / VECTORIZER_FILE)
-            model.tree_ = omikuji.Model.load(str(folder / TREE_DIR))
+            with logs_to_stderr():
+                model.tree_ = omikuji.Model.load(str(folder / TREE_DIR))
             model.tree_.init_prediction_thread_pool(threads)
         except Exception as error:
             raise unreadable(folder, error, hint) from error
