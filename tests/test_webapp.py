@@ -293,3 +293,17 @@ def test_registry_can_be_given_a_predictor(app):
     fake = FakeTransformer()
     app.extensions[EXTENSION_KEY].put("transformer", fake)
     assert app.test_client().get("/healthz").get_json()["models"]["transformer"] == "loaded"
+
+
+def test_a_flask_command_builds_the_app_without_loading_models_and_a_server_with_them(monkeypatch):
+    import click
+
+    from webapp.config import from_environment
+
+    monkeypatch.delenv("TAGSMITH_PRELOAD_MODELS", raising=False)
+    assert from_environment({})["PRELOAD_MODELS"] is True  # gunicorn: no command around it
+    with click.Context(click.Command("token"), info_name="token"):
+        assert from_environment({})["PRELOAD_MODELS"] is False
+        assert from_environment({"TAGSMITH_PRELOAD_MODELS": "1"})["PRELOAD_MODELS"] is True
+    with click.Context(click.Command("run"), info_name="run"):  # flask run serves
+        assert from_environment({})["PRELOAD_MODELS"] is True

@@ -35,12 +35,23 @@ class ConfigError(RuntimeError):
     """A setting that cannot work; raised at start-up, not on the first request."""
 
 
+def in_flask_command() -> bool:
+    """Whether the app is being built for a ``flask`` command other than ``run``: the CLI
+    builds it inside the command's click context; a server (gunicorn, ``flask run``) serves."""
+    import click
+
+    context = click.get_current_context(silent=True)
+    return context is not None and context.info_name != "run"
+
+
 def from_environment(environ=os.environ) -> dict:
     settings = {
         "SECRET_KEY": environ.get("SECRET_KEY") or None,
         "SQLALCHEMY_DATABASE_URI": database_url(environ.get("DATABASE_URL")),
         "MODELS_DIR": environ.get("TAGSMITH_MODELS_DIR") or None,
-        "PRELOAD_MODELS": environ.get("TAGSMITH_PRELOAD_MODELS", "1") not in ("0", "false", "no"),
+        # A `flask` command (a token, a migration) loads a model only if it uses one.
+        "PRELOAD_MODELS": environ.get("TAGSMITH_PRELOAD_MODELS", "0" if in_flask_command() else "1")
+        not in ("0", "false", "no"),
         # Upgrade the schema when the app starts (flask run, the tests); gunicorn.conf.py turns
         # it off in the workers after migrating once in the master, so that a long migration
         # never runs inside a worker's boot timeout, and the workers only check the schema.
