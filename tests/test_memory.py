@@ -11,6 +11,7 @@ import pytest
 from ml.catalogue import TagCatalogue
 from ml.data.sources import Source, load_corpus
 from ml.memory import MERGE_EVERY, ReviewMemory
+from ml.memory.voting import NAMED_ELSEWHERE, NAMED_IN_TITLE, named
 from ml.predictor import TrainOptions
 from ml.registry import get_kind, load_predictor
 from tests.support import make_questions
@@ -199,3 +200,30 @@ def test_a_tag_reviewers_keep_adding_far_more_often_than_the_models_used_to_miss
     for ref in range(300, 320):
         fresh.add(f"polars frame number {ref}", ["python"], ref=ref, shown=["java"])
     assert fresh.missed("python") is None
+
+
+def test_a_tag_taught_once_is_suggested_for_the_next_question_that_names_it():
+    model = seeded()
+    question = "LangChain agent: how to stream tokens from the tool call"
+    assert "langchain" not in tags_of(model, question)
+    model.add("build a retrieval chain with langchain and a vector store", ["langchain", "python"], ref=301)
+    best = model.suggest_with_evidence([question], top_k=3)[0]
+    assert best[0].tag == "langchain" and best[0].confident
+    assert "langchain" in [tag for tag, _ in model.best_tags([question])[0]]  # what the ensemble reads
+    # Spelled with a space or a hyphen, it is the same name; merely in the body, it is weaker.
+    assert "langchain" in tags_of(model, "lang chain memory keeps growing")
+    column = model.column_["langchain"]
+    assert named("stream tokens\nI use langchain for it", {"langchain": column}) == {column: NAMED_ELSEWHERE}
+    assert NAMED_ELSEWHERE < NAMED_IN_TITLE
+    # A tag some seed question carries is the models' to find: a name alone does not force it.
+    assert model.predict_scores(["java"])[0][model.column_["java"]] < 0.8
+    model.remove(301)
+    assert "langchain" not in tags_of(model, question)  # forgotten with its only review
+
+
+def test_a_loaded_memory_learns_names_from_replayed_reviews(trained):
+    loaded = load_predictor("memory", trained[0])
+    assert "langchain" not in tags_of(loaded, "LangChain agent streaming")
+    loaded.add_many([("build a retrieval chain with langchain", ["langchain"], 301)])  # the site's replay
+    assert tags_of(loaded, "LangChain agent streaming")[0] == "langchain"
+    loaded.remove(301)

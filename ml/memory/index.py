@@ -7,12 +7,13 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
 
 from ..catalogue import TagCatalogue, load_catalogue
+from ..lexical import compact
 from .vectors import GramVectoriser
 
 Ref = Hashable  # the site's question id (int), or "train:<row>" for a seed question
@@ -48,6 +49,8 @@ class _State:
     alive: np.ndarray
     n_rows: int
     n_labels: int
+    # Spellings of the tags only reviews taught (no seed question carries them) -> label column.
+    taught: dict[str, int] = field(default_factory=dict)
 
 
 class MemoryIndex(GramVectoriser):
@@ -81,6 +84,7 @@ class MemoryIndex(GramVectoriser):
     _seeded: bool
     _n_seed: int
     _tag_count: np.ndarray
+    _seed_counts: np.ndarray | None
     _state: _State
 
     def __len__(self) -> int:
@@ -245,7 +249,33 @@ class MemoryIndex(GramVectoriser):
 
     def _publish(self) -> None:
         pending = sparse.vstack(self._pending, format="csr") if self._pending else None
-        self._state = _State(tuple(self._postings), pending, self._alive, len(self._row_refs), len(self.labels))
+        self._state = _State(
+            tuple(self._postings), pending, self._alive, len(self._row_refs), len(self.labels), self._taught_names()
+        )
+
+    def _taught_names(self) -> dict[str, int]:
+        """How the tags that only reviews taught are written (the tag, and without separators),
+        each with its label column: a question that names one gets it (``named``)."""
+        if not self._seeded:
+            return {}
+        seed = self._seed_count()
+        live = np.flatnonzero(self._tag_count > 0)
+        names: dict[str, int] = {}
+        for column in live[(live >= len(seed)) | (seed[np.minimum(live, len(seed) - 1)] == 0)].tolist():
+            tag = self.labels[column]
+            names.setdefault(tag, column)
+            if len(squeezed := compact(tag)) >= 3:
+                names.setdefault(squeezed, column)
+        return names
+
+    def _seed_count(self) -> np.ndarray:
+        """Seed questions per label (counted once: the seed never changes)."""
+        found = getattr(self, "_seed_counts", None)
+        if found is None:
+            tags = self._row_tags[: self._n_seed]
+            columns = np.concatenate(tags) if tags else np.zeros(0, dtype=np.int64)
+            found = self._seed_counts = np.bincount(columns, minlength=1).astype(np.int64)
+        return found
 
     def _freeze_seed(self) -> None:
         """Make everything remembered so far one segment that is never merged into again."""
@@ -256,6 +286,7 @@ class MemoryIndex(GramVectoriser):
                 self._segments, self._postings, self._pending = [merged], [merged.T.tocsr()], []
             self._seeded = True
             self._n_seed = len(self._row_refs)
+            self._seed_counts = None
             self._publish()
 
     def refs(self) -> list[Ref]:

@@ -3,15 +3,44 @@ and every suggested tag can name the questions that voted for it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
 from ..predictor import DEFAULT_TOP_K, Suggestion, check_threshold, decide
+from ..text import TOKEN_PATTERN
 from .index import MemoryIndex, Ref, _State
 
 MAX_REFS = 5
+# The least score of a tag only reviews taught when the question names it: in the title it is
+# the question's subject; elsewhere it may be a passing mention.
+NAMED_IN_TITLE = 0.8
+NAMED_ELSEWHERE = 0.4
+_TOKEN = re.compile(TOKEN_PATTERN)
+
+
+def named(text: str, names: dict[str, int]) -> dict[int, float]:
+    """The label columns of ``names`` (spelling -> column) that ``text`` names, each with its
+    least score: words, and runs of up to three joined by hyphens or by nothing (``lang
+    chain`` names ``langchain``)."""
+    if not names:
+        return {}
+    found: dict[int, float] = {}
+    title, _, rest = text.partition("\n")
+    for part, score in ((title, NAMED_IN_TITLE), (rest, NAMED_ELSEWHERE)):
+        tokens = [token.lower() for token in _TOKEN.findall(part)]
+        for start in range(len(tokens)):
+            for size in (1, 2, 3):
+                gram = tokens[start : start + size]
+                if len(gram) < size:
+                    break
+                for spelling in ("-".join(gram), "".join(gram)):
+                    column = names.get(spelling)
+                    if column is not None and found.get(column, 0.0) < score:
+                        found[column] = score
+    return found
 
 
 class Evidenced(NamedTuple):
@@ -56,14 +85,24 @@ class Voting(MemoryIndex):
         for r, (rows, similarities) in enumerate(found):
             columns, values = self.votes(rows, similarities)
             scores[r, columns] = values
+            for column, least in named(texts[r], state.taught).items():
+                scores[r, column] = max(scores[r, column], least)
         return scores, found
 
     def best_tags(self, texts: Sequence[str], n: int = 20) -> list[list[tuple[str, float]]]:
         """Each text's ``n`` best (tag, score), best first, zero scores left out: no columns."""
         state = self._state
+        texts = list(texts)
         result = []
-        for rows, similarities in self.neighbours(list(texts), state=state):
+        for text, (rows, similarities) in zip(texts, self.neighbours(texts, state=state), strict=True):
             columns, values = self.votes(rows, similarities)
+            found = named(text, state.taught)
+            if found:
+                voted = dict(zip(columns.tolist(), values.tolist(), strict=True))
+                for column, least in found.items():
+                    voted[column] = max(voted.get(column, 0.0), least)
+                columns = np.fromiter(voted, dtype=np.int64, count=len(voted))
+                values = np.fromiter(voted.values(), dtype=np.float64, count=len(voted))
             order = np.lexsort((columns, -values))[:n]
             result.append([(self.labels[columns[i]], float(values[i])) for i in order if values[i] > 0])
         return result
