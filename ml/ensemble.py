@@ -42,6 +42,7 @@ import numpy as np
 from .artifacts import library_versions, open_artifact, save_artifact, unreadable
 from .catalogue import load_catalogue
 from .errors import ArtifactError, ModelUnavailable
+from .lexical import EVIDENCE, NOT_NAMED
 from .predictor import Predictor, Reason, ServingOptions, TrainOptions, boosted_probabilities
 from .registry import load_predictor, rebuild_hint
 from .text import split_question
@@ -78,6 +79,10 @@ FLOOR_SCALE = 1.0
 REPLACEMENTS = True
 # (member, text) pairs whose best tags are kept, most recent first: a few dozen people typing.
 RECENT_TEXTS = 256
+# A tag the title names gets a threshold of its own: the lowest at which the out-of-fold
+# all-tag micro-F1 on validation stays within NAMED_F1_GIVE of the best single threshold's.
+# A named tag left off is the failure people notice; a little precision buys it back.
+NAMED_F1_GIVE = 0.002
 
 
 def recall_counts(gold: Sequence[set[str]], chosen: Sequence[Sequence[str]]) -> dict[str, list[int]]:
@@ -128,6 +133,9 @@ class EnsembleTagger(Predictor):
         self.recent_texts = RECENT_TEXTS  # 0: remember nothing (bench/live_suggest.py compares)
         self.replacements = REPLACEMENTS
         self.validation_recall_: dict[str, list[int]] = {}
+        # The member that says how the question names each tag (the lexical matcher), if any.
+        self.evidence_member = next((name for name, m in self.members.items() if hasattr(m, "evidence")), None)
+        self.named_threshold_: float | None = None
 
     def knows(self, member: str, tag: str) -> bool:
         """Whether the member could have proposed the tag: a learning member knows a tag once
@@ -167,12 +175,36 @@ class EnsembleTagger(Predictor):
     @property
     def feature_names(self) -> list[str]:
         names = list(self.members)
+        evidence = [f"{self.evidence_member} {name}" for name in EVIDENCE] if self.evidence_member else []
         return (
             [f"{m} score" for m in names]
             + [f"{m} rank" for m in names]
             + [f"{m} knows" for m in names]
             + ["members proposing", "log10 questions with the tag", "candidates"]
+            + evidence
         )
+
+    def _named(self, features: np.ndarray) -> np.ndarray:
+        """Which candidate rows the title names (the evidence member's first column)."""
+        if self.evidence_member is None or not len(features):
+            return np.zeros(len(features), dtype=bool)
+        return features[:, 3 * len(self.members) + 3] == 1
+
+    def _lift(self, probabilities: np.ndarray, named: np.ndarray, named_threshold: float | None) -> np.ndarray:
+        """Named candidates' probabilities mapped so that ``named_threshold`` lands on the
+        global threshold: monotone and continuous, 0 and 1 stay where they are."""
+        if named_threshold is None or not named.any():
+            return probabilities
+        threshold = self.threshold_
+        p = probabilities[named]
+        lifted = np.where(
+            p >= named_threshold,
+            threshold + (p - named_threshold) * (1 - threshold) / max(1e-9, 1 - named_threshold),
+            p * threshold / max(1e-9, named_threshold),
+        )
+        out = probabilities.copy()
+        out[named] = np.clip(lifted, 0.0, 1.0)
+        return out
 
     def candidates(self, texts: Sequence[str]) -> tuple[list[list[str]], np.ndarray]:
         """Each text's candidate tags and one feature row per candidate, in order."""
@@ -204,8 +236,13 @@ class EnsembleTagger(Predictor):
                     if value > 0:
                         proposed[row].setdefault(labels[j], {})[name] = (float(value), rank)
         names = list(self.members)
+        evidence: list[dict[str, tuple[float, ...]]] = [{} for _ in texts]
+        if self.evidence_member is not None:
+            reader: Any = self.members[self.evidence_member]
+            read = titles if self.evidence_member in self.title_only else texts
+            evidence = [reader.evidence(text) for text in read]
         tags_per_row, features = [], []
-        for candidates in proposed:
+        for candidates, named in zip(proposed, evidence, strict=True):
             tags_per_row.append(list(candidates))
             for tag, by_member in candidates.items():
                 found = [by_member.get(m, (0.0, MISSING_RANK)) for m in names]
@@ -214,8 +251,9 @@ class EnsembleTagger(Predictor):
                     + [rank for _, rank in found]
                     + [float(self.knows(m, tag)) for m in names]
                     + [len(by_member), math.log10(1 + self.popularity_.get(tag, 0)), len(candidates)]
+                    + (list(named.get(tag, NOT_NAMED)) if self.evidence_member else [])
                 )
-        width = 3 * len(names) + 3
+        width = 3 * len(names) + 3 + (len(EVIDENCE) if self.evidence_member else 0)
         return tags_per_row, np.asarray(features, dtype=np.float64).reshape(-1, width)
 
     def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
@@ -227,7 +265,10 @@ class EnsembleTagger(Predictor):
             return scores
         owner = np.repeat(np.arange(len(tags_per_row)), [len(tags) for tags in tags_per_row])
         flat = [tag for tags in tags_per_row for tag in tags]
-        probabilities = np.maximum(boosted_probabilities(self.combiner_, features), self.floors(features, owner, flat))
+        probabilities = self._lift(
+            boosted_probabilities(self.combiner_, features), self._named(features), self.named_threshold_
+        )
+        probabilities = np.maximum(probabilities, self.floors(features, owner, flat))
         k = 0
         for row, tags in enumerate(tags_per_row):
             for tag in tags:
@@ -408,25 +449,39 @@ class EnsembleTagger(Predictor):
             fitted = clone(combiner).fit(features[fold != k], hits[fold != k])
             out_of_fold[fold == k] = fitted.predict_proba(features[fold == k])[:, 1]
         self.combiner_ = combiner.fit(features, hits)
-        # The out-of-fold scores as (columns, values) of each row's candidates, best first.
-        width = max(1, max((len(tags) for tags in tags_per_row), default=1))
-        columns = np.zeros((len(tags_per_row), width), dtype=np.int64)
-        values = np.zeros((len(tags_per_row), width))
-        start = 0
-        for row, tags in enumerate(tags_per_row):
-            part = out_of_fold[start : start + len(tags)]
-            order = np.argsort(-part, kind="stable")
-            columns[row, : len(tags)] = [self.column_[tags[i]] for i in order]
-            values[row, : len(tags)] = part[order]
-            start += len(tags)
+
+        def ordered(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """Probabilities as (columns, values) of each row's candidates, best first."""
+            width = max(1, max((len(tags) for tags in tags_per_row), default=1))
+            columns = np.zeros((len(tags_per_row), width), dtype=np.int64)
+            values = np.zeros((len(tags_per_row), width))
+            start = 0
+            for row, tags in enumerate(tags_per_row):
+                part = probabilities[start : start + len(tags)]
+                order = np.argsort(-part, kind="stable")
+                columns[row, : len(tags)] = [self.column_[tags[i]] for i in order]
+                values[row, : len(tags)] = part[order]
+                start += len(tags)
+            return columns, values
+
         best: tuple[float, float, dict[str, Any], list[list[str]]] = (-1.0, 0.5, {}, [])
+        top = ordered(out_of_fold)
         for threshold in THRESHOLD_GRID:
-            chosen, ranked = chosen_and_ranked((columns, values), self.labels, float(threshold))
+            chosen, ranked = chosen_and_ranked(top, self.labels, float(threshold))
             metrics = all_tag_metrics(list(gold), chosen, ranked)
             if metrics["micro_f1"] > best[0]:
                 best = (metrics["micro_f1"], float(threshold), metrics, chosen)
-        _, threshold, metrics, chosen = best
+        best_f1, threshold, metrics, chosen = best
         self.thresholds = np.full(len(self.labels), threshold)
+        self.named_threshold_ = None
+        named = self._named(features)
+        for named_threshold in THRESHOLD_GRID[threshold > THRESHOLD_GRID]:  # lowest first
+            lifted = ordered(self._lift(out_of_fold, named, float(named_threshold)))
+            tried, ranked = chosen_and_ranked(lifted, self.labels, threshold)
+            found = all_tag_metrics(list(gold), tried, ranked)
+            if found["micro_f1"] >= best_f1 - NAMED_F1_GIVE:
+                self.named_threshold_, metrics, chosen = float(named_threshold), found, tried
+                break
         self.validation_recall_ = recall_counts(gold, chosen)
         self._expect_misses()
         return threshold, metrics
@@ -443,7 +498,7 @@ class EnsembleTagger(Predictor):
             metadata,
             model=self.name,
             labels=self.labels,
-            thresholds={"per_tag": [], **metadata.get("thresholds", {})},
+            thresholds={"per_tag": [], **metadata.get("thresholds", {}), "named": self.named_threshold_},
             library_versions=library_versions("scikit-learn", "numpy"),
         )
         writers = {
@@ -481,6 +536,7 @@ class EnsembleTagger(Predictor):
         if model.labels != list(metadata["labels"]):  # learning members count as saved: base_labels
             raise ArtifactError(f"{folder} is inconsistent with its members' labels; rebuild it with: {hint}")
         model.thresholds = np.full(len(model.labels), float(metadata["thresholds"]["global"]))
+        model.named_threshold_ = metadata["thresholds"].get("named")
         model.metadata = metadata
         if RECALL_FILE in metadata.get("files", {}):  # artifacts from before it learn no misses
             try:

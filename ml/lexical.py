@@ -6,11 +6,16 @@ title, the prose and the code: word n-grams joined with hyphens (``react hooks``
 dropped (``next js`` -> ``nextjs`` -> ``next.js``), and code clues (``import polars``,
 ``require('express')``, ``#include <boost/...>``, ``using System.Linq;``).
 
+Every catalogue tag is a candidate when the text names it, however rare: a name that is
+rare in the data is where the classifiers fail and a name is the best evidence there is.
+
 Each candidate is then scored by a small gradient-boosted model learned on the questions
-whose whole tag set is known: where it was found, how often, how it was spelled, how
-popular the tag is, and how often that spelling meant that tag in training (estimated
-out-of-fold, so the model never sees a prior computed from its own answer). It can suggest
-any catalogue tag, including the many no classifier has examples of.
+whose whole tag set is known: where it was found, how often, how it was written (case,
+quotes, at the start of the title), how popular the tag is, how often the spelling occurs
+as an ordinary word in the training texts, and how often that spelling meant that tag in
+training (estimated out-of-fold, so the model never sees a prior computed from its own
+answer). That is what tells ``htmx`` or ``pyproject.toml`` from ``swap`` or ``layout``.
+It can suggest any catalogue tag, including the many no classifier has examples of.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import argparse
 import math
 import re
 import time
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +45,8 @@ if TYPE_CHECKING:
 
 MATCHER_FILE = "matcher.joblib"
 MAX_NGRAM = 3
+# Texts whose candidates are kept (``LexicalMatcher.candidates``): a batch's worth.
+RECENT_TEXTS = 64
 # Out-of-fold priors: P(tag | spelling) is smoothed toward the tag's base rate with this weight.
 PRIOR_WEIGHT = 3.0
 _TOKEN = re.compile(TOKEN_PATTERN)
@@ -67,11 +74,53 @@ FEATURES = (
     "log_popularity",
     "n_candidates",
     "longest_overlap",
+    "spelling_frequency",
+    "tag_training_questions",
+    "written_case",
+    "title_start",
+    "quoted",
+    "spelling_shape",
 )
+# What the ensemble reads beside each member's score (``LexicalMatcher.evidence``): how the
+# question names a tag. The first says whether the title names it.
+EVIDENCE = (
+    "named in title",
+    "times named in the rest",
+    "named in quotes",
+    "written case",
+    "spelling frequency",
+    "training questions",
+    "spelling shape",
+)
+NOT_NAMED = (-1.0, 0.0, 0.0, -1.0, 1.0, -1.0, -1.0)
+# How a spelling was written where first found: all lower case, Capitalised, ALL CAPS, MiXed.
+CASES = {"lower": 0, "capitalised": 1, "upper": 2, "mixed": 3}
+_QUOTES = frozenset("`'\"")
 
 
 def compact(name: str) -> str:
     return _COMPACT.sub("", name.lower())
+
+
+def written_case(text: str) -> int:
+    letters = [c for c in text if c.isalpha()]
+    if not letters or all(c.islower() for c in letters):
+        return CASES["lower"]
+    if all(c.isupper() for c in letters):
+        return CASES["upper"] if len(letters) > 1 else CASES["capitalised"]
+    if letters[0].isupper() and all(c.islower() for c in letters[1:]):
+        return CASES["capitalised"]
+    return CASES["mixed"]
+
+
+def spelling_shape(spelling: str) -> int:
+    """0: letters only; 1: with digits; 2: with a dot, plus or hash (``pyproject.toml``,
+    ``c++``); 3: words joined by hyphens. Such names are seldom ordinary words."""
+    if any(c in ".+#" for c in spelling):
+        return 2
+    if "-" in spelling:
+        return 3
+    return 1 if any(c.isdigit() for c in spelling) else 0
 
 
 @dataclass
@@ -84,14 +133,17 @@ class Candidate:
     body_count: int = 0
     code_clue: int = 0
     first_position: float = 1.0
+    case: int = 0  # CASES, where first found
+    title_start: int = 0  # found as the title's first word
+    quoted: int = 0  # found between quotes or backticks
 
 
 class TermIndex:
     """Spellings -> tags: names, synonyms, aliases and separator-free forms of catalogue tags."""
 
-    def __init__(self, catalogue: TagCatalogue, min_count: int):
+    def __init__(self, catalogue: TagCatalogue, min_count: int = 0):
         self.terms: dict[str, tuple[str, int]] = {}
-        tags = [t for t, n in sorted(catalogue.counts.items(), key=lambda kv: -kv[1]) if n >= min_count]
+        tags = [t for t, n in sorted(catalogue.counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_count]
         allowed = set(tags)
         for tag in tags:
             self.terms.setdefault(tag, (tag, MATCH_KINDS["name"]))
@@ -123,11 +175,17 @@ class TermIndex:
         return None
 
 
+def _quoted(part: str, start: int, end: int) -> bool:
+    return (start > 0 and part[start - 1] in _QUOTES) or (end < len(part) and part[end] in _QUOTES)
+
+
 def find_candidates(index: TermIndex, text: str) -> dict[str, Candidate]:
     title, body = split_question(text)
     found: dict[str, Candidate] = {}
     for field, part in (("title", title), ("body", body)):
-        tokens = [token.lower() for token in _TOKEN.findall(part)]
+        spans = [(m.start(), m.end()) for m in _TOKEN.finditer(part)]
+        written = [part[a:b] for a, b in spans]
+        tokens = [token.lower() for token in written]
         compacts = [compact(token) for token in tokens]
         n = max(1, len(tokens))
         for start in range(len(tokens)):
@@ -142,10 +200,15 @@ def find_candidates(index: TermIndex, text: str) -> dict[str, Candidate]:
                 if candidate is None or size > candidate.n_tokens:
                     old = candidate
                     candidate = found[tag] = Candidate(tag, spelling, kind, size)
+                    candidate.case = written_case(" ".join(written[start : start + size]))
                     if old is not None:
                         candidate.title_count, candidate.body_count = old.title_count, old.body_count
                         candidate.first_position, candidate.code_clue = old.first_position, old.code_clue
+                        candidate.title_start, candidate.quoted = old.title_start, old.quoted
+                if _quoted(part, spans[start][0], spans[start + size - 1][1]):
+                    candidate.quoted = 1
                 if field == "title":
+                    candidate.title_start |= int(start == 0)
                     candidate.title_count += 1
                     candidate.first_position = min(candidate.first_position, start / n)
                 else:
@@ -165,7 +228,7 @@ class LexicalMatcher(Predictor):
     name = "lexical"
     training_data = "corpus"
 
-    def __init__(self, min_count: int = 100, catalogue: TagCatalogue | None = None):
+    def __init__(self, min_count: int = 1, catalogue: TagCatalogue | None = None):
         self.min_count = min_count
         self.catalogue = catalogue
         self.labels: list[str] = []
@@ -173,11 +236,19 @@ class LexicalMatcher(Predictor):
 
     # -- features ---------------------------------------------------------------------------
 
-    def _rows(self, candidates: dict[str, Candidate], priors: dict) -> list[list[float]]:
+    def _rows(self, candidates: dict[str, Candidate], priors: dict, own: set[str] | None = None) -> list[list[float]]:
+        """One feature row per candidate. ``own``: the question's gold tags when it is a
+        training question, whose own occurrence the spelling and tag counts leave out."""
         counts = self.catalogue_counts_
+        frequency, tag_questions = self.spelling_frequency_, self.tag_questions_
         longest = max((c.n_tokens for c in candidates.values()), default=1)
         rows = []
         for c in candidates.values():
+            spelled = frequency.get(c.spelling, 0)
+            questions = tag_questions.get(c.tag, 0)
+            if own is not None:
+                spelled = max(0, spelled - 1)
+                questions = max(0, questions - int(c.tag in own))
             hits, seen = priors["spelling"].get((c.spelling, c.tag), (0.0, 0.0))
             base = priors["tag"].get(c.tag, priors["default"])
             prior = (hits + PRIOR_WEIGHT * base) / (seen + PRIOR_WEIGHT)
@@ -196,6 +267,12 @@ class LexicalMatcher(Predictor):
                     math.log10(1 + counts.get(c.tag, 0)),
                     len(candidates),
                     float(c.n_tokens == longest),
+                    math.log10((1 + spelled) / (1 + self.frequency_texts_)),
+                    math.log10(1 + questions),
+                    c.case,
+                    c.title_start,
+                    c.quoted,
+                    spelling_shape(c.spelling),
                 ]
             )
         return rows
@@ -218,7 +295,17 @@ class LexicalMatcher(Predictor):
         tag = {t: (tag_hits[t] + PRIOR_WEIGHT * default) / (tag_seen[t] + PRIOR_WEIGHT) for t in tag_seen}
         return {"spelling": {key: tuple(value) for key, value in spelling.items()}, "tag": tag, "default": default}
 
-    def fit(self, texts: Sequence[str], gold: list[set[str]], seed: int = 0) -> LexicalMatcher:
+    def fit(
+        self,
+        texts: Sequence[str],
+        gold: list[set[str]],
+        seed: int = 0,
+        other_texts: Sequence[str] = (),
+        other_tags: Sequence[Iterable[str]] = (),
+    ) -> LexicalMatcher:
+        """Learn the scorer on ``texts`` with their complete ``gold`` tag sets. How often each
+        spelling occurs and how many questions carry each tag are counted over these and the
+        ``other_texts`` / ``other_tags`` (training questions whose tag sets are partial)."""
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         catalogue = self.catalogue or load_catalogue()
@@ -227,6 +314,17 @@ class LexicalMatcher(Predictor):
         self.labels = sorted(self.catalogue_counts_, key=lambda t: (-self.catalogue_counts_[t], t))
         self.column_ = {tag: j for j, tag in enumerate(self.labels)}
         candidate_sets = [find_candidates(self.index_, text) for text in texts]
+        frequency: Counter[str] = Counter()
+        for candidates in candidate_sets:
+            frequency.update({c.spelling for c in candidates.values()})
+        for text in other_texts:
+            frequency.update({c.spelling for c in find_candidates(self.index_, text).values()})
+        self.spelling_frequency_ = dict(frequency)
+        self.frequency_texts_ = len(texts) + len(other_texts)
+        tag_questions: Counter[str] = Counter()
+        for tags in [*gold, *other_tags]:
+            tag_questions.update(set(tags))
+        self.tag_questions_ = dict(tag_questions)
         # Two folds: each half's features use priors counted on the other half only.
         fold = np.random.default_rng(seed).integers(0, 2, len(candidate_sets))
         features: list[list[float]] = []
@@ -236,7 +334,7 @@ class LexicalMatcher(Predictor):
             priors = self._priors([candidate_sets[i] for i in other], [gold[i] for i in other])
             for i in np.flatnonzero(fold == k).tolist():
                 candidates = candidate_sets[i]
-                features += self._rows(candidates, priors)
+                features += self._rows(candidates, priors, own=gold[i])
                 targets += [int(c.tag in gold[i]) for c in candidates.values()]
         self.priors_ = self._priors(candidate_sets, gold)
         self.scorer_ = HistGradientBoostingClassifier(
@@ -251,7 +349,35 @@ class LexicalMatcher(Predictor):
         return self
 
     def candidates(self, text: str) -> dict[str, Candidate]:
-        return find_candidates(self.index_, text)
+        """The tags ``text`` names. The ensemble asks twice per question (scores, then
+        evidence), so the last few answers are kept; they are never modified."""
+        recent = self.__dict__.setdefault("_recent", OrderedDict())
+        found = recent.get(text)
+        if found is None:
+            found = find_candidates(self.index_, text)
+            recent[text] = found
+            while len(recent) > RECENT_TEXTS:
+                try:
+                    recent.popitem(last=False)
+                except KeyError:  # another thread emptied it meanwhile
+                    break
+        return found
+
+    def evidence(self, text: str) -> dict[str, tuple[float, ...]]:
+        """Per tag the text names, how (``EVIDENCE``); a tag it does not name: ``NOT_NAMED``."""
+        found: dict[str, tuple[float, ...]] = {}
+        for tag, c in self.candidates(text).items():
+            spelled = self.spelling_frequency_.get(c.spelling, 0)
+            found[tag] = (
+                float(c.title_count > 0),
+                float(c.body_count),
+                float(c.quoted),
+                float(c.case),
+                math.log10((1 + spelled) / (1 + self.frequency_texts_)),
+                math.log10(1 + self.tag_questions_.get(tag, 0)),
+                float(spelling_shape(c.spelling)),
+            )
+        return found
 
     def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
@@ -302,8 +428,8 @@ class LexicalMatcher(Predictor):
         group.add_argument(
             "--lexical-min-count",
             type=positive_int,
-            default=100,
-            help="match catalogue tags with at least this many Stack Overflow questions (default: %(default)s)",
+            default=1,
+            help="match catalogue tags with at least this many Stack Overflow questions (default: %(default)s, all)",
         )
 
     @classmethod
@@ -311,10 +437,17 @@ class LexicalMatcher(Predictor):
         from .open_train import gold_sets, texts, tune_test_save
 
         corpus: Corpus = dataset
-        model = cls(min_count=options.params.get("lexical_min_count") or 100)
+        model = cls(min_count=options.params.get("lexical_min_count") or 1)
         rows = corpus.complete("train")
+        partial = np.setdiff1d(corpus.indices("train"), rows)
         started = time.perf_counter()
-        model.fit(texts(corpus, rows), gold_sets(corpus, rows), seed=options.seed)
+        model.fit(
+            texts(corpus, rows),
+            gold_sets(corpus, rows),
+            seed=options.seed,
+            other_texts=texts(corpus, partial),
+            other_tags=[corpus.questions[i].tags for i in partial],
+        )
         return tune_test_save(
             model,
             corpus,
@@ -350,6 +483,9 @@ class LexicalMatcher(Predictor):
             "counts": self.catalogue_counts_,
             "priors": self.priors_,
             "scorer": self.scorer_,
+            "spelling_frequency": self.spelling_frequency_,
+            "frequency_texts": self.frequency_texts_,
+            "tag_questions": self.tag_questions_,
         }
         save_artifact(folder, {MATCHER_FILE: lambda path: joblib.dump(state, path, compress=3)}, metadata)
         self.metadata = metadata
@@ -367,6 +503,9 @@ class LexicalMatcher(Predictor):
             state = joblib.load(folder / MATCHER_FILE)
             model.index_, model.catalogue_counts_ = state["index"], state["counts"]
             model.priors_, model.scorer_ = state["priors"], state["scorer"]
+            model.spelling_frequency_ = state["spelling_frequency"]
+            model.frequency_texts_ = state["frequency_texts"]
+            model.tag_questions_ = state["tag_questions"]
         except Exception as error:
             raise unreadable(folder, error, hint) from error
         model.labels, model.thresholds = restored_labels(metadata, folder)

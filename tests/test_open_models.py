@@ -11,7 +11,7 @@ from ml.catalogue import TagCatalogue
 from ml.data.sources import Source, load_corpus
 from ml.ensemble import EnsembleTagger
 from ml.evaluate import all_tag_metrics
-from ml.lexical import TermIndex, find_candidates
+from ml.lexical import EVIDENCE, TermIndex, find_candidates
 from ml.predictor import Predictor, TrainOptions
 from ml.registry import load_predictor
 from ml.text import question_text
@@ -102,7 +102,7 @@ def test_the_ensemble_combines_its_members(open_models):
     assert (
         metadata["metrics"]["validation"]["out_of_fold"]
         and metadata["metrics"]["validation"]["all"]["micro_f1"] > 0.5
-        and len(metadata["features"]) == 9
+        and len(metadata["features"]) == 9 + len(EVIDENCE)
     )
 
 
@@ -193,3 +193,40 @@ def test_title_only_members_answer_a_repeated_title_from_memory():
         tags, _ = ensemble.candidates([question_text("Docker in python", body)])
         assert tags == [["docker", "python"]]
     assert seen.count(["Docker in python"]) == 1 and len(seen) == 4  # the full-text member ran each time
+
+
+def test_suggest_to_stdout_is_json_lines_with_omikuji_loaded(open_models):
+    # Omikuji's Rust logger writes to descriptor 1: its lines must not mix with the output.
+    import subprocess
+    import sys
+
+    question = json.dumps({"title": "k8s pod keeps restarting"}) + "\n"
+    argv = ["-m", "ml", "suggest", "--model", "ensemble", "--models-dir", str(open_models)]
+    done = subprocess.run(
+        [sys.executable, *argv, "--input", "-", "--output", "-"], input=question, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["tags"]
+    assert "omikuji" in done.stderr  # its log lines went to stderr
+
+
+def test_the_matcher_knows_every_catalogue_tag_and_how_each_name_was_written():
+    catalogue = TagCatalogue({"htmx": 3, "pyproject.toml": 2, "swap": 900, "layout": 999}, {})
+    index = TermIndex(catalogue)  # every tag, however rare
+    found = find_candidates(index, question_text("Swap a row with `htmx`", "the HTMX docs; pyproject.toml layout"))
+    assert {"htmx", "pyproject.toml", "swap", "layout"} <= set(found)
+    assert found["swap"].title_start == 1 and found["swap"].case == 1  # Capitalised, first word
+    assert found["htmx"].quoted == 1 and found["htmx"].case == 0 and found["htmx"].title_count == 1
+    assert found["pyproject.toml"].title_count == 0 and found["pyproject.toml"].body_count == 1
+
+
+def test_a_tag_the_title_names_is_held_to_the_named_threshold(open_models):
+    ensemble = load_predictor("ensemble", open_models)
+    named = ensemble.metadata["thresholds"]["named"]
+    assert named is None or named < ensemble.threshold_  # chosen on validation, or not at all
+    probabilities = np.array([0.05, 0.1, 0.2, 0.3, 0.6, 1.0])
+    lifted = ensemble._lift(probabilities, np.array([True] * 5 + [False]), 0.1)
+    assert lifted[1] == pytest.approx(ensemble.threshold_)  # the named threshold lands on the global one
+    assert np.all(np.diff(lifted[:5]) > 0) and lifted[0] < ensemble.threshold_  # order kept
+    assert lifted[5] == 1.0 and np.all(lifted[:5] >= probabilities[:5])  # only named ones move, only up
