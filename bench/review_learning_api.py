@@ -16,7 +16,7 @@ model (the ensemble, with the memory as a member) and from the memory alone.
    renamed to ``--new-name`` (zorblet), so no model, catalogue or vectoriser knows either.
    (The models did learn flutter's other words, so they still suggest flutter there: a
    wrong tag under the new name.) The first 200 are reviewed; the ones after the 200th are
-   scored after 0, 25, 50, 100 and 200 reviews: how often the new tag is suggested, micro-F1.
+   scored after 0, 1, 3, 5, 25, 100 and 200 reviews: how often the new tag is suggested, micro-F1.
 3. Speed and memory: ``--reviews`` reviews written to a database (rows as the site stores
    them), two single-worker servers on it (each replays them at start); a review saved on
    the first, then the second is asked the same question until the review's new tag shows:
@@ -48,6 +48,8 @@ from ml.evaluate import all_tag_metrics, format_table  # noqa: E402
 from ml.paths import MODELS_DIR  # noqa: E402
 
 CHECKPOINTS = (0, 25, 50, 100, 200)
+# A new library is judged from its first reviews on: a reviewer teaches it one question at a time.
+NEW_LIBRARY_CHECKPOINTS = (0, 1, 3, 5, 25, 100, 200)
 MODELS = ("ensemble", "memory")
 
 
@@ -156,7 +158,7 @@ def new_library(corpus: Corpus, site: Site, tag: str, name: str) -> list[dict]:
     later = questions[CHECKPOINTS[-1] :]
     print(f"   {len(questions)} {tag} questions renamed {name}; {len(later)} scored after the 200th review")
     rows, done = [], 0
-    for checkpoint in CHECKPOINTS:
+    for checkpoint in NEW_LIBRARY_CHECKPOINTS:
         for title, body, tags in questions[done:checkpoint]:
             site.review(title, body, tags)
         done = checkpoint

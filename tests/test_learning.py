@@ -235,3 +235,21 @@ def test_a_tag_the_memory_suggests_from_training_questions_names_their_titles_on
     page = client.get(f"/history/{created['id']}").get_data(as_text=True)
     shown = re.findall(r'reason-similar">like <q><bdi>([^<]*)</bdi></q>', page)
     assert shown and all(shown) and shown[0] in {reason["title"] for reason in similar}
+
+
+def test_a_made_up_tag_reviewed_once_is_suggested_for_the_next_question_that_names_it_in_every_worker(
+    learning_models, new_database
+):
+    database = new_database()
+    first = reviewer_client(make_app(learning_models, database))
+    second = make_app(learning_models, database).test_client()
+    question = "Snakeoil-kit timeouts"  # no word of it in the reviewed question: only its name tells
+    assert "snakeoil-kit" not in tags(suggested(second, question), "ensemble")
+    created = suggested(first, "django pip virtualenv")
+    response = first.post(f"/api/v1/predictions/{created['id']}/feedback", json={"accepted": [], "added": ["snakeoil-kit"]})
+    assert response.status_code == 200, response.get_json()
+    for client in (first, second):  # the other worker catches up before it answers
+        answer = suggested(client, question)
+        assert tags(answer, "ensemble")[0] == "snakeoil-kit", answer["answers"]["ensemble"]
+        spelled = suggested(client, "snakeoil kit retries")  # with a space: the same name
+        assert "snakeoil-kit" in tags(spelled, "ensemble")
