@@ -253,3 +253,19 @@ def test_a_made_up_tag_reviewed_once_is_suggested_for_the_next_question_that_nam
         assert tags(answer, "ensemble")[0] == "snakeoil-kit", answer["answers"]["ensemble"]
         spelled = suggested(client, "snakeoil kit retries")  # with a space: the same name
         assert "snakeoil-kit" in tags(spelled, "ensemble")
+
+
+def test_the_typing_preview_catches_up_with_reviews_saved_by_another_worker(learning_models, new_database):
+    database = new_database()
+    first = reviewer_client(make_app(learning_models, database))
+    second = make_app(learning_models, database).test_client()
+
+    def preview(client) -> list[str]:
+        response = client.post("/api/v1/suggest/preview", json={"title": SIMILAR, "model": "ensemble"})
+        assert response.status_code == 200, response.get_json()
+        return [item["tag"] for item in response.get_json()["tags"]]
+
+    assert "zorblet" not in preview(second)
+    for title in REVIEWED:
+        review_through_the_api(first, title)
+    assert "zorblet" in preview(second)  # as asking would: the preview reads the same reviews

@@ -17,6 +17,7 @@ from ml.text import question_text
 
 from .errors import ApiError
 from .inputs import InputError, clean_models
+from .learning import catch_up
 from .openapi import documented
 from .schemas import PreviewIn, PreviewOut
 from .serving import default_model, models
@@ -38,6 +39,7 @@ def suggest_preview(json: PreviewIn):
         predictor = models().get(name)
     except ModelUnavailable as error:
         raise ApiError(503, error.message) from None
+    catch_up()  # as asking does: reviews other workers saved count while typing too
     started = time.perf_counter()
     suggestions = predictor.suggest([question_text(json.title, json.body)], top_k=json.top_k, threshold=json.threshold)
     elapsed_ms = (time.perf_counter() - started) * 1000.0
