@@ -269,3 +269,41 @@ def test_the_typing_preview_catches_up_with_reviews_saved_by_another_worker(lear
     for title in REVIEWED:
         review_through_the_api(first, title)
     assert "zorblet" in preview(second)  # as asking would: the preview reads the same reviews
+
+
+def test_one_question_gets_the_same_tags_from_the_form_the_api_the_preview_a_batch_and_the_cli(
+    learning_models, new_database
+):
+    import subprocess
+    import sys
+
+    from webapp import batches
+
+    title = "zorblet widget tree rebuild"
+    # Past the code's character budget the code says django; read as prose it would count.
+    code = "widget.rebuild()\n" * 40 + "import django\nimport pip\n"
+    body = f"I rebuild the tree:\n\n```\n{code}```\n\nWhy is it slow with python?"
+    app = make_app(learning_models, new_database())
+    client = app.test_client()
+    form = {"csrf_token": csrf_token(client), "title": title, "body": body.replace("\n", "\r\n"), "model": "ensemble"}
+    created = client.post("/", data=form)  # a browser sends the textarea's lines with CRLF
+    assert created.status_code == 303
+    question = client.get(created.headers["Location"].replace("/history/", "/api/v1/predictions/")).get_json()
+    by_form = [item["tag"] for item in question["answers"]["ensemble"]["tags"]]
+    api = client.post("/api/v1/suggest", json={"title": title, "body": body, "models": ["ensemble"]}).get_json()
+    preview = client.post("/api/v1/suggest/preview", json={"title": title, "body": body, "model": "ensemble"})
+    line = json.dumps({"title": title, "body": body}) + "\n"
+    job = client.post("/api/v1/batches?filename=q.jsonl", data=line, content_type="application/x-ndjson")
+    with app.app_context():
+        batches.run_pending()
+    result = client.get(client.get(job.headers["Location"]).get_json()["results"]).get_data(as_text=True)
+    argv = [sys.executable, "-m", "ml", "suggest", "--model", "ensemble", "--models-dir", str(learning_models)]
+    cli = subprocess.run([*argv, "--input", "-", "--output", "-"], input=line, capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stderr
+    ways = {
+        "api": tags(api, "ensemble"),
+        "preview": [item["tag"] for item in preview.get_json()["tags"]],
+        "batch": [item["tag"] for item in json.loads(result)["tags"]],
+        "cli": [item["tag"] for item in json.loads(cli.stdout)["tags"]],
+    }
+    assert by_form and all(found == by_form for found in ways.values()), (by_form, ways)
