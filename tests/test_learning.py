@@ -246,7 +246,9 @@ def test_a_made_up_tag_reviewed_once_is_suggested_for_the_next_question_that_nam
     question = "Snakeoil-kit timeouts"  # no word of it in the reviewed question: only its name tells
     assert "snakeoil-kit" not in tags(suggested(second, question), "ensemble")
     created = suggested(first, "django pip virtualenv")
-    response = first.post(f"/api/v1/predictions/{created['id']}/feedback", json={"accepted": [], "added": ["snakeoil-kit"]})
+    response = first.post(
+        f"/api/v1/predictions/{created['id']}/feedback", json={"accepted": [], "added": ["snakeoil-kit"]}
+    )
     assert response.status_code == 200, response.get_json()
     for client in (first, second):  # the other worker catches up before it answers
         answer = suggested(client, question)
