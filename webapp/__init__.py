@@ -16,6 +16,7 @@ from . import (
     batch_api,
     batch_pages,
     batches,
+    catalogue,
     cors,
     database,
     errors,
@@ -57,6 +58,7 @@ def create_app(config: dict | None = None) -> Flask:
     # Before CSRFProtect's hook: it parses the form, after which the raw bytes are gone.
     app.before_request(refuse_undecodable_forms)
     csrf.init_app(app)
+    catalogue.init_app(app)
     serving.init_app(app)
     learning.init_app(app)  # after the models load, before the first request
     errors.init_app(app)

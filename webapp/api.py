@@ -12,10 +12,11 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, url_for
 
-from ml.catalogue import load_catalogue, normalise_tag, tag_problem
+from ml.catalogue import normalise_tag, tag_problem
 
 from . import openapi
 from .auth import api_reviewer_required, current_reviewer
+from .catalogue import site_catalogue
 from .database import check_writable
 from .errors import ApiError
 from .explain import answer_reasons
@@ -191,7 +192,7 @@ def feedback(prediction_id: int, json: FeedbackIn, query: ExplainQuery):
 @documented(ok=TagSearchOut, tags=["tags"])
 def tag_search(query: TagSearchQuery):
     """Catalogue tags starting with ``prefix`` (names and synonyms), most used first."""
-    found = load_catalogue().search(query.prefix, query.limit)
+    found = site_catalogue().search(query.prefix, query.limit)
     return jsonify(prefix=query.prefix, tags=[info.to_dict() for info in found])
 
 
@@ -203,7 +204,7 @@ def tag_info(name: str):
     problem = tag_problem(normalise_tag(name))
     if problem:
         raise ApiError.invalid({"tag": f"{name[:40]!r} {problem}."})
-    catalogue = load_catalogue()
+    catalogue = site_catalogue()
     info = catalogue.info(name)
     return jsonify(info.to_dict() | {"known": info.name in catalogue.counts})
 

@@ -4,6 +4,8 @@ folder the site is configured with (``DATABASE_URL``, ``TAGSMITH_MODELS_DIR``).
 - ``init-db``: create the database or bring it to the newest migration (what each worker
   does at start, and ``flask --app webapp db upgrade``), and say which revision it is at;
 - ``export --format csv|jsonl -o FILE``: the reviewed questions, as /history/export.* gives them;
+- ``catalogue import PATH``: merge a newer tag catalogue (a data dump's Tags.xml or a saved
+  API /tags response) into the site's, as a new version every worker uses at once;
 - ``retrain --model NAME``: ``python -m ml train --with-reviews`` on this site's database,
   published as a new version that running workers load between requests. The ensemble
   accepts only the member versions it was built on, so retraining one of its members
@@ -28,7 +30,31 @@ from .extensions import db
 from .history import export_lines
 from .streaming import CONTENT_TYPES
 
-tagsmith_cli = AppGroup("tagsmith", help="The site's own jobs: database, export, retraining.")
+tagsmith_cli = AppGroup("tagsmith", help="The site's own jobs: database, export, catalogue, retraining.")
+catalogue_cli = AppGroup("catalogue", help="The site's tag catalogue: the bundled 2021 one and newer imports.")
+tagsmith_cli.add_command(catalogue_cli)
+
+
+@catalogue_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def catalogue_import(path: Path) -> None:
+    """Merge PATH (Tags.xml from a data dump, or a saved API /tags response: JSON or JSON Lines)
+    into the site's catalogue: names, counts and synonyms, as a new version."""
+    from ml.tag_files import TagFileError
+
+    from .catalogue import import_catalogue
+
+    try:
+        report = import_catalogue(path)
+    except TagFileError as error:
+        raise click.ClickException(f"{error}; nothing was imported") from None
+    click.echo(report.summary())
+    for label, names in (("added", report.added), ("updated", report.updated)):
+        if names:
+            shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+            click.echo(f"{label}: {shown}")
+    for old, new in report.renamed[:20]:
+        click.echo(f"renamed: {old} -> {new}")
 
 
 @tagsmith_cli.command("init-db")

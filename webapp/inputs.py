@@ -188,9 +188,9 @@ def clean_models(value: object, default: str = BOTH) -> tuple[str, ...]:
 
 def canonical_added(tags: list[str]) -> list[str]:
     """Tags a reviewer adds, renamed as Stack Overflow renames synonyms (golang -> go)."""
-    from ml.catalogue import load_catalogue
+    from .catalogue import site_catalogue
 
-    return list(load_catalogue().canonical_tags(tags))
+    return list(site_catalogue().canonical_tags(tags))
 
 
 def parse_tag_list(value: object, field: str) -> list[str]:

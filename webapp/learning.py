@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from ml.text import question_text
 
+from .catalogue import catalogue_version, new_tag_names
 from .extensions import db
 from .serving import models
 from .tables import (
@@ -94,6 +95,7 @@ class Learner:
         self._reviews = _PollWindow()  # questions by reviewed_at, versioned by their log entry
         self._deletions = _PollWindow()  # forgotten_questions rows by deleted_at
         self._changes: object = _NOT_READ  # tables.ReviewChanges as the last poll found it
+        self._catalogue: object = _NOT_READ  # the catalogue version whose new names were given
 
     def learners(self) -> list[Any]:
         """The distinct learning models this worker serves: the memory, and the ensemble's
@@ -124,12 +126,16 @@ class Learner:
             if fresh:
                 learned += self._replay(fresh)
                 self._fed.update((id(model), model) for model in fresh)
+                _name_new_tags(fresh, catalogue_version())
             old = [model for model in current if model not in fresh]
             if old and changes != self._changes:
                 self._forget_deleted(old)  # first: a review of a question given a deleted one's id counts
                 reviews = self._recent()
                 learned += _teach(old, reviews)
                 self._remember(reviews)
+                if (version := catalogue_version()) != self._catalogue:  # an import moves changes too
+                    _name_new_tags(old, version)
+                    self._catalogue = version
             self._changes = changes
             self._fed = {id(model): model for model in current}  # a model no longer served is let go
             return learned
@@ -259,6 +265,16 @@ def _review_changes() -> int | None:
 def _newest_log_entry() -> Any:
     """The id of the question's newest review log entry (None for reviews from before the log)."""
     return select(func.max(ReviewLog.id)).where(ReviewLog.prediction_id == Prediction.id).scalar_subquery()
+
+
+def _name_new_tags(targets: list[Any], version: int | None) -> None:
+    """Give the models the tags an imported catalogue brought that none was trained on."""
+    if version is None:
+        return
+    names = new_tag_names()
+    for model in targets:
+        if hasattr(model, "learn_names"):
+            model.learn_names(names)
 
 
 def _teach(targets: list[Any], reviews: list[Review]) -> int:

@@ -393,3 +393,40 @@ class BatchItem(Model):
     body: Mapped[str] = mapped_column(Text, default="")
     original: Mapped[str] = mapped_column(Text)  # the row as uploaded, JSON
     prediction_id: Mapped[int | None] = mapped_column(ID, ForeignKey("predictions.id", ondelete="SET NULL"), index=True)
+
+
+class CatalogueImport(Model):
+    """One import of a newer tag catalogue (``flask --app webapp tagsmith catalogue import``):
+    its id is the site catalogue's version, and what it changed is kept as its report."""
+
+    __tablename__ = "catalogue_imports"
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    imported_at: Mapped[datetime] = mapped_column(DateTime, default=utc_now)
+    source: Mapped[str] = mapped_column(String(300))
+    tags: Mapped[int] = mapped_column(Integer)
+    added: Mapped[int] = mapped_column(Integer)
+    updated: Mapped[int] = mapped_column(Integer)
+    renamed: Mapped[int] = mapped_column(Integer)
+    synonyms: Mapped[int] = mapped_column(Integer)
+
+
+class CatalogueTag(Model):
+    """A tag as the newest import says: over the bundled 2021 catalogue's count, or new."""
+
+    __tablename__ = "catalogue_tags"
+
+    name: Mapped[str] = mapped_column(String(35), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    import_id: Mapped[int] = mapped_column(ForeignKey("catalogue_imports.id"))
+
+
+class CatalogueSynonym(Model):
+    """A synonym as the newest import says (``source`` renamed to ``target``); a tag that is no
+    longer a synonym of anything is stored as its own target."""
+
+    __tablename__ = "catalogue_synonyms"
+
+    source: Mapped[str] = mapped_column(String(35), primary_key=True)
+    target: Mapped[str] = mapped_column(String(35))
+    import_id: Mapped[int] = mapped_column(ForeignKey("catalogue_imports.id"))

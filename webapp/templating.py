@@ -26,10 +26,9 @@ UNKNOWN_COLOUR = "#6b7280"
 
 def tag_description(tag: str) -> str:
     """The catalogue's one-line description of a tag, with its use count; '' when unknown."""
-    from ml.catalogue import load_catalogue
+    from .catalogue import site_catalogue
 
-    catalogue = load_catalogue()
-    info = catalogue.info(tag)
+    info = site_catalogue().info(tag)
     if not info.count:
         return ""
     used = f"{info.count:,} questions on Stack Overflow (2021)"

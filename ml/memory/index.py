@@ -85,6 +85,7 @@ class MemoryIndex(GramVectoriser):
     _n_seed: int
     _tag_count: np.ndarray
     _seed_counts: np.ndarray | None
+    _catalogue_tags: frozenset[str]  # brought by a newer catalogue (``learn_names``)
     _state: _State
 
     def __len__(self) -> int:
@@ -253,15 +254,27 @@ class MemoryIndex(GramVectoriser):
             tuple(self._postings), pending, self._alive, len(self._row_refs), len(self.labels), self._taught_names()
         )
 
+    def learn_names(self, tags: Iterable[str]) -> None:
+        """Tags a newer catalogue brought that no question here carries: a question that names
+        one gets it, as if a review had taught it (``named``)."""
+        with self._lock:
+            canonical = self._canonical(tags)
+            self._columns(canonical)
+            self._catalogue_tags = frozenset(canonical)
+            self._publish()
+
     def _taught_names(self) -> dict[str, int]:
-        """How the tags that only reviews taught are written (the tag, and without separators),
-        each with its label column: a question that names one gets it (``named``)."""
+        """How the tags that only reviews taught, or a newer catalogue brought, are written
+        (the tag, and without separators), each with its label column: a question that names
+        one gets it (``named``)."""
         if not self._seeded:
             return {}
         seed = self._seed_count()
         live = np.flatnonzero(self._tag_count > 0)
+        live = live[(live >= len(seed)) | (seed[np.minimum(live, len(seed) - 1)] == 0)]
+        brought = [self.column_[tag] for tag in self._catalogue_tags]
         names: dict[str, int] = {}
-        for column in live[(live >= len(seed)) | (seed[np.minimum(live, len(seed) - 1)] == 0)].tolist():
+        for column in [*live.tolist(), *brought]:
             tag = self.labels[column]
             names.setdefault(tag, column)
             if len(squeezed := compact(tag)) >= 3:

@@ -83,6 +83,7 @@ class ReviewMemory(ValidationTuning, Predictor):
         self._n_seed = 0  # rows below this are seed questions; the rest are reviews
         self._tag_count = np.zeros(0, dtype=np.int64)  # live remembered questions per label
         self._seed_counts: np.ndarray | None = None  # seed questions per label, counted when first asked
+        self._catalogue_tags: frozenset[str] = frozenset()
         self._state = _State((), None, self._alive, 0, 0)
 
     # -- training ------------------------------------------------------------------------------
