@@ -146,6 +146,18 @@ BAD_FILES = [
     (b'{"title": "hello world"}\n{"title": \n[1]\n', "questions.jsonl", 422, "line 2: not JSON"),
     (b'{"body": "no title"}\n', "questions.jsonl", 422, "line 1: Enter a title"),
     (b"title\n" + b"hello world\n" * 4, "questions.csv", 413, "at most 3 questions"),
+    # A header of a million empty columns padded every row to its width (issue 23).
+    (b"title" + b"," * 900_000 + b"\nhello world\n", "questions.csv", 422, "at most 100 columns"),
+    (b'{"title": "hello world", "n": 1' + b"1" * 5000 + b"}\n", "questions.jsonl", 422, "line 1: not JSON"),
+    (b'{"title": "hello world", "x": "\\ud800"}\n', "questions.jsonl", 422, "line 1: not valid Unicode"),
+    (b'{"title": "hello world", "x": NaN}\n', "questions.jsonl", 422, "line 1: not JSON"),
+    (b'{"title": "hello world", "\\udfff": 1}\n', "questions.jsonl", 422, "line 1: not valid Unicode"),
+    (
+        json.dumps({"title": "hello world", **{f"k{n}": 0 for n in range(101)}}).encode() + b"\n",
+        "questions.jsonl",
+        422,
+        "line 1: 102 fields; an object can have at most 100 fields",
+    ),
 ]
 
 
@@ -166,6 +178,32 @@ def test_a_bad_file_is_refused_with_the_reason_and_nothing_is_stored(
     assert words in answer["error"] + " ".join((answer.get("fields") or {}).values())
     for table in (BatchJob, BatchItem, Prediction):
         assert count_rows(app, table) == 0
+
+
+def test_the_added_columns_never_clash_with_the_file_s_own():
+    from webapp.batch_files import added_names
+
+    assert added_names(["title"]) == ("tags", "scores")
+    assert added_names(["title", "Tags"]) == ("tagsmith_tags", "tagsmith_scores")
+    assert added_names({"title": 1, "tags": 1, "tagsmith_scores": 1}) == (
+        "tagsmith_tagsmith_tags",
+        "tagsmith_tagsmith_scores",
+    )
+
+
+def test_short_rows_are_stored_as_sent_and_padded_only_in_the_results(app):
+    header = ",".join(["title", *[f"c{n}" for n in range(99)]])
+    data = (header + "\n" + "".join(f"{title}\n" for title in QUESTIONS)).encode()
+    client = app.test_client()
+    response = client.post("/api/v1/batches", data=data, content_type="text/csv")
+    assert response.status_code == 202, response.get_json()
+    with app.app_context():
+        stored = sum(len(original) for original in db.session.scalars(select(BatchItem.original)))
+    assert stored < len(data)  # what is kept is bounded by what was sent
+    run_all(app)
+    results = client.get(response.headers["Location"] + "/results").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(results)))
+    assert all(len(row) == 102 for row in rows) and rows[1][0] == QUESTIONS[0] and rows[1][-2]
 
 
 def test_the_api_refuses_other_types_and_files_over_the_size_cap(trained_models, new_database):

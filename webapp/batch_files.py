@@ -28,6 +28,9 @@ MEDIA_TYPES = {
 }
 EXTENSIONS = {".csv": CSV, ".jsonl": JSONL, ".ndjson": JSONL}
 SHOWN_PROBLEMS = 20
+# Columns of a CSV header, fields of a JSON Lines object: every row keeps what it was sent
+# with, so a header of a million empty columns must not be what a row is padded to.
+MAX_COLUMNS = 100
 RESULT_PIECE = 200  # rows per piece of a results download
 # Files that are not text at all, by their first bytes: spreadsheets, archives, PDFs.
 BINARY_STARTS = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF", b"\x1f\x8b")
@@ -119,7 +122,13 @@ class _Collector:
         except InputError as error:
             self.problem(line, " ".join(error.fields.values()))
             return
-        self.rows.append(Row(line, clean_title, clean_body, json.dumps(original, ensure_ascii=False)))
+        kept = json.dumps(original, ensure_ascii=False)
+        try:
+            kept.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (\ud800) that JSON allowed
+            self.problem(line, "not valid Unicode (a lone surrogate escape such as \\ud800).")
+            return
+        self.rows.append(Row(line, clean_title, clean_body, kept))
 
     def problem(self, line: int, message: str) -> None:
         self.bad += 1
@@ -144,6 +153,10 @@ def _csv(text: str, limits: Limits, max_rows: int) -> ParsedFile:
         header = next(reader, None)
         if header is None:
             raise BatchFileError(422, "The file is empty: the first line must be a header such as title,body.")
+        if len(header) > MAX_COLUMNS:
+            raise BatchFileError(
+                422, f"The header (line 1) has {len(header):,} columns; a file can have at most {MAX_COLUMNS} columns."
+            )
         names = [name.strip().lower() for name in header]
         if "title" not in names:
             raise BatchFileError(
@@ -159,10 +172,10 @@ def _csv(text: str, limits: Limits, max_rows: int) -> ParsedFile:
             if any(cell.strip() for cell in cells):
                 if len(cells) > len(header):
                     collector.problem(line, f"{len(cells)} cells, but the header names {len(header)}.")
-                else:
-                    cells += [""] * (len(header) - len(cells))
-                    body = cells[body_at] if body_at is not None else None
-                    collector.add(line, cells[title_at], body, cells)
+                else:  # kept as sent: a short row is padded only when written back
+                    title = cells[title_at] if title_at < len(cells) else ""
+                    body = cells[body_at] if body_at is not None and body_at < len(cells) else None
+                    collector.add(line, title, body, cells)
             line = reader.line_num + 1
     except csv.Error as error:
         raise BatchFileError(422, f"The CSV cannot be read at line {reader.line_num}: {error}.") from None
@@ -176,34 +189,54 @@ def _jsonl(text: str, limits: Limits, max_rows: int) -> ParsedFile:
         if not raw.strip():
             continue
         try:
-            item = json.loads(raw)
-        except (json.JSONDecodeError, RecursionError) as error:
-            reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply"
+            item = json.loads(raw, parse_constant=_no_constant)
+        except (ValueError, RecursionError) as error:  # ValueError: also a number of > 4,300 digits
+            reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply or a huge number"
             collector.problem(line, f"not JSON ({reason}).")
             continue
         if not isinstance(item, dict):
             collector.problem(line, 'each line must be a JSON object such as {"title": "...", "body": "..."}.')
+            continue
+        if len(item) > MAX_COLUMNS:
+            collector.problem(line, f"{len(item):,} fields; an object can have at most {MAX_COLUMNS} fields.")
             continue
         collector.add(line, item.get("title"), item.get("body"), item)
     collector.check()
     return ParsedFile(JSONL, None, collector.rows)
 
 
+def _no_constant(name: str) -> None:
+    # json reads NaN and Infinity, which are not JSON: written back, the results would not be.
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def added_names(taken: Iterable[str]) -> tuple[str, str]:
+    """The names of the columns (fields) the results add: tags and scores, prefixed with
+    ``tagsmith_`` as often as it takes to clash with nothing the file has."""
     taken = {name.strip().lower() for name in taken}
-    if TAGS in taken or SCORES in taken:
-        return PREFIX + TAGS, PREFIX + SCORES
-    return TAGS, SCORES
+    prefix = ""
+    while prefix + TAGS in taken or prefix + SCORES in taken:
+        prefix += PREFIX
+    return prefix + TAGS, prefix + SCORES
 
 
 def csv_results(header: list[str], rows: Iterable[tuple[str, list[tuple[str, float]]]]) -> Iterator[str]:
     """The uploaded CSV with two columns added: the tags, and their scores in the same order
     (space-separated). Every cell is made inert for spreadsheets, like the history export."""
+    width = len(header)
     lines = (
-        [*json.loads(original), " ".join(tag for tag, _ in tags), " ".join(f"{score:.4f}" for _, score in tags)]
+        [
+            *_padded(json.loads(original), width),
+            " ".join(tag for tag, _ in tags),
+            " ".join(f"{score:.4f}" for _, score in tags),
+        ]
         for original, tags in rows
     )
     return csv_pieces([*header, *added_names(header)], lines, RESULT_PIECE)
+
+
+def _padded(cells: list[str], width: int) -> list[str]:
+    return cells + [""] * (width - len(cells))
 
 
 def jsonl_results(rows: Iterable[tuple[str, list[tuple[str, float]]]]) -> Iterator[str]:
