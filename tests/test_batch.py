@@ -352,3 +352,23 @@ def test_a_stopping_worker_hands_its_job_back_and_another_finishes_it(trained_mo
         assert batches.run_pending("next-worker") == 1
         assert db.session.get(BatchJob, job_id).done == 10
     assert count_rows(app, Prediction) == 10
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": "http://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"}],
+)
+def test_a_cross_site_write_is_refused_whatever_its_content_type(app, headers):
+    # A multipart or text/plain POST needs no preflight: a page elsewhere could send it.
+    client = app.test_client()
+    upload = {"file": (io.BytesIO(csv_file()), "q.csv")}
+    response = client.post("/api/v1/batches", data=upload, content_type="multipart/form-data", headers=headers)
+    assert response.status_code == 403 and "other site" in response.get_json()["error"]
+    plain = client.post("/api/v1/suggest", data='{"title": "hello world"}', content_type="text/plain", headers=headers)
+    assert plain.status_code == 403
+    assert count_rows(app, BatchJob) == 0 and count_rows(app, Prediction) == 0
+    same = {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}  # the site's own page
+    upload = {"file": (io.BytesIO(csv_file()), "q.csv")}
+    assert (
+        client.post("/api/v1/batches", data=upload, content_type="multipart/form-data", headers=same).status_code == 202
+    )

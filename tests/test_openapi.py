@@ -181,7 +181,7 @@ def test_cors_opens_reads_not_writes(site):
     preflight = client.options("/api/v1/tags", headers=elsewhere | {"Access-Control-Request-Method": "GET"}).headers
     assert preflight["Access-Control-Allow-Origin"] == "*" and "GET" in preflight["Access-Control-Allow-Methods"]
     write = api_suggest(client, {"title": "python django pip"}, headers=elsewhere)
-    assert write.status_code == 201 and not _cors_headers(write)
+    assert write.status_code == 403 and not _cors_headers(write)  # refused, and unreadable there
     preflight = client.options("/api/v1/suggest", headers=elsewhere | {"Access-Control-Request-Method": "POST"})
     assert not _cors_headers(preflight)
     assert not _cors_headers(client.get("/history/", headers=elsewhere))  # the pages stay same-origin

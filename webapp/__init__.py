@@ -48,6 +48,7 @@ def create_app(config: dict | None = None) -> Flask:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
 
     https.init_app(app)
+    app.before_request(cors.refuse_cross_site_writes)  # headers only: before anything reads a body
     database.init_app(app)
     # Before the rate limits and guards read a body: batch files have their own size cap.
     app.before_request(batch_pages.raise_upload_cap)

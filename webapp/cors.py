@@ -4,15 +4,33 @@ history: ``TAGSMITH_CORS_ORIGINS``, default ``*``; empty switches CORS off.
 Reads only. Reading is open anyway (no login, no cookies), so ``*`` lets a browser do what
 curl can. Writes stay same-origin: a page elsewhere could otherwise make its visitors'
 browsers ask questions and reviews in bulk, each from a different address and so under no
-one client's rate limit, filling the history with whatever that page chose.
+one client's rate limit, filling the history with whatever that page chose. A JSON write
+needs a preflight, which gets no CORS headers; a multipart, form or text/plain one does not,
+so ``refuse_cross_site_writes`` turns away every write a browser says comes from another
+site (``Origin``, ``Sec-Fetch-Site``). Clients that are not browsers send neither.
 """
 
 from __future__ import annotations
 
-from flask import Flask, request
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, request
 from flask_cors import CORS
 
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def refuse_cross_site_writes() -> None:
+    """403 for a write a browser sent from a page of another site, whatever its content type."""
+    if request.method in READ_METHODS:
+        return
+    origin = request.headers.get("Origin")
+    cross = request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site"
+    if origin is not None:
+        host = urlsplit(origin).netloc if "://" in origin else ""  # "null": a sandboxed or file page
+        cross = cross or host.lower() != request.host.lower()
+    if cross:
+        abort(403, description="This site takes writes only from its own pages: the request came from another site.")
 
 
 def origins_from(raw: str | None) -> list[str]:
