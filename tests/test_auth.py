@@ -101,7 +101,7 @@ def test_login_and_logout(app):
     assert 'name="csrf_token"' in page and 'autocomplete="current-password"' in page
     assert ">Log in</a>" in client.get("/").get_data(as_text=True)
 
-    for name, password in ((REVIEWER, "wrong password"), ("nobody", REVIEWER_PASSWORD)):
+    for name, password in ((REVIEWER, "wrong password"), ("nobody", REVIEWER_PASSWORD), (REVIEWER + "\x00", "x")):
         response = log_in(client, name, password)
         assert response.status_code == 401 and "Wrong name or password." in response.get_data(as_text=True)
     response = log_in(client, REVIEWER, "")

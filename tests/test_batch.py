@@ -372,3 +372,10 @@ def test_a_cross_site_write_is_refused_whatever_its_content_type(app, headers):
     assert (
         client.post("/api/v1/batches", data=upload, content_type="multipart/form-data", headers=same).status_code == 202
     )
+
+
+def test_a_file_name_with_control_characters_is_stored_without_them(app):
+    client = app.test_client()
+    response = client.post("/api/v1/batches?filename=my%00que%1Bst.csv", data=csv_file(), content_type="text/csv")
+    assert response.status_code == 202, response.get_json()
+    assert client.get(response.headers["Location"]).get_json()["filename"] == "myquest.csv"

@@ -24,6 +24,7 @@ from wtforms.validators import InputRequired
 
 from .errors import json_error
 from .extensions import db
+from .inputs import CONTROL_CHARACTERS as _CONTROL
 from .tables import ApiToken, Reviewer
 
 bp = Blueprint("auth", __name__)
@@ -156,7 +157,9 @@ def login():
         return redirect(target)
     error = None
     if form.validate_on_submit():
-        reviewer = db.session.scalar(select(Reviewer).where(Reviewer.name == form.name.data.strip()))
+        name = form.name.data.strip()
+        # No name holds a control character, and PostgreSQL refuses NUL in a query: a 500.
+        reviewer = None if _CONTROL.search(name) else db.session.scalar(select(Reviewer).where(Reviewer.name == name))
         password_right = check_password_hash(
             reviewer.password_hash if reviewer else _UNKNOWN_NAME_HASH, form.password.data
         )

@@ -37,6 +37,7 @@ from .batch_files import ParsedFile
 from .database import transaction
 from .errors import storage_unavailable
 from .extensions import db
+from .inputs import CONTROL_CHARACTERS as _CONTROL
 from .serialize import timestamp
 from .serving import models
 from .suggest import run_models, store_predictions
@@ -110,7 +111,7 @@ def submit(parsed: ParsedFile, filename: str, source: str, submitted_by: int | N
     job = BatchJob(
         status=QUEUED,
         format=parsed.format,
-        filename=filename[:200],
+        filename=_CONTROL.sub("", filename)[:200] or "upload",
         header=json.dumps(parsed.header, ensure_ascii=False) if parsed.header is not None else None,
         models=batch_model(),
         top_k=DEFAULT_TOP_K,

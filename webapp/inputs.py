@@ -25,6 +25,8 @@ MAX_ADDED_TAGS = 10
 # Control characters (Unicode category Cc) other than tab, line feed, form feed and carriage
 # return, which pasted text does contain: the others mean a binary file or a broken encoder.
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+# Every control character: none belongs in a name (a reviewer's, a file's).
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 # Blanks that str.split() does not see as space: the Hangul fillers. With the format
 # characters (category Cf: zero-width spaces and joiners U+200B-U+200D, U+2060, U+FEFF,
