@@ -121,3 +121,23 @@ def test_a_bad_file_changes_nothing_and_says_why(learning_models, new_database, 
     assert "nothing was imported" in result.output
     assert counts(app) == before
     assert app.test_client().get("/api/v1/tags/python").get_json()["count"] != 2192726  # the bad file's count
+
+
+def test_suggestions_come_under_the_newest_names_once_a_tag_is_renamed(learning_models, new_database, tmp_path):
+    app = make_app(learning_models, new_database())
+    client = app.test_client()
+
+    def asked(path: str) -> list[str]:
+        body = {"title": "django pip virtualenv", "models": ["ensemble", "lexical"]}
+        if path.endswith("preview"):
+            body = {"title": body["title"], "model": "ensemble"}
+            return [item["tag"] for item in client.post(path, json=body).get_json()["tags"]]
+        answers = client.post(path, json=body).get_json()["answers"]
+        return [item["tag"] for model in ("ensemble", "lexical") for item in answers[model]["tags"]]
+
+    assert "python" in asked("/api/v1/suggest") and "python" in asked("/api/v1/suggest/preview")
+    rename = write(tmp_path / "rename.jsonl", json.dumps({"name": "cpython-lang", "count": 9, "synonyms": ["python"]}))
+    assert app.test_cli_runner().invoke(args=["tagsmith", "catalogue", "import", str(rename)]).exit_code == 0
+    for path in ("/api/v1/suggest", "/api/v1/suggest/preview"):
+        found = asked(path)
+        assert "cpython-lang" in found and "python" not in found, (path, found)

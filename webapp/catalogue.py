@@ -20,6 +20,7 @@ from flask import Flask, current_app, g, has_app_context
 from sqlalchemy import delete, func, insert, select
 
 from ml.catalogue import TagCatalogue, load_catalogue
+from ml.predictor import Suggestion
 from ml.tag_files import TagRecord, read_tag_file
 
 from .extensions import db
@@ -75,6 +76,26 @@ def site_catalogue() -> TagCatalogue:
             held.version = version
         g.tagsmith_catalogue = held.catalogue
     return held.catalogue
+
+
+def renamed_suggestions(rows: list[list[Suggestion]]) -> list[list[Suggestion]]:
+    """Suggested tags under their newest names: after an import renamed flutter-sdk to flutter,
+    a model that learned flutter-sdk suggests flutter (once, at its best score). Before any
+    import the models' names are the bundled catalogue's already."""
+    catalogue = site_catalogue()
+    if catalogue is load_catalogue():
+        return rows
+    renamed = []
+    for row in rows:
+        seen: set[str] = set()
+        kept = []
+        for item in row:
+            name = catalogue.canonical(item.tag)
+            if name not in seen:
+                seen.add(name)
+                kept.append(item if name == item.tag else item._replace(tag=name))
+        renamed.append(kept)
+    return renamed
 
 
 def _overlay() -> tuple[dict[str, int], dict[str, str]]:

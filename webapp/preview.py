@@ -15,6 +15,7 @@ from flask import Blueprint, current_app, jsonify
 from ml.errors import ModelUnavailable
 from ml.text import question_text
 
+from .catalogue import renamed_suggestions
 from .errors import ApiError
 from .inputs import InputError, clean_models
 from .learning import catch_up
@@ -41,7 +42,8 @@ def suggest_preview(json: PreviewIn):
         raise ApiError(503, error.message) from None
     catch_up()  # as asking does: reviews other workers saved count while typing too
     started = time.perf_counter()
-    suggestions = predictor.suggest([question_text(json.title, json.body)], top_k=json.top_k, threshold=json.threshold)
+    asked = [question_text(json.title, json.body)]
+    suggestions = renamed_suggestions(predictor.suggest(asked, top_k=json.top_k, threshold=json.threshold))
     elapsed_ms = (time.perf_counter() - started) * 1000.0
     return jsonify(
         model=name,

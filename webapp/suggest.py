@@ -12,6 +12,7 @@ from ml.predictor import Suggestion
 from ml.text import question_text
 
 from . import tag_index
+from .catalogue import renamed_suggestions
 from .counters import AnySession, apply, count_new_questions, lock_question, record_new_answer
 from .database import transaction
 from .learning import catch_up
@@ -53,7 +54,7 @@ def run_models(
             continue
         started = time.perf_counter()
         try:
-            suggestions = predictor.suggest(texts, top_k=top_k, threshold=threshold)
+            suggestions = renamed_suggestions(predictor.suggest(texts, top_k=top_k, threshold=threshold))
         except Exception as error:
             log.exception("the %s model failed to predict", name)
             raise PredictionFailed(name) from error
