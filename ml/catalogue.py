@@ -47,6 +47,8 @@ def tag_problem(tag: str) -> str | None:
         return f"is longer than {MAX_TAG_LENGTH} characters"
     if not TAG_NAME.match(tag):
         return "may only use a-z, 0-9 and + # . -"
+    if not any(c.isalnum() for c in tag):  # "...", "+++": punctuation alone names nothing
+        return "needs a letter or digit"
     return None
 
 

@@ -33,6 +33,9 @@ def test_tag_names_are_checked():
     assert tag_problem("c#") is None and tag_problem("node.js") is None
     assert "35" in tag_problem("x" * 36)
     assert tag_problem("bad!tag") is not None and tag_problem("") == "is empty"
+    for punctuation in ("...", "+++", "###", ".-+#"):  # a reviewer's "tag" of no letter or digit
+        assert "letter or digit" in tag_problem(punctuation)
+    assert tag_problem("c++") is None and tag_problem(".net") is None and tag_problem("f#") is None
 
 
 def test_the_bundled_catalogue():

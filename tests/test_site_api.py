@@ -233,6 +233,7 @@ def test_feedback_reviews_a_prediction(reviewer_both):
         ({"accepted": ["java"], "rejected": ["java"]}, "rejected", "both accepted and rejected"),
         ({"accepted": ["java"], "rejected": []}, "rejected", "undecided"),
         ({"accepted": "java", "added": ["bad tag!"]}, "added", "not a valid tag"),
+        ({"accepted": [], "added": ["python", "..."]}, "added", "'...' is not a valid tag: it needs a letter or digit"),
         ({"accepted": [1, 2]}, "accepted", "list of tags"),
         ({"accepted": [], "added": [f"t{n}" for n in range(11)]}, "added", "at most 10"),
         ({"accepted": [], "verdict": "x"}, "verdict", "unknown field"),

@@ -210,6 +210,9 @@ def parse_tag_list(value: object, field: str) -> list[str]:
     bad = [tag for tag in tags if not TAG_RE.match(tag)]
     if bad:
         raise InputError({field: f"{bad[0][:40]!r} is not a valid tag: use up to 35 of a-z, 0-9, + # . -"})
+    bare = [tag for tag in tags if not any(c.isalnum() for c in tag)]
+    if bare:  # "...", "+++" passed the alphabet and named nothing
+        raise InputError({field: f"{bare[0]!r} is not a valid tag: it needs a letter or digit."})
     return tags
 
 
