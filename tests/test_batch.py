@@ -93,9 +93,9 @@ def test_a_jsonl_posted_to_the_api_reports_progress_and_returns_the_tags(app):
         "/api/v1/batches?filename=mine.jsonl", data=jsonl_file(), content_type="application/x-ndjson"
     )
     assert response.status_code == 202, response.get_json()
-    location = response.headers["Location"]
-    assert response.get_json()["status"] == "queued" and response.get_json()["total"] == 10
-    assert client.get(location + "/results").status_code == 409
+    location, created = response.headers["Location"], response.get_json()
+    assert created["status"] == "queued" and created["total"] == 10 and f"key={created['key']}" in location
+    assert client.get(f"/api/v1/batches/{created['id']}/results?key={created['key']}").status_code == 409
 
     run_all(app)
     status = client.get(location).get_json()
@@ -201,7 +201,7 @@ def test_short_rows_are_stored_as_sent_and_padded_only_in_the_results(app):
         stored = sum(len(original) for original in db.session.scalars(select(BatchItem.original)))
     assert stored < len(data)  # what is kept is bounded by what was sent
     run_all(app)
-    results = client.get(response.headers["Location"] + "/results").get_data(as_text=True)
+    results = client.get(client.get(response.headers["Location"]).get_json()["results"]).get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(results)))
     assert all(len(row) == 102 for row in rows) and rows[1][0] == QUESTIONS[0] and rows[1][-2]
 
@@ -219,10 +219,21 @@ def test_the_api_refuses_other_types_and_files_over_the_size_cap(trained_models,
     assert count_rows(app, BatchJob) == 0
 
 
+KEYS: dict[int, str] = {}  # each job's key, as the API gave it to the client that sent it
+
+
 def submit_api(app, titles=QUESTIONS) -> int:
     response = app.test_client().post("/api/v1/batches", data=csv_file(titles), content_type="text/csv")
     assert response.status_code == 202, response.get_json()
+    KEYS[response.get_json()["id"]] = response.get_json()["key"]
     return response.get_json()["id"]
+
+
+def owner(app, job_id: int):
+    """A client that holds the job's key, as the client that submitted it does."""
+    client = app.test_client()
+    client.environ_base["HTTP_X_BATCH_KEY"] = KEYS[job_id]
+    return client
 
 
 def test_a_job_whose_worker_died_is_resumed_from_where_it_stopped(trained_models, new_database):
@@ -291,8 +302,8 @@ def test_the_background_runner_finishes_a_job_on_its_own(trained_models, new_dat
 
 
 def test_a_cancelled_job_stops_and_its_file_comes_back_without_tags(app):
-    client = app.test_client()
     job_id = submit_api(app)
+    client = owner(app, job_id)
     page = client.get(f"/batch/{job_id}").get_data(as_text=True)
     token = csrf_token(client, f"/batch/{job_id}")
     assert "Cancel" in page
@@ -321,11 +332,11 @@ def test_a_model_that_fails_fails_the_job_with_the_reason_and_stores_nothing(tra
     )
     job_id = submit_api(app)
     run_all(app)
-    status = app.test_client().get(f"/api/v1/batches/{job_id}").get_json()
+    status = owner(app, job_id).get(f"/api/v1/batches/{job_id}").get_json()
     assert (status["status"], status["done"], status["model"]) == ("failed", 0, "transformer")
     assert "transformer model failed" in status["errors"]
     assert count_rows(app, Prediction) == 0
-    page = app.test_client().get(f"/batch/{job_id}").get_data(as_text=True)
+    page = owner(app, job_id).get(f"/batch/{job_id}").get_data(as_text=True)
     assert "transformer model failed" in page
 
 
@@ -379,3 +390,50 @@ def test_a_file_name_with_control_characters_is_stored_without_them(app):
     response = client.post("/api/v1/batches?filename=my%00que%1Bst.csv", data=csv_file(), content_type="text/csv")
     assert response.status_code == 202, response.get_json()
     assert client.get(response.headers["Location"]).get_json()["filename"] == "myquest.csv"
+
+
+def test_a_job_belongs_to_whoever_submitted_it(app):
+    """Issue 23: anyone could list every job with its file name, download any job's file and
+    cancel another person's job."""
+    mine, theirs = app.test_client(), app.test_client()  # two browsers
+    page = upload_page(mine, csv_file(), "private-queue.csv")
+    assert page.status_code == 303
+    job_id = int(page.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+    assert "private-queue.csv" in mine.get("/batch/").get_data(as_text=True)
+    assert mine.get(f"/api/v1/batches/{job_id}").status_code == 200  # the page's progress requests
+    assert "private-queue.csv" not in theirs.get("/batch/").get_data(as_text=True)
+    for path in (f"/batch/{job_id}", f"/batch/{job_id}/results", f"/api/v1/batches/{job_id}"):
+        assert theirs.get(path).status_code == 404, path
+    token = csrf_token(theirs, "/batch/")
+    assert theirs.post(f"/batch/{job_id}/cancel", data={"csrf_token": token}).status_code == 404
+    assert theirs.get("/api/v1/batches").get_json()["items"] == []
+    assert mine.get(f"/api/v1/batches/{job_id}").get_json()["status"] == "queued"  # not cancelled
+
+    api = app.test_client()
+    created = api.post("/api/v1/batches?filename=q.csv", data=csv_file(), content_type="text/csv").get_json()
+    other = created["id"]
+    assert api.get(f"/api/v1/batches/{other}").status_code == 404  # no key, no job
+    assert api.get(f"/api/v1/batches/{other}?key=wrong").status_code == 404
+    assert api.get(f"/api/v1/batches/{other}?key={created['key']}").status_code == 200
+    keyed = api.get(f"/api/v1/batches/{other}", headers={"X-Batch-Key": created["key"]})
+    assert keyed.status_code == 200 and keyed.get_json()["url"].endswith(f"?key={created['key']}")
+    assert [item["id"] for item in api.get(f"/api/v1/batches?key={created['key']}").get_json()["items"]] == [other]
+    assert mine.get(f"/batch/{other}").status_code == 404
+
+
+def test_a_reviewer_s_jobs_are_theirs_wherever_they_sign_in(trained_models, new_database):
+    from tests.support import add_reviewer, api_token, log_in
+
+    app = make_app(trained_models / "models", new_database())
+    add_reviewer(app, "ada")
+    add_reviewer(app, "bob")
+    with_token = app.test_client()
+    with_token.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_token(app, 'ada')}"
+    created = with_token.post("/api/v1/batches", data=csv_file(), content_type="text/csv").get_json()
+    assert [item["id"] for item in with_token.get("/api/v1/batches").get_json()["items"]] == [created["id"]]
+    browser = app.test_client()
+    log_in(browser, "ada")
+    assert browser.get(f"/batch/{created['id']}").status_code == 200  # her job, no key needed
+    stranger = app.test_client()
+    log_in(stranger, "bob")
+    assert stranger.get(f"/batch/{created['id']}").status_code == 404

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request, url_for
 
+from .batch_access import key_hash, new_key, owned_job, owned_jobs, owner_id, presented_key
 from .batch_files import MEDIA_TYPES, BatchFileError
-from .batch_pages import get_job, read_upload, results_response
-from .batches import progress, recent_jobs, submit
+from .batch_pages import read_upload, results_response
+from .batches import progress, submit
 from .openapi import documented
 from .schemas import BatchJobOut, BatchList
 from .tables import BatchJob
@@ -16,13 +17,15 @@ from .tables import BatchJob
 bp = Blueprint("batch_api", __name__, url_prefix="/api/v1/batches")
 
 
-def job_dict(job: BatchJob) -> dict:
+def job_dict(job: BatchJob, key: str | None = None) -> dict:
+    """The job's progress and links; with the key that opens it, the links carry it."""
+    extra = {"key": key} if key else {}
     links = {
-        "url": url_for("batch_api.status", job_id=job.id, _external=True),
-        "page": url_for("batch.job", job_id=job.id, _external=True),
-        "results": url_for("batch_api.results", job_id=job.id, _external=True) if job.finished else None,
+        "url": url_for("batch_api.status", job_id=job.id, _external=True, **extra),
+        "page": url_for("batch.job", job_id=job.id, _external=True, **extra),
+        "results": url_for("batch_api.results", job_id=job.id, _external=True, **extra) if job.finished else None,
     }
-    return progress(job) | links
+    return progress(job) | links | extra
 
 
 # The file is the body itself (CSV or JSON Lines) or a multipart field: no JSON schema to
@@ -46,29 +49,31 @@ def create():
             "Send a CSV or JSON Lines file: as multipart/form-data in a field named file, or as the body "
             "with Content-Type: text/csv or application/x-ndjson.",
         )
-    job = submit(parsed, filename, source="api")
-    response = jsonify(job_dict(job))
+    key = new_key()  # shown once: only its hash is stored
+    job = submit(parsed, filename, source="api", submitted_by=owner_id(), owner_key=key_hash(key))
+    response = jsonify(job_dict(job, key))
     response.status_code = 202
-    response.headers["Location"] = url_for("batch_api.status", job_id=job.id, _external=True)
+    response.headers["Location"] = url_for("batch_api.status", job_id=job.id, _external=True, key=key)
     return response
 
 
 @bp.get("")
 @documented(ok=BatchList, tags=["batches"])
 def index():
-    """The most recent batch jobs, newest first."""
-    return jsonify(items=[job_dict(job) for job in recent_jobs()])
+    """Your most recent batch jobs, newest first: a reviewer's (with a token), or the one
+    whose key is given."""
+    return jsonify(items=[job_dict(job) for job in owned_jobs()])
 
 
 @bp.get("/<id:job_id>")
 @documented(ok=BatchJobOut, tags=["batches"])
 def status(job_id: int):
-    """A job's progress."""
-    return jsonify(job_dict(get_job(job_id)))
+    """A job's progress: its owner's alone (a reviewer's token, or the job's key); 404 for others."""
+    return jsonify(job_dict(owned_job(job_id), presented_key()))
 
 
 @bp.get("/<id:job_id>/results")
 @documented(tags=["batches"], errors=(409,))
 def results(job_id: int):
     """The file as uploaded with the tags added (409 until the job has ended)."""
-    return results_response(get_job(job_id))
+    return results_response(owned_job(job_id))

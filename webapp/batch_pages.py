@@ -21,10 +21,10 @@ from flask_wtf.file import FileField
 
 from ml.errors import ModelUnavailable
 
+from .batch_access import key_hash, new_key, owned_job, owned_jobs, owner_id, remember_in_browser
 from .batch_files import CSV, BatchFileError, csv_results, format_of, jsonl_results, parse
-from .batches import cancel, job_rows, recent_jobs, submit
+from .batches import cancel, job_rows, submit
 from .errors import for_people
-from .extensions import db
 from .inputs import Limits
 from .streaming import CONTENT_TYPES
 from .tables import BatchJob
@@ -54,10 +54,6 @@ def read_upload(data: bytes, filename: str | None, media_type: str | None):
     return parse(data, kind, Limits.from_app(), config["BATCH_MAX_ROWS"])
 
 
-def get_job(job_id: int) -> BatchJob:
-    return db.get_or_404(BatchJob, job_id, description=f"There is no batch #{job_id}.")
-
-
 @bp.route("/", methods=["GET", "POST"])
 def upload():
     form = UploadForm()
@@ -70,34 +66,36 @@ def upload():
         return _upload_page(form, problem="Choose a CSV or JSON Lines file to upload."), 422
     try:
         parsed = read_upload(upload.read(), upload.filename, upload.mimetype)
-        job = submit(parsed, upload.filename, source="web")
+        key = new_key()
+        job = submit(parsed, upload.filename, source="web", submitted_by=owner_id(), owner_key=key_hash(key))
     except BatchFileError as error:
         return _upload_page(form, problem=error.message, problems=error.problems), error.status
     except ModelUnavailable as error:
         return _upload_page(form, problem=for_people(error)), 503
+    remember_in_browser(key)
     return redirect(url_for("batch.job", job_id=job.id), code=303)
 
 
 def _upload_page(form: UploadForm, problem: str | None = None, problems: list[str] | None = None) -> str:
     return render_template(
-        "batch.html", form=form, problem=problem, problems=problems or [], jobs=recent_jobs(), config=current_app.config
+        "batch.html", form=form, problem=problem, problems=problems or [], jobs=owned_jobs(), config=current_app.config
     )
 
 
 @bp.get("/<id:job_id>")
 def job(job_id: int):
-    return render_template("batch_job.html", job=get_job(job_id))
+    return render_template("batch_job.html", job=owned_job(job_id))
 
 
 @bp.post("/<id:job_id>/cancel")
 def cancel_job(job_id: int):
-    cancel(get_job(job_id))  # CSRFProtect has checked the form's token
+    cancel(owned_job(job_id))  # CSRFProtect has checked the form's token; only its owner may
     return redirect(url_for("batch.job", job_id=job_id), code=303)
 
 
 @bp.get("/<id:job_id>/results")
 def results(job_id: int):
-    return results_response(get_job(job_id))
+    return results_response(owned_job(job_id))
 
 
 def results_response(job: BatchJob) -> Response:

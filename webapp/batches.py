@@ -106,7 +106,9 @@ def batch_model() -> str:
     raise ModelUnavailable("No model can answer right now, so the file was not queued. Please try again later.")
 
 
-def submit(parsed: ParsedFile, filename: str, source: str, submitted_by: int | None = None) -> BatchJob:
+def submit(
+    parsed: ParsedFile, filename: str, source: str, submitted_by: int | None = None, owner_key: str | None = None
+) -> BatchJob:
     """Store the job and every row in one transaction, then wake this worker's runners."""
     job = BatchJob(
         status=QUEUED,
@@ -119,6 +121,7 @@ def submit(parsed: ParsedFile, filename: str, source: str, submitted_by: int | N
         done=0,
         source=source,
         submitted_by=submitted_by,
+        owner_key=owner_key,
     )
     with transaction() as session:
         session.add(job)
@@ -337,10 +340,6 @@ def progress(job: BatchJob) -> dict:
         "created_at": timestamp(job.created_at),
         "finished_at": timestamp(job.finished_at),
     }
-
-
-def recent_jobs(limit: int = 20) -> list[BatchJob]:
-    return list(db.session.scalars(select(BatchJob).order_by(BatchJob.id.desc()).limit(limit)))
 
 
 def job_rows(job: BatchJob) -> Iterator[tuple[str, list[tuple[str, float]]]]:

@@ -473,6 +473,9 @@ class BatchJobOut(BaseModel):
     url: str = Field(description="This job's progress (absolute URL).")
     page: str = Field(description="The job's page on the site.")
     results: str | None = Field(description="The file with the tags added, once the job has ended.")
+    key: str | None = Field(
+        None, description="The key that opens the job (?key= or X-Batch-Key), given to whoever submits it."
+    )
 
 
 class BatchList(BaseModel):

@@ -363,7 +363,8 @@ class BatchJob(Model):
     done: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[str | None] = mapped_column(Text)  # why the job failed
     source: Mapped[str] = mapped_column(String(8))  # "web" or "api": how it was uploaded
-    submitted_by: Mapped[int | None] = mapped_column(ID)  # the reviewer account, once there are accounts
+    submitted_by: Mapped[int | None] = mapped_column(ID)  # the reviewer who submitted it, if one did
+    owner_key: Mapped[str | None] = mapped_column(String(64))  # sha256 of its key (webapp/batch_access.py)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     heartbeat_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
