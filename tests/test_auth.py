@@ -313,3 +313,20 @@ def test_concurrent_reviews_of_one_question_all_succeed_and_the_last_counts(trai
     assert result.exit_code == 0, result.output
     shown = reviewers[0].get(f"/api/v1/predictions/{prediction_id}").get_json()
     assert shown["review"]["reviewer"] == latest.reviewer_name and shown["reviews"][0]["id"] == latest.id
+
+
+def test_a_session_cookie_copied_before_logout_no_longer_works_after_it(app):
+    add_reviewer(app)
+    client = app.test_client()
+    before_login = csrf_token(client, "/login")
+    assert log_in(client).status_code == 303
+    copied = client.get_cookie("session").value
+    assert "Reviewer <strong>ada</strong>" in client.get("/").get_data(as_text=True)
+    assert csrf_token(client) != before_login  # the CSRF secret is new at login
+    assert client.post("/logout", data={"csrf_token": csrf_token(client)}).status_code == 303
+    thief = app.test_client()
+    thief.set_cookie("session", copied)
+    assert "Reviewer <strong>" not in thief.get("/").get_data(as_text=True)
+    assert thief.get("/history/export.csv").status_code in (302, 303)  # sent to log in
+    assert log_in(client).status_code == 303  # logging in again works
+    assert "Reviewer <strong>ada</strong>" in client.get("/").get_data(as_text=True)

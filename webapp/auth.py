@@ -14,7 +14,7 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, abort, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, make_response, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -53,10 +53,13 @@ def load_from_session(reviewer_id: str) -> Reviewer | None:
     # try the request loader, which reads the bearer token.
     if request.blueprint == "api":
         return None
+    number, _, version = reviewer_id.partition(":")
     try:
-        return db.session.get(Reviewer, int(reviewer_id))
+        reviewer = db.session.get(Reviewer, int(number))
     except ValueError:
         return None
+    # A cookie from before the reviewer last logged out (or from before versions) is void.
+    return reviewer if reviewer is not None and version == str(reviewer.session_version) else None
 
 
 @login_manager.request_loader
@@ -164,8 +167,10 @@ def login():
             reviewer.password_hash if reviewer else _UNKNOWN_NAME_HASH, form.password.data
         )
         # A deactivated reviewer gets the same answer: it says nothing about which names exist.
-        if reviewer is not None and password_right and login_user(reviewer):
-            return redirect(target, code=303)
+        if reviewer is not None and password_right:
+            session.pop("csrf_token", None)  # a CSRF secret read before the login is not carried over
+            if login_user(reviewer):
+                return redirect(target, code=303)
         error = WRONG_LOGIN
     elif form.is_submitted():
         error = next(iter(form.errors.values()))[0] if form.errors else WRONG_LOGIN
@@ -176,5 +181,9 @@ def login():
 @bp.post("/logout")
 def logout():
     # A POST with the CSRF token: a link or an image elsewhere cannot log a reviewer out.
+    if current_user.is_authenticated:
+        reviewer = current_reviewer()
+        reviewer.session_version += 1  # every cookie of this reviewer's ends here
+        db.session.commit()
     logout_user()
     return redirect(url_for("pages.ask"), code=303)

@@ -202,6 +202,8 @@ class Reviewer(Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Part of every login cookie's id: logging out moves it, so a cookie copied before is void.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     # Flask-Login's user interface, written out: its UserMixin would call every reviewer active.
     @property
@@ -212,7 +214,7 @@ class Reviewer(Model):
     is_anonymous = False
 
     def get_id(self) -> str:
-        return str(self.id)
+        return f"{self.id}:{self.session_version}"
 
 
 class ApiToken(Model):
