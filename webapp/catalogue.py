@@ -18,6 +18,7 @@ from pathlib import Path
 
 from flask import Flask, current_app, g, has_app_context
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import DBAPIError
 
 from ml.catalogue import TagCatalogue, load_catalogue
 from ml.predictor import Suggestion
@@ -57,9 +58,13 @@ class _Held:
         self.catalogue: TagCatalogue = load_catalogue()
 
 
+_READ_VERSION = select(func.max(CatalogueImport.id))
+
+
 def catalogue_version() -> int | None:
-    """The newest import's id; None while nothing was imported (the bundled catalogue)."""
-    return db.session.scalar(select(func.max(CatalogueImport.id)))
+    """The newest import's id; None while nothing was imported (the bundled catalogue). Core
+    on the session's connection: read once a request, the ORM's overhead would be most of it."""
+    return db.session.connection().execute(_READ_VERSION).scalar()
 
 
 def site_catalogue() -> TagCatalogue:
@@ -69,7 +74,11 @@ def site_catalogue() -> TagCatalogue:
     if "tagsmith_catalogue" in g:
         return g.tagsmith_catalogue
     held: _Held = current_app.extensions[EXTENSION_KEY]
-    version = catalogue_version()
+    try:
+        version = catalogue_version()
+    except DBAPIError:  # the database is down: the catalogue this worker holds still answers
+        db.session.rollback()
+        return held.catalogue
     with held.lock:
         if version != held.version:
             held.catalogue = _merged(load_catalogue(), *_overlay()) if version is not None else load_catalogue()

@@ -54,10 +54,11 @@ def run_models(
             continue
         started = time.perf_counter()
         try:
-            suggestions = renamed_suggestions(predictor.suggest(texts, top_k=top_k, threshold=threshold))
+            suggestions = predictor.suggest(texts, top_k=top_k, threshold=threshold)
         except Exception as error:
             log.exception("the %s model failed to predict", name)
             raise PredictionFailed(name) from error
+        suggestions = renamed_suggestions(suggestions)
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         runs.append(ModelRun(name, predictor.version, elapsed_ms / len(texts), suggestions))
     if not runs:

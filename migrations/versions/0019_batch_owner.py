@@ -21,10 +21,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("batch_jobs") as table:
-        table.add_column(sa.Column("owner_key", sa.String(length=64), nullable=True))
+    # Not in batch mode: SQLite would copy the table, and other tables' foreign keys point at it.
+    op.add_column("batch_jobs", sa.Column("owner_key", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("batch_jobs") as table:
-        table.drop_column("owner_key")
+    op.drop_column("batch_jobs", "owner_key")  # SQLite 3.35+ drops a column in place

@@ -18,10 +18,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("reviewers") as table:
-        table.add_column(sa.Column("session_version", sa.Integer(), server_default=sa.text("0"), nullable=False))
+    # Not in batch mode: SQLite would copy the table, and other tables' foreign keys point at it.
+    op.add_column("reviewers", sa.Column("session_version", sa.Integer(), server_default=sa.text("0"), nullable=False))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("reviewers") as table:
-        table.drop_column("session_version")
+    op.drop_column("reviewers", "session_version")  # SQLite 3.35+ drops a column in place
