@@ -100,7 +100,7 @@ def test_an_import_is_a_version_every_worker_uses_at_once(learning_models, new_d
         assert client.get("/api/v1/tags/zorblet-js").get_json()["tag"] == "zorbletjs"
         assert client.get("/api/v1/tags/unity3d").get_json()["tag"] == "unity-game-engine"
         assert client.get("/api/v1/tags/python").get_json()["count"] == 2192726
-        assert ensemble_tags(client, title)[0] == "zorbletjs"
+        assert "zorbletjs" in ensemble_tags(client, title)
     # A tag a reviewer adds is stored under its newest canonical name.
     created = first.post("/api/v1/suggest", json={"title": "a scene loads slowly", "models": ["ensemble"]})
     question = created.get_json()["id"]

@@ -14,22 +14,24 @@ from ..text import TOKEN_PATTERN
 from .index import MemoryIndex, Ref, _State
 
 MAX_REFS = 5
-# The least score of a tag only reviews taught when the question names it: in the title it is
-# the question's subject; elsewhere it may be a passing mention.
-NAMED_IN_TITLE = 0.8
-NAMED_ELSEWHERE = 0.4
+# The least score of a tag only reviews taught when the question names it, as a multiple of the
+# memory's threshold: in the title it is the question's subject (twice the threshold: the
+# ensemble shows about 0.5); elsewhere it may be a passing mention (just at the threshold).
+NAMED_IN_TITLE = 2.0
+NAMED_ELSEWHERE = 1.0
 _TOKEN = re.compile(TOKEN_PATTERN)
 
 
-def named(text: str, names: dict[str, int]) -> dict[int, float]:
+def named(text: str, names: dict[str, int], threshold: float) -> dict[int, float]:
     """The label columns of ``names`` (spelling -> column) that ``text`` names, each with its
-    least score: words, and runs of up to three joined by hyphens or by nothing (``lang
-    chain`` names ``langchain``)."""
+    least score (``threshold`` times NAMED_IN_TITLE or NAMED_ELSEWHERE, at most 1): words,
+    and runs of up to three joined by hyphens or by nothing (``lang chain`` names ``langchain``)."""
     if not names:
         return {}
     found: dict[int, float] = {}
     title, _, rest = text.partition("\n")
-    for part, score in ((title, NAMED_IN_TITLE), (rest, NAMED_ELSEWHERE)):
+    for part, times in ((title, NAMED_IN_TITLE), (rest, NAMED_ELSEWHERE)):
+        score = min(1.0, times * threshold)
         tokens = [token.lower() for token in _TOKEN.findall(part)]
         for start in range(len(tokens)):
             for size in (1, 2, 3):
@@ -85,7 +87,7 @@ class Voting(MemoryIndex):
         for r, (rows, similarities) in enumerate(found):
             columns, values = self.votes(rows, similarities)
             scores[r, columns] = values
-            for column, least in named(texts[r], state.taught).items():
+            for column, least in named(texts[r], state.taught, self.threshold).items():
                 scores[r, column] = max(scores[r, column], least)
         return scores, found
 
@@ -96,7 +98,7 @@ class Voting(MemoryIndex):
         result = []
         for text, (rows, similarities) in zip(texts, self.neighbours(texts, state=state), strict=True):
             columns, values = self.votes(rows, similarities)
-            found = named(text, state.taught)
+            found = named(text, state.taught, self.threshold)
             if found:
                 voted = dict(zip(columns.tolist(), values.tolist(), strict=True))
                 for column, least in found.items():
