@@ -132,8 +132,7 @@ def import_catalogue(path: Path | str) -> ImportReport:
     """Merge the tag file at ``path`` into the site's catalogue as a new version. A file that
     cannot be read raises ``ml.tag_files.TagFileError`` before anything is written."""
     records = read_tag_file(path)
-    current = site_catalogue() if has_app_context() else load_catalogue()
-    report, counts, synonyms = _changes(current, records)
+    report, counts, synonyms = _changes(site_catalogue(), records)
     entry = CatalogueImport(
         source=str(path)[-300:],
         tags=len(records),

@@ -269,9 +269,11 @@ class MemoryIndex(GramVectoriser):
         one gets it (``named``)."""
         if not self._seeded:
             return {}
-        seed = self._seed_count()
-        live = np.flatnonzero(self._tag_count > 0)
-        live = live[(live >= len(seed)) | (seed[np.minimum(live, len(seed) - 1)] == 0)]
+        seed = self._seed_count()  # labels only grow: it covers a prefix of them
+        taught = self._tag_count > 0
+        covered = min(len(seed), len(taught))
+        taught[:covered] &= seed[:covered] == 0
+        live = np.flatnonzero(taught)
         brought = [self.column_[tag] for tag in self._catalogue_tags]
         names: dict[str, int] = {}
         for column in [*live.tolist(), *brought]:
@@ -283,7 +285,7 @@ class MemoryIndex(GramVectoriser):
 
     def _seed_count(self) -> np.ndarray:
         """Seed questions per label (counted once: the seed never changes)."""
-        found = getattr(self, "_seed_counts", None)
+        found = self._seed_counts
         if found is None:
             tags = self._row_tags[: self._n_seed]
             columns = np.concatenate(tags) if tags else np.zeros(0, dtype=np.int64)
