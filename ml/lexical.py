@@ -49,6 +49,8 @@ MAX_NGRAM = 3
 RECENT_TEXTS = 64
 # Out-of-fold priors: P(tag | spelling) is smoothed toward the tag's base rate with this weight.
 PRIOR_WEIGHT = 3.0
+# The tag counts a training question's features read leave out one of this many parts.
+COUNT_FOLDS = 10
 _TOKEN = re.compile(TOKEN_PATTERN)
 _COMPACT = re.compile(r"[\s.\-_]+")
 # Module names in code: Python imports, require/import from in JavaScript, C/C++ includes,
@@ -236,19 +238,23 @@ class LexicalMatcher(Predictor):
 
     # -- features ---------------------------------------------------------------------------
 
-    def _rows(self, candidates: dict[str, Candidate], priors: dict, own: set[str] | None = None) -> list[list[float]]:
-        """One feature row per candidate. ``own``: the question's gold tags when it is a
-        training question, whose own occurrence the spelling and tag counts leave out."""
+    def _rows(
+        self, candidates: dict[str, Candidate], priors: dict, tag_questions: dict[str, int] | None = None
+    ) -> list[list[float]]:
+        """One feature row per candidate. ``tag_questions``: for a training question, the tag
+        counts without its fold, so that the count never tells its own label; the text's own
+        occurrence of a spelling is left out of the spelling count."""
         counts = self.catalogue_counts_
-        frequency, tag_questions = self.spelling_frequency_, self.tag_questions_
+        frequency = self.spelling_frequency_
+        training = tag_questions is not None
+        tag_questions = self.tag_questions_ if tag_questions is None else tag_questions
         longest = max((c.n_tokens for c in candidates.values()), default=1)
         rows = []
         for c in candidates.values():
             spelled = frequency.get(c.spelling, 0)
             questions = tag_questions.get(c.tag, 0)
-            if own is not None:
+            if training:
                 spelled = max(0, spelled - 1)
-                questions = max(0, questions - int(c.tag in own))
             hits, seen = priors["spelling"].get((c.spelling, c.tag), (0.0, 0.0))
             base = priors["tag"].get(c.tag, priors["default"])
             prior = (hits + PRIOR_WEIGHT * base) / (seen + PRIOR_WEIGHT)
@@ -325,8 +331,17 @@ class LexicalMatcher(Predictor):
         for tags in [*gold, *other_tags]:
             tag_questions.update(set(tags))
         self.tag_questions_ = dict(tag_questions)
-        # Two folds: each half's features use priors counted on the other half only.
-        fold = np.random.default_rng(seed).integers(0, 2, len(candidate_sets))
+        # Two folds: each half's features use priors counted on the other half only. The tag
+        # counts leave out a tenth of the questions, the row's own among them: leaving out the
+        # row alone would lower a tag's count exactly when it is the answer, and the scorer
+        # would learn that a tag counted once less is more likely right.
+        rng = np.random.default_rng(seed)
+        fold = rng.integers(0, 2, len(candidate_sets))
+        tenth = rng.integers(0, COUNT_FOLDS, len(candidate_sets))
+        fold_counts: list[Counter[str]] = [Counter() for _ in range(COUNT_FOLDS)]
+        for tags, part in zip(gold, tenth.tolist(), strict=True):
+            fold_counts[part].update(set(tags))
+        counts_without = [dict(tag_questions - part) for part in fold_counts]
         features: list[list[float]] = []
         targets: list[int] = []
         for k in (0, 1):
@@ -334,7 +349,7 @@ class LexicalMatcher(Predictor):
             priors = self._priors([candidate_sets[i] for i in other], [gold[i] for i in other])
             for i in np.flatnonzero(fold == k).tolist():
                 candidates = candidate_sets[i]
-                features += self._rows(candidates, priors, own=gold[i])
+                features += self._rows(candidates, priors, counts_without[tenth[i]])
                 targets += [int(c.tag in gold[i]) for c in candidates.values()]
         self.priors_ = self._priors(candidate_sets, gold)
         self.scorer_ = HistGradientBoostingClassifier(

@@ -11,7 +11,7 @@ from ml.catalogue import TagCatalogue
 from ml.data.sources import Source, load_corpus
 from ml.ensemble import EnsembleTagger
 from ml.evaluate import all_tag_metrics
-from ml.lexical import EVIDENCE, TermIndex, find_candidates
+from ml.lexical import EVIDENCE, LexicalMatcher, TermIndex, find_candidates
 from ml.predictor import Predictor, TrainOptions
 from ml.registry import load_predictor
 from ml.text import question_text
@@ -233,3 +233,22 @@ def test_a_tag_the_title_names_is_held_to_the_named_threshold(open_models):
     assert lifted[1] == pytest.approx(line)  # the named threshold lands on the global one
     assert np.all(np.diff(lifted[:5]) > 0) and lifted[0] < line  # order kept
     assert lifted[5] == 1.0 and np.all(lifted[:5] >= probabilities[:5])  # only named ones move, only up
+
+
+def test_the_matchers_tag_counts_do_not_tell_a_training_question_its_own_label():
+    # Each library's name is in 80 titles and is the right tag, by a coin toss, for about
+    # half. Counted without the question itself, a tag looked one question rarer exactly when
+    # it was the answer, so the scorer learned that the full count a new question sees means
+    # "wrong".
+    libraries = [f"lib{n}" for n in range(6)]
+    catalogue = TagCatalogue({**{name: 10 ** (n + 1) for n, name in enumerate(libraries)}, "python": 10**8}, {})
+    coin = random.Random(7)
+    texts, gold = [], []
+    for name in libraries:
+        for k in range(80):
+            texts.append(question_text(f"Trouble with {name} and a loop number {k}", ""))
+            gold.append({"python", name} if coin.random() < 0.5 else {"python"})
+    matcher = LexicalMatcher(catalogue=catalogue).fit(texts, gold)
+    scores = matcher.predict_scores([question_text(f"How to install {name} on Windows", "") for name in libraries])
+    named = scores[:, [matcher.labels.index(name) for name in libraries]].diagonal()
+    assert 0.3 < float(named.mean()) < 0.7  # right half the time in training
