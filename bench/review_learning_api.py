@@ -12,6 +12,7 @@ model (the ensemble, with the memory as a member) and from the memory alone.
    tags that first appeared in the reviews (on no training question) over the later
    questions that carry one (at most ``--n-eval``). Two workers: a review saved by one is
    learned by whichever answers next.
+   Two reviewers take turns (without ``--header``), as a team would.
 2. A new library: every open question tagged ``--tag`` (flutter) with the word and the tag
    renamed to ``--new-name`` (zorblet), so no model, catalogue or vectoriser knows either.
    (The models did learn flutter's other words, so they still suggest flutter there: a
@@ -51,18 +52,24 @@ CHECKPOINTS = (0, 25, 50, 100, 200)
 # A new library is judged from its first reviews on: a reviewer teaches it one question at a time.
 NEW_LIBRARY_CHECKPOINTS = (0, 1, 3, 5, 25, 100, 200)
 MODELS = ("ensemble", "memory")
+# A team of reviewers taking turns: a replacement needs two (``ml.memory.index.MIN_REVIEWERS``).
+REVIEWERS = 2
 
 
 class Site:
     """A running site and the headers every request carries (a login token, when required)."""
 
-    def __init__(self, base: str, headers: dict[str, str], shown: tuple[str, ...]):
+    def __init__(
+        self, base: str, headers: dict[str, str], shown: tuple[str, ...], reviewers: list[dict[str, str]] | None = None
+    ):
         self.base, self.headers = base, headers
         self.shown = shown  # the models whose tags a reviewer sees and judges
+        self.reviewers = reviewers or [{}]  # each reviewer's own headers: they take turns
+        self.reviewed = 0
 
-    def call(self, method: str, path: str, payload: dict | None = None) -> dict:
+    def call(self, method: str, path: str, payload: dict | None = None, extra: dict[str, str] | None = None) -> dict:
         data = json.dumps(payload).encode() if payload is not None else None
-        headers = {"Content-Type": "application/json", **self.headers}
+        headers = {"Content-Type": "application/json", **self.headers, **(extra or {})}
         request = urllib.request.Request(self.base + path, data=data, headers=headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=120) as response:
@@ -81,7 +88,9 @@ class Site:
             "rejected": sorted(suggested - set(tags)),
             "added": [tag for tag in tags if tag not in suggested],
         }
-        return self.call("POST", f"/api/v1/predictions/{created['id']}/feedback", verdict)
+        reviewer = self.reviewers[self.reviewed % len(self.reviewers)]
+        self.reviewed += 1
+        return self.call("POST", f"/api/v1/predictions/{created['id']}/feedback", verdict, reviewer)
 
 
 def tags_of(created: dict, model: str) -> list[str]:
@@ -93,9 +102,12 @@ def served(headers: dict[str, str], database: Path, workers: int, log_name: str,
     both, side by side; the site's default page shows the ensemble alone: ``--shown ensemble``)."""
     log = open(Path(database).parent / log_name, "w")  # noqa: SIM115 - closed by stop_server
     server, base = start_server(workers, MODELS_DIR, database, ort_threads=1, log=log)
-    if "Authorization" not in headers:  # reviewing needs a reviewer: one of its own
-        headers = headers | {"Authorization": f"Bearer {reviewer_token(f'sqlite:///{database}')}"}
-    return server, log, Site(base, headers, shown)
+    reviewers = None
+    if "Authorization" not in headers:  # reviewing needs a reviewer: two of its own, taking turns
+        tokens = [reviewer_token(f"sqlite:///{database}") for _ in range(REVIEWERS)]
+        reviewers = [{"Authorization": f"Bearer {token}"} for token in tokens]
+        headers = headers | reviewers[0]
+    return server, log, Site(base, headers, shown, reviewers)
 
 
 def open_source(corpus: Corpus) -> int:

@@ -50,7 +50,12 @@ def right_tags_by_question(connection: Connection) -> dict[int, list[str]]:
         text(
             "SELECT r.prediction_id, r.tag, r.verdict FROM reviewed_tags r"
             " JOIN predictions p ON p.id = r.prediction_id AND p.reviewed_at IS NOT NULL"
-            " WHERE r.verdict IN (:accepted, :added) ORDER BY r.prediction_id, r.position"
+            " WHERE r.verdict IN (:accepted, :added)"
+            # A review by a deactivated reviewer, or one whose lessons were forgotten, teaches nothing.
+            " AND NOT EXISTS (SELECT 1 FROM reviews l JOIN reviewers v ON v.id = l.reviewer_id"
+            " WHERE l.id = (SELECT MAX(n.id) FROM reviews n WHERE n.prediction_id = p.id)"
+            " AND (NOT v.active OR l.id <= COALESCE(v.forgotten_through, 0)))"
+            " ORDER BY r.prediction_id, r.position"
         ),
         {"accepted": ACCEPTED, "added": ADDED},
     )

@@ -151,18 +151,14 @@ def test_a_tag_reviewers_keep_replacing_is_replaced_in_the_ensemble_through_the_
     from ml.memory.index import MIN_SHOWN
 
     database = new_database()
-    first = reviewer_client(make_app(learning_models, database))
+    first_app = make_app(learning_models, database)
+    first, other = reviewer_client(first_app), reviewer_client(first_app, "grace")  # two reviewers agree
     second = make_app(learning_models, database).test_client()
     unlike = "best way to virtualenv pip"
     before = tags(suggested(second, unlike), "ensemble")
     assert "python" in before and "blorptastic" not in before
     for k in range(MIN_SHOWN):
-        created = suggested(first, f"django zq{k}x w{k}v")
-        shown = set(tags(created, "ensemble")) | set(tags(created, "memory"))
-        assert "python" in shown, (k, shown)
-        verdict = {"accepted": [], "rejected": sorted(shown), "added": ["blorptastic"]}
-        response = first.post(f"/api/v1/predictions/{created['id']}/feedback", json=verdict)
-        assert response.status_code == 200, response.get_json()
+        replace_python(first if k % 2 else other, f"django zq{k}x w{k}v")
     for client in (first, second):
         created = suggested(client, unlike)
         after = tags(created, "ensemble")
@@ -171,6 +167,28 @@ def test_a_tag_reviewers_keep_replacing_is_replaced_in_the_ensemble_through_the_
         assert because == [{"kind": "replaced", "text": "python", "weight": 1.0, "model": "memory"}]
         page = client.get(f"/history/{created['id']}").get_data(as_text=True)
         assert re.search(r"in place of <q><bdi>python</bdi></q> \(100% of reviews\)", page)
+
+
+def replace_python(client, title: str) -> None:
+    created = suggested(client, title)
+    shown = set(tags(created, "ensemble")) | set(tags(created, "memory"))
+    assert "python" in shown, shown
+    verdict = {"accepted": [], "rejected": sorted(shown), "added": ["blorptastic"]}
+    response = client.post(f"/api/v1/predictions/{created['id']}/feedback", json=verdict)
+    assert response.status_code == 200, response.get_json()
+
+
+def test_one_reviewer_alone_cannot_replace_a_tag_everywhere(learning_models, new_database):
+    """The replacement reaches questions unlike the reviewed ones, so it needs two reviewers:
+    one who rejects a tag again and again only changes the questions like theirs."""
+    from ml.memory.index import MIN_SHOWN
+
+    database = new_database()
+    mallory = reviewer_client(make_app(learning_models, database), "mallory")
+    for k in range(MIN_SHOWN + 2):
+        replace_python(mallory, f"django zq{k}x w{k}v")
+    after = tags(suggested(mallory, "best way to virtualenv pip"), "ensemble")
+    assert "python" in after and "blorptastic" not in after, after
 
 
 def test_a_deleted_question_is_forgotten_by_every_worker_and_a_worker_started_later_never_learns_it(
@@ -309,3 +327,47 @@ def test_one_question_gets_the_same_tags_from_the_form_the_api_the_preview_a_bat
         "cli": [item["tag"] for item in json.loads(cli.stdout)["tags"]],
     }
     assert by_form and all(found == by_form for found in ways.values()), (by_form, ways)
+
+
+def test_a_reviewers_lessons_are_taken_back_by_forget_or_deactivation_in_every_worker_and_after_a_restart(
+    learning_models, new_database
+):
+    database = new_database()
+    first_app = make_app(learning_models, database)
+    mallory = reviewer_client(first_app, "mallory")
+    ada = reviewer_client(first_app, "ada")
+    second = make_app(learning_models, database).test_client()  # another worker, running
+    taught = [review_through_the_api(mallory, title) for title in REVIEWED]
+    assert "zorblet" in tags(suggested(second, SIMILAR), "memory")
+
+    lessons = first_app.test_cli_runner().invoke(args=["tagsmith", "lessons", "--reviewer", "mallory"])
+    assert lessons.exit_code == 0, lessons.output
+    assert all(f"#{question}" in lessons.output for question in taught) and "zorblet" in lessons.output
+
+    result = first_app.test_cli_runner().invoke(args=["tagsmith", "forget", "--reviewer", "mallory"])
+    assert result.exit_code == 0, result.output
+    assert "3 reviewed questions" in result.output
+    for client in (mallory, second, make_app(learning_models, database).test_client()):  # live, and a restart
+        created = suggested(client, SIMILAR)
+        assert "zorblet" not in tags(created, "memory") + tags(created, "ensemble")
+    # Their reviews are kept as they were: only the learning is taken back.
+    assert mallory.get(f"/api/v1/predictions/{taught[0]}").get_json()["review"]["added"] == ["zorblet", "python"]
+    # A lesson given after the forgetting counts; another reviewer's lessons never stopped.
+    review_through_the_api(mallory, REVIEWED[0])
+    assert "zorblet" in tags(suggested(second, SIMILAR), "memory")
+
+    # Deactivating takes back every lesson of theirs, and a reviewer made active again gives them back.
+    asked = suggested(ada, "blorp gizmo frobnicate")
+    ada.post(f"/api/v1/predictions/{asked['id']}/feedback", json={"accepted": [], "added": ["gizmo-lib"]})
+    runner = first_app.test_cli_runner()
+    assert runner.invoke(args=["reviewer", "deactivate", "mallory"]).exit_code == 0
+    assert "zorblet" not in tags(suggested(second, SIMILAR), "memory")
+    assert "gizmo-lib" in tags(suggested(second, "blorp gizmo frobnicate twice"), "memory")  # ada's stays
+    assert runner.invoke(args=["reviewer", "activate", "mallory"]).exit_code == 0
+    assert "zorblet" in tags(suggested(second, SIMILAR), "memory")
+
+
+def test_forget_names_a_reviewer_that_exists(learning_models, new_database):
+    app = make_app(learning_models, new_database())
+    result = app.test_cli_runner().invoke(args=["tagsmith", "forget", "--reviewer", "nobody"])
+    assert result.exit_code != 0 and "no reviewer called 'nobody'" in result.output

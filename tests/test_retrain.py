@@ -253,3 +253,26 @@ def test_the_recorded_command_hides_the_database_password():
     recorded = _recorded_argv([*argv, "--with-reviews=postgres://site:s3cret@db/tagsmith"])
     assert not any("s3cret" in arg for arg in recorded)
     assert recorded[4] == "postgresql://site:***@db:5432/tagsmith"
+
+
+def test_a_retrain_learns_nothing_from_a_forgotten_or_deactivated_reviewer(trained_models, new_database):
+    from ml.reviews import reviewed_questions
+
+    app = make_app(trained_models / "models", new_database())
+    mallory, ada = reviewer_client(app, "mallory"), reviewer_client(app, "ada")
+    for n in range(2):
+        ask_and_review(mallory, f"{NEW_WORD} frobnicator number {n} crashes", added=[NEW_WORD])
+    ask_and_review(ada, "flask route returns 404", added=["flask"])
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    runner = app.test_cli_runner()
+
+    def titles() -> list[str]:
+        return sorted(question.title for question in reviewed_questions(url))
+
+    assert len(titles()) == 3
+    assert runner.invoke(args=["tagsmith", "forget", "--reviewer", "mallory"]).exit_code == 0
+    assert titles() == ["flask route returns 404"]
+    ask_and_review(mallory, f"{NEW_WORD} frobnicator number 9 crashes", added=[NEW_WORD])  # after: it counts
+    assert len(titles()) == 2
+    assert runner.invoke(args=["reviewer", "deactivate", "mallory"]).exit_code == 0
+    assert titles() == ["flask route returns 404"]

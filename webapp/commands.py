@@ -6,6 +6,8 @@ folder the site is configured with (``DATABASE_URL``, ``TAGSMITH_MODELS_DIR``).
 - ``export --format csv|jsonl -o FILE``: the reviewed questions, as /history/export.* gives them;
 - ``catalogue import PATH``: merge a newer tag catalogue (a data dump's Tags.xml or a saved
   API /tags response) into the site's, as a new version every worker uses at once;
+- ``lessons [--reviewer NAME]``: what the learning models learned from whom;
+- ``forget --reviewer NAME``: take back what a reviewer's reviews taught the models so far;
 - ``retrain --model NAME``: ``python -m ml train --with-reviews`` on this site's database,
   published as a new version that running workers load between requests. The ensemble
   accepts only the member versions it was built on, so retraining one of its members
@@ -28,6 +30,8 @@ from ml.registry import model_names
 from .database import current_revision, upgrade_schema
 from .extensions import db
 from .history import export_lines
+from .lessons import forget, lessons, tag_counts
+from .reviewer_cli import find_reviewer
 from .streaming import CONTENT_TYPES
 
 tagsmith_cli = AppGroup("tagsmith", help="The site's own jobs: database, export, catalogue, retraining.")
@@ -77,6 +81,38 @@ def export(kind: str, output: Path) -> None:
             written += piece.count("\n")
     questions = written - 1 if kind == "csv" else written
     click.echo(f"wrote {questions} reviewed question{'' if questions == 1 else 's'} to {output}")
+
+
+@tagsmith_cli.command("lessons")
+@click.option("--reviewer", "name", help="only this reviewer's, question by question")
+def show_lessons(name: str | None) -> None:
+    """What the learning models learned from whom: per reviewer, the reviewed questions that
+    teach them and the tags they teach most."""
+    reviewer = find_reviewer(name) if name else None
+    found = lessons(reviewer)
+    if not found:
+        click.echo(f"{name} has no review that counts." if name else "Nothing reviewed yet.")
+    for who, taught in found.items():
+        counting = sum(lesson.counts for lesson in taught)
+        top = ", ".join(f"{tag} ({n})" for tag, n in tag_counts(taught).most_common(10)) or "none"
+        label = who or "(before reviewer accounts)"
+        click.echo(f"{label}\t{counting} of {len(taught)} reviewed questions teach the models\ttags: {top}")
+        if reviewer is not None:
+            for lesson in taught:
+                state = "" if lesson.counts else "\t(not learned)"
+                click.echo(f"  #{lesson.question}\t{lesson.title[:80]}\t{' '.join(lesson.tags)}{state}")
+
+
+@tagsmith_cli.command("forget")
+@click.option("--reviewer", "name", required=True, help="the reviewer whose lessons are taken back")
+def forget_reviewer(name: str) -> None:
+    """Take back everything a reviewer's reviews taught the models so far, in every worker.
+    Their reviews stay as they are; their later reviews teach as usual."""
+    taken = forget(find_reviewer(name))
+    click.echo(
+        f"The models no longer learn from {name}'s {taken} reviewed question{'' if taken == 1 else 's'}; "
+        "every worker forgets them before its next suggestion."
+    )
 
 
 @tagsmith_cli.command("retrain", context_settings={"ignore_unknown_options": True})

@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from flask import Flask, current_app
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased
 
 from ml.text import question_text
 
@@ -30,12 +31,14 @@ from .serving import models
 from .tables import (
     ACCEPTED,
     ADDED,
+    LESSONS_ROW,
     REJECTED,
     REVIEW_CHANGES_ROW,
     ForgottenQuestion,
     Prediction,
     ReviewChanges,
     ReviewedTag,
+    Reviewer,
 )
 from .tables import Review as ReviewLog
 
@@ -58,6 +61,7 @@ class Review(NamedTuple):
     # The newest entry of the question's review log: reviewed_at is kept to the second, so two
     # reviews of one question within a second differ only here.
     log_id: int | None = None
+    reviewer: int | None = None  # who made it (None: before reviewer accounts)
 
 
 class _PollWindow:
@@ -95,6 +99,7 @@ class Learner:
         self._reviews = _PollWindow()  # questions by reviewed_at, versioned by their log entry
         self._deletions = _PollWindow()  # forgotten_questions rows by deleted_at
         self._changes: object = _NOT_READ  # tables.ReviewChanges as the last poll found it
+        self._lessons: object = _NOT_READ  # ... and its row for whose lessons count
         self._catalogue: object = _NOT_READ  # the catalogue version whose new names were given
 
     def learners(self) -> list[Any]:
@@ -130,7 +135,13 @@ class Learner:
             old = [model for model in current if model not in fresh]
             if old and changes != self._changes:
                 self._forget_deleted(old)  # first: a review of a question given a deleted one's id counts
-                reviews = self._recent()
+                if (lessons := _review_changes(LESSONS_ROW)) != self._lessons:
+                    # A reviewer was forgotten, deactivated or made active again: every review
+                    # is taught again, as the database now says it counts.
+                    reviews = _read_reviews(_reviewed_ids())
+                    self._lessons = lessons
+                else:
+                    reviews = self._recent()
                 learned += _teach(old, reviews)
                 self._remember(reviews)
                 if (version := catalogue_version()) != self._catalogue:  # an import moves changes too
@@ -177,15 +188,8 @@ class Learner:
     def _replay(self, fresh: list[Any]) -> int:
         if not self._fed:  # deletions so far left nothing to replay: polling starts after them
             self._forget_deleted([])
-        reviews: list[Review] = []
-        query = (
-            select(Prediction.id)
-            .where(Prediction.reviewed_at.is_not(None))
-            .order_by(Prediction.reviewed_at, Prediction.id)
-        )
-        ids = list(db.session.scalars(query))
-        for start in range(0, len(ids), REPLAY_CHUNK):
-            reviews.extend(_read_reviews(ids[start : start + REPLAY_CHUNK]))
+            self._lessons = _review_changes(LESSONS_ROW)
+        reviews = _read_reviews(_reviewed_ids())
         learned = _teach(fresh, reviews)
         if not self._fed:  # the first replay sets where polling starts
             self._remember(reviews)
@@ -214,18 +218,41 @@ class Learner:
         self._reviews.note((review.question, review.reviewed_at, review.log_id) for review in reviews)
 
 
+def _reviewed_ids() -> list[int]:
+    """Every reviewed question, oldest review first."""
+    query = (
+        select(Prediction.id).where(Prediction.reviewed_at.is_not(None)).order_by(Prediction.reviewed_at, Prediction.id)
+    )
+    return list(db.session.scalars(query))
+
+
 def _read_reviews(ids: list[int]) -> list[Review]:
-    """The reviews of these questions as they are now, in the order of ``ids``: each right
-    tags (accepted and added) and the tags it judged (accepted and rejected), read in one
-    query for the questions and one for the tags."""
+    """The reviews of these questions as they are now, in the order of ``ids``, read
+    ``REPLAY_CHUNK`` questions at a time."""
+    reviews: list[Review] = []
+    for start in range(0, len(ids), REPLAY_CHUNK):
+        reviews.extend(_read_chunk(ids[start : start + REPLAY_CHUNK]))
+    return reviews
+
+
+def _read_chunk(ids: list[int]) -> list[Review]:
+    """Each review's right tags (accepted and added) and the tags it judged (accepted and
+    rejected), read in one query for the questions and one for the tags. A review whose
+    reviewer's lessons do not count (``lessons_count``) teaches nothing: it has no right tags."""
+    newest = aliased(ReviewLog)
     rows = db.session.execute(
         select(
             Prediction.id,
             Prediction.title,
             Prediction.body,
             Prediction.reviewed_at,
-            _newest_log_entry().label("log_id"),
-        ).where(Prediction.id.in_(ids))
+            newest.id.label("log_id"),
+            newest.reviewer_id,
+            lessons_count(newest).label("counts"),
+        )
+        .outerjoin(newest, newest.id == _newest_log_entry())
+        .outerjoin(Reviewer, Reviewer.id == newest.reviewer_id)
+        .where(Prediction.id.in_(ids))
     ).all()
     right: dict[int, list[str]] = {}
     shown: dict[int, list[str]] = {}
@@ -244,22 +271,38 @@ def _read_reviews(ids: list[int]) -> list[Review]:
         Review(
             i,
             by_id[i].reviewed_at,
-            tuple(right.get(i, ())),
+            tuple(right.get(i, ())) if by_id[i].counts else (),
             question_text(by_id[i].title, by_id[i].body),
             tuple(shown.get(i, ())),
             by_id[i].log_id,
+            by_id[i].reviewer_id,
         )
         for i in ids
         if i in by_id
     ]
 
 
-_READ_CHANGES = select(ReviewChanges.version).where(ReviewChanges.id == REVIEW_CHANGES_ROW)
+def lessons_count(review: Any) -> Any:
+    """Whether what ``review`` (a review log entry, joined to its ``Reviewer``) teaches counts:
+    it was made before reviewer accounts, or by an active reviewer after their lessons were
+    last forgotten (``flask --app webapp tagsmith forget --reviewer NAME``)."""
+    return or_(
+        review.reviewer_id.is_(None),
+        and_(
+            Reviewer.active.is_(True),
+            or_(Reviewer.forgotten_through.is_(None), review.id > Reviewer.forgotten_through),
+        ),
+    )
 
 
-def _review_changes() -> int | None:
+_READ_CHANGES = {
+    row: select(ReviewChanges.version).where(ReviewChanges.id == row) for row in (REVIEW_CHANGES_ROW, LESSONS_ROW)
+}
+
+
+def _review_changes(row: int = REVIEW_CHANGES_ROW) -> int | None:
     # Core on the session's connection: the ORM's execute would cost as much as the read.
-    return db.session.connection().execute(_READ_CHANGES).scalar()
+    return db.session.connection().execute(_READ_CHANGES[row]).scalar()
 
 
 def _newest_log_entry() -> Any:
@@ -280,7 +323,9 @@ def _name_new_tags(targets: list[Any], version: int | None) -> None:
 def _teach(targets: list[Any], reviews: list[Review]) -> int:
     if not reviews or not targets:
         return 0
-    items = [(review.text, list(review.tags), review.question, list(review.shown)) for review in reviews]
+    items = [
+        (review.text, list(review.tags), review.question, list(review.shown), review.reviewer) for review in reviews
+    ]
     for model in targets:
         model.add_many(items)
     return len(items)

@@ -14,6 +14,7 @@ from .learning import forget_question, learn_review
 from .tables import (
     ACCEPTED,
     ADDED,
+    LESSONS_ROW,
     REJECTED,
     REVIEW_CHANGES_ROW,
     ForgottenQuestion,
@@ -113,6 +114,12 @@ def note_review_change(session) -> None:
     in its transaction: on PostgreSQL the row stays locked until the commit, so that changes
     are numbered in the order they commit."""
     add_up(session, ReviewChanges.__table__, [{"id": REVIEW_CHANGES_ROW, "version": 1}], "version")
+
+
+def note_lessons_change(session) -> None:
+    """Tell every worker that whose reviews count changed (``tables.LESSONS_ROW``)."""
+    add_up(session, ReviewChanges.__table__, [{"id": LESSONS_ROW, "version": 1}], "version")
+    note_review_change(session)
 
 
 def review_log(prediction_id: int, limit: int = HISTORY_SHOWN) -> list[Review]:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from .auth import hash_password, new_token
 from .extensions import db
+from .lessons import set_active
 from .tables import ApiToken, Review, Reviewer
 
 reviewer_cli = AppGroup("reviewer", help="Reviewer accounts (login for reviewing, exporting, deleting) and API tokens.")
@@ -20,7 +21,7 @@ NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MIN_PASSWORD = 8
 
 
-def _reviewer(name: str) -> Reviewer:
+def find_reviewer(name: str) -> Reviewer:
     reviewer = db.session.scalar(select(Reviewer).where(Reviewer.name == name))
     if reviewer is None:
         raise click.ClickException(f"There is no reviewer called {name!r}; `flask reviewer list` shows them.")
@@ -60,7 +61,7 @@ def create(name: str, password_stdin: bool) -> None:
 @click.argument("name")
 def token(name: str) -> None:
     """Print a new API token for NAME (shown once: only its hash is stored)."""
-    reviewer = _reviewer(name)
+    reviewer = find_reviewer(name)
     if not reviewer.active:
         raise click.ClickException(f"{name} is deactivated; their tokens would not work.")
     click.echo(new_token(reviewer))
@@ -85,8 +86,15 @@ def list_reviewers() -> None:
 @reviewer_cli.command("deactivate")
 @click.argument("name")
 def deactivate(name: str) -> None:
-    """Stop NAME logging in and using their tokens; their reviews stay, with their name."""
-    reviewer = _reviewer(name)
-    reviewer.active = False
-    db.session.commit()
-    click.echo(f"Reviewer {name} deactivated.")
+    """Stop NAME logging in and using their tokens, and take back what their reviews taught
+    the models; their reviews stay, with their name."""
+    set_active(find_reviewer(name), False)
+    click.echo(f"Reviewer {name} deactivated; the models no longer learn from their reviews.")
+
+
+@reviewer_cli.command("activate")
+@click.argument("name")
+def activate(name: str) -> None:
+    """Let NAME log in again; the models learn from their reviews again."""
+    set_active(find_reviewer(name), True)
+    click.echo(f"Reviewer {name} is active again.")

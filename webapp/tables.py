@@ -204,6 +204,10 @@ class Reviewer(Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Part of every login cookie's id: logging out moves it, so a cookie copied before is void.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # The learning models learn nothing from this reviewer's reviews logged up to this review
+    # log id (``flask --app webapp tagsmith forget --reviewer NAME``); the reviews stay. An id,
+    # not a time: times are kept to the second.
+    forgotten_through: Mapped[int | None] = mapped_column(BigInteger)
 
     # Flask-Login's user interface, written out: its UserMixin would call every reviewer active.
     @property
@@ -295,6 +299,9 @@ class ForgottenQuestion(Model):
 
 
 REVIEW_CHANGES_ROW = 1
+# A second row moves when a reviewer's lessons stop or start counting (forgotten, deactivated,
+# made active again): every worker then teaches its models every review again.
+LESSONS_ROW = 2
 
 
 class ReviewChanges(Model):

@@ -17,8 +17,12 @@ from ..lexical import compact
 from .vectors import GramVectoriser
 
 Ref = Hashable  # the site's question id (int), or "train:<row>" for a seed question
-# A review: text, right tags, ref, and the suggested tags the reviewer judged (None: unknown).
-Reviewed = tuple[str, Iterable[str], Ref, Iterable[str] | None]
+# A review: text, right tags, ref, the suggested tags the reviewer judged (None: unknown), and
+# optionally who reviewed it (None: unknown).
+Reviewed = (
+    tuple[str, Iterable[str], Ref, Iterable[str] | None]
+    | tuple[str, Iterable[str], Ref, Iterable[str] | None, Hashable]
+)
 # Pending additions are merged into the sparse index this often; a merge rebuilds only the
 # current review segment, which holds at most SEGMENT_ROWS questions.
 MERGE_EVERY = 256
@@ -34,6 +38,9 @@ MIN_RATE = 0.5
 # on validation; 0.2 cost ordinary reviews 0.0005 micro-F1, 0.4 flagged nothing on the tuning
 # streams (bench/review_replacements.py).
 MISS_MARGIN = 0.3
+# A replacement or a missed flag changes questions unlike the reviewed ones, so it needs this
+# many reviewers behind it: one reviewer alone cannot steer every question.
+MIN_REVIEWERS = 2
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,9 @@ class MemoryIndex(GramVectoriser):
     _right_count: Counter[str]  # reviewed questions (what was shown known) on which each tag was right
     _added_count: Counter[str]  # ... and on which the reviewer had to add it: it was not shown
     _row_added: dict[int, frozenset[str]]
+    _row_reviewer: dict[int, Hashable]  # who reviewed a reviewed row (the row itself when unknown)
+    _replaced_by: dict[tuple[str, str], Counter]  # (rejected, right) -> its reviewers
+    _added_by: dict[str, Counter]  # tag -> the reviewers who had to add it
     expected_miss: dict[str, float]  # how often the serving ensemble missed each tag on validation
     expected_miss_default: float  # ... a tag it never met there
     _alive: np.ndarray
@@ -121,13 +131,22 @@ class MemoryIndex(GramVectoriser):
 
     def add_many(self, items: Iterable[tuple[str, Iterable[str], Ref] | Reviewed]) -> int:
         """``add`` for many reviews at once (the site's replay at start, oldest first: a later
-        review of the same question wins): (text, tags, ref) or (text, tags, ref, shown).
-        Returns how many were remembered."""
-        canonical = [(item[0], self._canonical(item[1]), item[2], item[3] if len(item) > 3 else None) for item in items]
-        vectors = self.vectorise([text for text, tags, _, _ in canonical if tags])
+        review of the same question wins): (text, tags, ref), (text, tags, ref, shown) or
+        (text, tags, ref, shown, reviewer). Returns how many were remembered."""
+        canonical = [
+            (
+                item[0],
+                self._canonical(item[1]),
+                item[2],
+                item[3] if len(item) > 3 else None,
+                item[4] if len(item) > 4 else None,
+            )
+            for item in items
+        ]
+        vectors = self.vectorise([text for text, tags, _, _, _ in canonical if tags])
         remembered, v = 0, 0
         with self._lock:
-            for text, tags, ref, shown in canonical:
+            for text, tags, ref, shown, reviewer in canonical:
                 self._forget(ref)
                 if not tags:
                     continue
@@ -145,6 +164,7 @@ class MemoryIndex(GramVectoriser):
                     self._review_titles[ref] = text.split("\n", 1)[0][:TITLE_CHARS]
                     if shown is not None:
                         self._row_shown[row] = frozenset(self._canonical(shown))
+                        self._row_reviewer[row] = ("row", row) if reviewer is None else reviewer
                         self._count_verdicts(row, +1)
                 self._alive[row] = True
                 self._pending.append(vectors[v])
@@ -169,7 +189,7 @@ class MemoryIndex(GramVectoriser):
             return False
         if row in self._row_shown:
             self._count_verdicts(row, -1)
-            del self._row_shown[row]
+            del self._row_shown[row], self._row_reviewer[row]
         self._alive[row] = False  # its vector stays in the index, masked out (rows never move)
         self._tag_count[self._row_tags[row]] -= 1
         return True
@@ -177,6 +197,7 @@ class MemoryIndex(GramVectoriser):
     def _count_verdicts(self, row: int, sign: int) -> None:
         """Count (or uncount) a reviewed row in ``_shown_count`` and ``_replaced``."""
         shown = self._row_shown[row]
+        reviewer = self._row_reviewer[row]
         right = {self.labels[column] for column in self._row_tags[row]}
         for tag in shown:
             self._shown_count[tag] += sign
@@ -186,12 +207,14 @@ class MemoryIndex(GramVectoriser):
             self._right_count[tag] += sign
         for tag in self._row_added[row]:
             self._added_count[tag] += sign
+            _count(self._added_by.setdefault(tag, Counter()), reviewer, sign)
         if sign < 0:
             del self._row_added[row]
         for wrong in shown - right:
             replaced = self._replaced.setdefault(wrong, Counter())
             for tag in right:
                 replaced[tag] += sign
+                _count(self._replaced_by.setdefault((wrong, tag), Counter()), reviewer, sign)
         # A fresh cache once the counts are whole: an answer read meanwhile went to the old one.
         self._replacements = {}
 
@@ -208,7 +231,8 @@ class MemoryIndex(GramVectoriser):
         found = None
         if shown >= MIN_SHOWN and replaced:
             best, count = max(replaced.items(), key=lambda item: (item[1], item[0]))
-            found = (best, count / shown) if count / shown >= MIN_RATE else None
+            enough = len(self._replaced_by.get((tag, best), ())) >= MIN_REVIEWERS
+            found = (best, count / shown) if count / shown >= MIN_RATE and enough else None
         cache[tag] = found
         return found
 
@@ -220,7 +244,7 @@ class MemoryIndex(GramVectoriser):
         (``expected_miss``); None otherwise. A review that showed it while it was flagged
         counts as added (``_count_verdicts``)."""
         right = self._right_count.get(tag, 0)
-        if right < MIN_SHOWN:
+        if right < MIN_SHOWN or len(self._added_by.get(tag, ())) < MIN_REVIEWERS:
             return None
         rate = self._added_count.get(tag, 0) / right
         expected = self.expected_miss.get(tag, self.expected_miss_default)
@@ -349,3 +373,9 @@ class MemoryIndex(GramVectoriser):
             order = np.lexsort((rows, -values))  # ties: the older question first
             found.append((rows[order].astype(np.int64), values[order]))
         return found
+
+
+def _count(counter: Counter, key: Hashable, sign: int) -> None:
+    counter[key] += sign
+    if counter[key] <= 0:
+        del counter[key]

@@ -7,7 +7,7 @@ import argparse
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +73,9 @@ class ReviewMemory(ValidationTuning, Predictor):
         self._right_count: Counter[str] = Counter()
         self._added_count: Counter[str] = Counter()
         self._row_added: dict[int, frozenset[str]] = {}
+        self._row_reviewer: dict[int, Hashable] = {}
+        self._replaced_by: dict[tuple[str, str], Counter] = {}
+        self._added_by: dict[str, Counter] = {}
         self.expected_miss: dict[str, float] = {}
         self.expected_miss_default = 1.0  # no expectation: nothing counts as missed
         self._alive = np.zeros(1024, dtype=bool)
