@@ -68,6 +68,7 @@ def hermetic_site(monkeypatch, tmp_path):
         "TAGSMITH_RATELIMIT_STORAGE",
         "TAGSMITH_PROXIES",
         "TAGSMITH_TRUSTED_HOSTS",
+        "RENDER_EXTERNAL_HOSTNAME",
         "TAGSMITH_CORS_ORIGINS",
     ):
         monkeypatch.delenv(name, raising=False)

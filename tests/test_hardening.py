@@ -298,6 +298,25 @@ def test_a_forged_host_gets_400_when_trusted_hosts_are_set(trained_models, tmp_p
     assert rows(app) == before
 
 
+def test_by_default_the_site_answers_only_the_hosts_make_run_and_render_serve(trained_models, tmp_path, monkeypatch):
+    app, client = limited_site(trained_models, tmp_path)  # make run: 127.0.0.1, as localhost too
+    for host in ("localhost", "127.0.0.1:8000", "localhost:8000"):
+        assert client.get("/healthz", headers={"Host": host}).status_code == 200, host
+    response = client.get("/history", headers={"Host": "evil.example"})
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert "TAGSMITH_TRUSTED_HOSTS" in response.get_data(as_text=True)  # the operator learns how to allow it
+
+    monkeypatch.setenv("RENDER_EXTERNAL_HOSTNAME", "tagsmith.onrender.com")  # Render sets it for every service
+    app, client = limited_site(trained_models, tmp_path)
+    assert client.get("/", headers={"Host": "tagsmith.onrender.com"}).status_code == 200
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 400
+
+    monkeypatch.setenv("TAGSMITH_TRUSTED_HOSTS", "*")  # any host, explicitly
+    app, client = limited_site(trained_models, tmp_path)
+    assert app.config["TRUSTED_HOSTS"] is None
+    assert client.get("/", headers={"Host": "tagsmith.example"}).status_code == 200
+
+
 def test_https_behind_a_proxy_gets_secure_cookies_and_hsts(trained_models, tmp_path, monkeypatch):
     monkeypatch.setenv("TAGSMITH_PROXIES", "1")
     app, client = limited_site(trained_models, tmp_path, WRITE_LIMIT="1 per minute")

@@ -160,6 +160,7 @@ def test_known_and_empty_filters_are_accepted(site):
 
 def test_links_are_absolute_and_follow_the_proxy(trained_models, tmp_path, monkeypatch):
     monkeypatch.setenv("TAGSMITH_PROXIES", "1")
+    monkeypatch.setenv("TAGSMITH_TRUSTED_HOSTS", "tags.example.org")
     client = make_app(trained_models / "models", tmp_path / "proxied.sqlite3").test_client()
     # The proxy passes the Host on and says the scheme (ProxyFix believes X-Forwarded-Proto).
     forwarded = {"X-Forwarded-Proto": "https", "Host": "tags.example.org"}

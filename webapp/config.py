@@ -82,9 +82,8 @@ def from_environment(environ=os.environ) -> dict:
         "REPEAT_REFUSAL_DELAY_MS": _optional_int(environ, "TAGSMITH_REPEAT_REFUSAL_DELAY_MS", default=1000),
         # Proxies in front that set X-Forwarded-For/-Proto (1 on Render); 0 trusts no such header.
         "PROXIES": _optional_int(environ, "TAGSMITH_PROXIES") or 0,
-        # Host names the site answers to (Flask answers 400 to others); unset: any.
-        "TRUSTED_HOSTS": [host.strip() for host in environ.get("TAGSMITH_TRUSTED_HOSTS", "").split(",") if host.strip()]
-        or None,
+        # Host names the site answers to (Flask answers 400 to others); None: any.
+        "TRUSTED_HOSTS": trusted_hosts(environ),
         # Origins whose pages may read the API (webapp/cors.py): unset = any, empty = none.
         "CORS_ORIGINS": origins_from(environ.get("TAGSMITH_CORS_ORIGINS")),
     }
@@ -98,6 +97,21 @@ def from_environment(environ=os.environ) -> dict:
         except ValueError:
             raise ConfigError(f"{variable} must be a whole number, got {raw!r}") from None
     return settings
+
+
+# What ``make run`` serves (127.0.0.1, which browsers also reach as localhost).
+LOCAL_HOSTS = ("localhost", "127.0.0.1")
+
+
+def trusted_hosts(environ) -> list[str] | None:
+    """``TAGSMITH_TRUSTED_HOSTS`` (comma-separated; ``*``: any host). Unset, what the site is
+    served as: the local names, and on Render the service's own host name, which Render sets
+    (``RENDER_EXTERNAL_HOSTNAME``), so a forged ``Host`` never reaches a redirect or a link."""
+    hosts = [host.strip() for host in environ.get("TAGSMITH_TRUSTED_HOSTS", "").split(",") if host.strip()]
+    if hosts:
+        return None if "*" in hosts else hosts
+    render = environ.get("RENDER_EXTERNAL_HOSTNAME", "").strip()
+    return [*LOCAL_HOSTS, *([render] if render else [])]
 
 
 def _optional_int(environ, variable: str, default: int | None = None) -> int | None:

@@ -34,7 +34,10 @@ TITLES = {
     503: "Model unavailable",
 }
 INVALID_FIELDS = "The request has invalid fields."
-UNTRUSTED_HOST = "This site does not answer to that host name."
+UNTRUSTED_HOST = (
+    "This site does not answer to that host name. If you run it, add the name to "
+    "TAGSMITH_TRUSTED_HOSTS (comma-separated)."
+)
 # An absolute path of two parts or more (/srv/models/baseline), not part of a URL or a
 # relative path (models/baseline stays as it is).
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])(?:/[\w.@+~-]+){2,}")
