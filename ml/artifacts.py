@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import ArtifactError
+from .errors import ArtifactError, TrainingBusy
 from .paths import display_path
 
 ARTIFACT_FORMAT = 1
@@ -75,6 +75,35 @@ def versioned_saves() -> Iterator[None]:
         yield
     finally:
         _VERSIONED.reset(token)
+
+
+@contextmanager
+def training_lock(folder: Path) -> Iterator[None]:
+    """Hold the models folder of ``folder`` for one training at a time (``TrainingBusy``
+    otherwise, at once). The lock is the operating system's: it goes with the process, so a
+    killed training leaves nothing to clean up."""
+    import fcntl
+
+    path = Path(folder).parent / ".train.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "a process"
+            raise TrainingBusy(
+                f"another training is writing to {display_path(path.parent)} ({holder}); "
+                "run this again once it has finished"
+            ) from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"process {os.getpid()}, since {utc_now()}")
+            handle.flush()
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def save_artifact(folder: Path, writers: dict[str, Callable[[Path], None]], metadata: dict) -> Path:

@@ -21,7 +21,7 @@ from typing import Any, Literal, TextIO
 import numpy as np
 
 from . import __version__, reviews
-from .artifacts import versioned_saves
+from .artifacts import training_lock, versioned_saves
 from .baseline import TfidfBaseline, add_profile_arguments
 from .catalogue import load_catalogue
 from .cli_types import positive_int, probability, top_k
@@ -246,6 +246,12 @@ def _summary_line(metrics: dict[str, Any]) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    output = Path(args.output or model_dir(args.model))
+    with training_lock(output):  # before the data is read: a second training is refused at once
+        return _train(args, output)
+
+
+def _train(args: argparse.Namespace, output: Path) -> int:
     model_class = get_kind(args.model).predictor_class()
     reviewed = _reviewed_questions(args)
     dataset: Dataset | Corpus
@@ -269,9 +275,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"reviewed questions: {reviews.add_to_dataset(dataset, reviewed)}", file=sys.stderr)
         split = dataset.describe()["split"]
         print(f"{len(dataset.questions)} questions, {len(dataset.labels)} tags; split {split}", file=sys.stderr)
-    output = args.output or model_dir(args.model)
     options = TrainOptions(
-        output=Path(output),
+        output=output,
         seed=args.seed,
         progress=not args.quiet,
         command="python -m ml " + shlex.join(_recorded_argv(args.argv)),
@@ -279,7 +284,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     with versioned_saves() if reviewed is not None or args.new_version else nullcontext():
         metadata = model_class.train(dataset, options)
-    report_training(model_class, metadata, Path(output), args.metrics_file)
+    report_training(model_class, metadata, output, args.metrics_file)
     return 0
 
 

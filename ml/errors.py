@@ -30,6 +30,13 @@ class DataError(TagsmithError):
     status = 422
 
 
+class TrainingBusy(TagsmithError):
+    """Another training is writing to the same models folder: one at a time, or both would
+    pick the same version name."""
+
+    status = 409
+
+
 class MissingDependency(TagsmithError):
     """An optional package (torch for training) is not installed."""
 

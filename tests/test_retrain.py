@@ -4,6 +4,7 @@ tagsmith`` commands, and /stats per model version. Every database test runs on b
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -276,3 +277,15 @@ def test_a_retrain_learns_nothing_from_a_forgotten_or_deactivated_reviewer(train
     assert len(titles()) == 2
     assert runner.invoke(args=["reviewer", "deactivate", "mallory"]).exit_code == 0
     assert titles() == ["flask route returns 404"]
+
+
+def test_a_second_retrain_of_the_same_models_folder_is_refused_at_once(site):
+    from ml.artifacts import training_lock
+
+    models = Path(site.config["MODELS_DIR"])
+    with training_lock(models / "baseline"):  # a retrain already running
+        before = sorted(path.name for path in models.rglob("*"))
+        result = site.test_cli_runner().invoke(args=["tagsmith", "retrain", "--model", "baseline", "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "another training is writing to" in result.output and "Traceback" not in result.output
+    assert sorted(path.name for path in models.rglob("*")) == before
