@@ -14,7 +14,7 @@ from webapp import config as settings
 from webapp import create_app
 from webapp.guards import MAX_ROW_ID
 from webapp.ratelimits import RepeatRefusals
-from webapp.tables import ModelAnswer, Prediction, ReviewedTag
+from webapp.tables import BatchJob, ModelAnswer, Prediction, ReviewedTag
 
 TABLES = (Prediction, ModelAnswer, ReviewedTag)
 
@@ -133,6 +133,20 @@ def test_a_chunked_upload_over_the_cap_is_413_and_stores_nothing(site):
     # A chunked upload within the cap is read whole, as before.
     small = chunked(client, "/api/v1/suggest", b'{"title": "django pip question"}', content_type="application/json")
     assert small.status_code == 201 and rows(app)[0] == before[0] + 1
+
+
+def test_a_chunked_batch_upload_over_its_cap_is_413_naming_the_batch_cap(trained_models, tmp_path):
+    cap = 3 * 1024 * 1024  # above the site's 2 MB: a batch file has its own cap
+    app, client = limited_site(trained_models, tmp_path, BATCH_MAX_BYTES=cap, TEXT_LIMIT="100000000 per minute")
+    rows_before = count_rows(app, BatchJob)
+    body = b"title\n" + b"django pip question number one\n" * (cap // 30 + 100)
+    response = chunked(client, "/api/v1/batches", body, content_type="text/csv")
+    assert_json_error(response, 413, "larger than the 3 MB a batch file can have")
+    assert "2.0 MB" not in response.get_data(as_text=True)
+    assert count_rows(app, BatchJob) == rows_before
+    # Within the batch cap (and over the site's), a chunked file is read whole.
+    within = b"title\n" + (b"django pip question " * 15 + b"\n") * 7300  # 2.1 MB in 7,300 questions
+    assert chunked(client, "/api/v1/batches", within, content_type="text/csv").status_code == 202
 
 
 def test_a_form_with_too_many_parts_is_413_saying_so(site):

@@ -45,7 +45,11 @@ def raise_upload_cap() -> None:
     cap = current_app.config["BATCH_MAX_BYTES"]
     request.max_content_length = cap
     if request.content_length is not None and request.content_length > cap:
-        abort(413, description=f"The file is larger than the {cap / 1024 / 1024:.0f} MB a batch can have; split it.")
+        abort(413, description=too_large_file(cap))
+
+
+def too_large_file(cap: int) -> str:
+    return f"The file is larger than the {cap / 1024 / 1024:.0f} MB a batch file can have; split it."
 
 
 def read_upload(data: bytes, filename: str | None, media_type: str | None):

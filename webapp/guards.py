@@ -7,6 +7,8 @@ from flask import Flask, abort, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
+from .batch_pages import UPLOAD_ENDPOINTS, too_large_file
+
 # Ids are 64-bit columns (BIGINT in PostgreSQL, the rowid in SQLite). A larger id cannot exist,
 # and handed to the database driver it raises (an overflow, a 500) instead of finding nothing.
 MAX_ROW_ID = 2**63 - 1
@@ -34,7 +36,9 @@ def refuse_oversized_bodies() -> None:
     # and hands the first bytes over as if they were the whole body. A body that fills the
     # cap is taken to go past it.
     if limit is not None and request.content_length is None and len(request.get_data(cache=True)) >= limit:
-        abort(413)
+        # Say the cap of this request: a batch upload has its own, above the site's.
+        raised = request.endpoint in UPLOAD_ENDPOINTS
+        abort(413, description=too_large_file(limit) if raised else None)
     if request.mimetype == "multipart/form-data":
         # The body fits (werkzeug checks Content-Length first), so a 413 from parsing the
         # form is werkzeug's cap on the number of parts, not on size.
