@@ -9,9 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from ml.errors import ArtifactError
+from ml.registry import load_predictor
 from tests.support import count_rows, csrf_token, make_app, make_questions
 from webapp import batches
 from webapp.extensions import db
+from webapp.serving import EXTENSION_KEY
 from webapp.tables import DONE, RUNNING, BatchItem, BatchJob, ModelAnswer, Prediction
 
 QUESTIONS = [title for title, _ in make_questions(10, seed=3)]
@@ -437,3 +440,38 @@ def test_a_reviewer_s_jobs_are_theirs_wherever_they_sign_in(trained_models, new_
     stranger = app.test_client()
     log_in(stranger, "bob")
     assert stranger.get(f"/batch/{created['id']}").status_code == 404
+
+
+def test_a_default_model_that_cannot_load_makes_the_site_unready_and_its_batch_jobs_wait(trained_models, tmp_path):
+    """A worker whose default model's artifact is broken (here, until ``broken`` is cleared:
+    the fix changes nothing the worker can see in the folder) answers 503 on readiness, queues
+    batch files for that model and does not run them with another; it loads the model again
+    on its own and then serves it and runs the jobs."""
+    broken = {"baseline": True}
+
+    def loader(name, models_dir, options=None):
+        if name == "baseline" and broken["baseline"]:
+            raise ArtifactError("weights.npz is corrupt (checksum mismatch)")
+        # Another model the worker does serve: the baseline's artifact under a second name.
+        return load_predictor("baseline" if name == "lexical" else name, models_dir)
+
+    app = make_app(
+        trained_models / "models", tmp_path / "db.sqlite3", MODEL_LOADER=loader, DEFAULT_MODEL="baseline"
+    )
+    app.extensions[EXTENSION_KEY].retry_load_s = 0.0  # retry on every request, not every few seconds
+    client = app.test_client()
+    ready = client.get("/healthz/ready")
+    assert ready.status_code == 503 and ready.get_json()["models"]["baseline"] == "unavailable", ready.get_json()
+    response = client.post("/api/v1/batches", data=csv_file(), content_type="text/csv")
+    assert response.status_code == 202, response.get_json()
+    status = response.headers["Location"]
+    assert client.get(status).get_json()["model"] == "baseline"
+    run_all(app)  # the job waits for its model: not failed, not run with another
+    waiting = client.get(status).get_json()
+    assert waiting["status"] == "queued" and waiting["done"] == 0, waiting
+
+    broken["baseline"] = False  # the files are good again
+    assert client.get("/healthz/ready").status_code == 200
+    assert run_all(app) == 1
+    done = client.get(status).get_json()
+    assert done["status"] == "done" and done["model"] == "baseline", done

@@ -217,7 +217,8 @@ def model_list():
 
 
 def _health() -> tuple[dict, str]:
-    """(JSON, status): status "ok", "degraded" (no model loads) or "error" (no writes)."""
+    """(JSON, status): status "ok", "degraded" (no model loads, or the model the site serves
+    by default has an artifact that does not load) or "error" (no writes)."""
     try:
         check_writable()
         database = "ok"
@@ -225,10 +226,15 @@ def _health() -> tuple[dict, str]:
         # The reason goes to the log; the answer names no exception class or path.
         current_app.logger.exception("health check: the database did not answer")
         database = "error"
-    loaded = {state.name: "loaded" if state.available else "unavailable" for state in models().states()}
+    registry = models()
+    loaded = {state.name: "loaded" if state.available else "unavailable" for state in registry.states()}
+    # A default model not built yet leaves the site serving the others side by side; one that
+    # is there but does not load is a fault, which a worker must not hide behind the others.
+    default = str(current_app.config.get("DEFAULT_MODEL"))
+    broken_default = loaded.get(default) == "unavailable" and registry.has_artifact(default)
     if database != "ok":
         status = "error"
-    elif "loaded" not in loaded.values():
+    elif "loaded" not in loaded.values() or broken_default:
         status = "degraded"
     else:
         status = "ok"
@@ -246,7 +252,8 @@ def live():
 @health.get("/healthz/ready")
 @documented(ok=Health, tags=["health"], answers={503: Health})
 def ready():
-    """Readiness: 200 only when the database accepts a write and at least one model is loaded."""
+    """Readiness: 200 only when the database accepts a write, at least one model is loaded
+    and the model the site serves by default loads if it is there."""
     payload, status = _health()
     return jsonify(payload), 200 if status == "ok" else 503
 

@@ -90,15 +90,23 @@ def init_app(app: Flask) -> None:
                 app.extensions[EXTENSION_KEY] = runner
 
 
+class ModelNotReady(Exception):
+    """A claimed job's model does not load in this worker; the job went back to the queue."""
+
+    def __init__(self, model: str):
+        super().__init__(f"the {model} model is not available in this worker")
+
+
 def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
 def batch_model() -> str:
-    """The configured model when it can answer, else the first one that can."""
+    """The configured model when it has an artifact (a job queued for a model this worker
+    cannot load waits for it: ``run_chunk``), else the first one that can answer."""
     configured = current_app.config["BATCH_MODEL"]
     registry = models()
-    if configured in model_names() and registry.state(configured).available:
+    if configured in model_names() and registry.has_artifact(configured):
         return configured
     for name in model_names():
         if registry.state(name).available:
@@ -212,7 +220,12 @@ def run_chunk(job_id: int, runner_id: str) -> bool:
     questions = [(item.title, item.body) for item in items]
     try:
         runs, _ = run_models(models(), tuple(job.models.split(",")), questions, job.top_k, None)
-    except (ModelUnavailable, PredictionFailed) as error:
+    except ModelUnavailable:
+        # Its model does not load in this worker: back to the queue for a worker where it
+        # does, or for this one once it does (``ModelRegistry`` retries), never another model.
+        release(job_id, runner_id)
+        raise ModelNotReady(job.models) from None
+    except PredictionFailed as error:
         _finish(job_id, runner_id, FAILED, error.message)
         return False
     with transaction() as session:
@@ -269,11 +282,15 @@ def run_job(job_id: int, runner_id: str, stopping: threading.Event | None = None
 
 
 def run_pending(runner_id: str | None = None) -> int:
-    """Run every claimable job to its end in this thread; how many it ran (tests, CLI)."""
+    """Run every claimable job to its end in this thread; how many it ran (tests, CLI). A
+    job whose model this worker cannot load is left queued, and the others after it too."""
     runner_id = runner_id or new_runner_id()
     count = 0
     while (job_id := claim(runner_id)) is not None:
-        run_job(job_id, runner_id)
+        try:
+            run_job(job_id, runner_id)
+        except ModelNotReady:
+            break
         count += 1
     return count
 
@@ -317,6 +334,8 @@ class Runner:
                     if job_id is not None:
                         run_job(job_id, runner_id, self._stopping)
                         continue
+            except ModelNotReady as waiting:
+                log.warning("batch runner %s: job left queued: %s", runner_id, waiting)
             except Exception as error:  # the thread must outlive a database that is down for a while
                 if storage_unavailable(error):
                     log.warning("batch runner %s: database unavailable: %s", runner_id, error)

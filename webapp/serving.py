@@ -43,6 +43,10 @@ from .inputs import BOTH
 
 EXTENSION_KEY = "tagsmith.models"
 RELOAD_CHECK_S = 1.0
+# A model that failed to load is tried again when its folder changes, and at least this
+# often: a fix elsewhere (an ensemble member's folder, a file put back as it was) changes
+# nothing in the folder the worker watches.
+RETRY_LOAD_S = 10.0
 log = logging.getLogger(__name__)
 
 Loader = Callable[[str, "str | Path | None", ServingOptions], Predictor]
@@ -75,8 +79,9 @@ class ModelRegistry:
         self.loader = loader
         self.options = options or ServingOptions()
         self.reload_check_s = reload_check_s
+        self.retry_load_s = RETRY_LOAD_S
         self._loaded: dict[str, Predictor] = {}
-        self._failed: dict[str, tuple[object, str]] = {}  # name -> (folder signature, message)
+        self._failed: dict[str, tuple[object, str, float]] = {}  # name -> (folder signature, message, when)
         self._lock = threading.Lock()
         self._artifacts: dict[str, object] = {}  # name -> the artifact the loaded model came from
         self._broken: dict[str, object] = {}  # name -> a newer artifact that failed to load
@@ -121,7 +126,7 @@ class ModelRegistry:
             signature = self._signature(name)
             artifact = self._artifact(name)
             failed = self._failed.get(name)
-            if failed is not None and failed[0] == signature:
+            if failed is not None and failed[0] == signature and time.monotonic() - failed[2] < self.retry_load_s:
                 return ModelState(kind, None, failed[1])
             try:
                 predictor = self.loader(name, self.models_dir, self.options)
@@ -129,9 +134,10 @@ class ModelRegistry:
                 if isinstance(error, ModelUnavailable):
                     message = self._public(str(error))
                 else:
-                    log.exception("loading the %s model failed", name)
                     message = self._public(f"The {name} model could not be loaded ({error}).")
-                self._failed[name] = (signature, message)
+                if failed is None or failed[1] != message:  # once, not at every retry
+                    log.warning("the %s model is unavailable: %s", name, message, exc_info=error)
+                self._failed[name] = (signature, message, time.monotonic())
                 return ModelState(kind, None, message)
             self._loaded[name] = predictor
             self._artifacts[name] = artifact
@@ -180,6 +186,10 @@ class ModelRegistry:
             return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
         except OSError:
             return None
+
+    def has_artifact(self, name: str) -> bool:
+        """Whether the model is served, or ``models/<name>`` holds an artifact, loadable or not."""
+        return name in self._loaded or self._artifact(name) is not None
 
     def states(self) -> list[ModelState]:
         return [self.state(kind.name) for kind in kinds()]
