@@ -154,6 +154,19 @@ def test_login_attempts_are_rate_limited(trained_models, tmp_path):
     assert log_in(other).status_code == 303
 
 
+def test_login_attempts_are_counted_across_workers_in_the_database(trained_models, new_database):
+    database = new_database()
+    workers = [make_app(trained_models / "models", database, LOGIN_LIMIT="3 per minute") for _ in range(2)]
+    add_reviewer(workers[0])
+    clients = [worker.test_client() for worker in workers]
+    for attempt in range(3):  # one guesser, whose tries land on either worker
+        assert log_in(clients[attempt % 2], REVIEWER, "guess").status_code == 401
+    for client in clients:
+        response = log_in(client, REVIEWER, REVIEWER_PASSWORD)
+        assert response.status_code == 429 and "Too many login attempts" in response.get_data(as_text=True)
+        assert 1 <= int(response.headers["Retry-After"]) <= 60
+
+
 # -- who may do what ----------------------------------------------------------------------
 
 

@@ -455,9 +455,7 @@ def test_a_default_model_that_cannot_load_makes_the_site_unready_and_its_batch_j
         # Another model the worker does serve: the baseline's artifact under a second name.
         return load_predictor("baseline" if name == "lexical" else name, models_dir)
 
-    app = make_app(
-        trained_models / "models", tmp_path / "db.sqlite3", MODEL_LOADER=loader, DEFAULT_MODEL="baseline"
-    )
+    app = make_app(trained_models / "models", tmp_path / "db.sqlite3", MODEL_LOADER=loader, DEFAULT_MODEL="baseline")
     app.extensions[EXTENSION_KEY].retry_load_s = 0.0  # retry on every request, not every few seconds
     client = app.test_client()
     ready = client.get("/healthz/ready")

@@ -8,7 +8,8 @@ looping refused batches as fast as the site answered them took ~40% of a 2-core 
 
 Counters live in each worker's memory (``TAGSMITH_RATELIMIT_STORAGE=memory://``): with two
 gunicorn workers a client may get up to twice each limit. A shared storage (``redis://...``,
-with its driver installed) makes the limits exact.
+with its driver installed) makes the limits exact. Login attempts are counted in the database
+whatever the storage: there, twice the tries is twice the password guesses.
 """
 
 from __future__ import annotations
@@ -17,14 +18,23 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from functools import wraps
 from typing import Any
 
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Flask, abort, g, request
 from flask_limiter import Limiter, RequestLimit
 from flask_limiter.util import get_remote_address
-from limits import RateLimitItem, parse_many
+from limits import RateLimitItem, parse, parse_many
+from sqlalchemy import delete, select, update
+
+from .counters import add_up
+from .database import transaction
+from .tables import LoginAttempts
 
 EXTENSION_KEY = "tagsmith.limiter"
+# Login counters whose window ended this long ago are deleted by the next login.
+FORGET_LOGINS_AFTER = timedelta(hours=1)
 
 
 def init_app(
@@ -77,6 +87,8 @@ def init_app(
         if response.status_code == 429 and breached is not None:
             response.headers["Retry-After"] = str(_seconds_left(breached))
             repeats.refused(get_remote_address(), breached.window.reset_time)
+        elif response.status_code == 429 and "retry_after" in g:  # the login limit (limit_logins)
+            response.headers["Retry-After"] = str(g.retry_after)
         return response
 
     return limiter
@@ -120,16 +132,46 @@ class RepeatRefusals:
 
 
 def limit_logins(app: Flask, endpoint: str) -> None:
-    """Password guessing: a few tries a minute per address is plenty for a person. Flask-Limiter
-    checks a decorated view's limit in its wrapper, so the registered view is replaced by it."""
+    """Password guessing: a few tries a minute per address is plenty for a person. Counted in
+    the database (``tables.LoginAttempts``), not in each worker's memory: with two workers a
+    guesser got twice the tries. The registered view is replaced by one that counts first."""
     limiter: Limiter = app.extensions[EXTENSION_KEY]
     if not limiter.enabled:
         return
-    limit = limiter.limit(
-        app.config["LOGIN_LIMIT"], scope="login", methods=["POST"], error_message=_explain(limiter, _logins)
-    )
+    limit = parse(app.config["LOGIN_LIMIT"])
     view: Callable[..., Any] = app.view_functions[endpoint]
-    app.view_functions[endpoint] = limit(view)
+
+    @wraps(view)
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        if request.method == "POST":
+            wait = count_login(get_remote_address(), limit)
+            if wait:
+                g.retry_after = wait
+                abort(429, description=f"{_logins(limit)} Try again in {wait} second{'s' if wait != 1 else ''}.")
+        return view(*args, **kwargs)
+
+    app.view_functions[endpoint] = counted
+
+
+def count_login(client: str, limit: RateLimitItem) -> int:
+    """Count a login attempt from ``client``; the seconds it must wait when it is one too
+    many (0: go ahead). One transaction: on PostgreSQL the row stays locked until the commit,
+    so concurrent attempts on every worker are counted one after the other."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    window = timedelta(seconds=limit.get_expiry())
+    table = LoginAttempts.__table__
+    with transaction() as session:
+        session.execute(delete(LoginAttempts).where(LoginAttempts.window_end < now - FORGET_LOGINS_AFTER))
+        session.execute(
+            update(LoginAttempts)
+            .where(LoginAttempts.client == client, LoginAttempts.window_end <= now)
+            .values(attempts=0, window_end=now + window)
+        )
+        add_up(session, table, [{"client": client, "attempts": 1, "window_end": now + window}], "attempts")
+        attempts, window_end = session.execute(
+            select(LoginAttempts.attempts, LoginAttempts.window_end).where(LoginAttempts.client == client)
+        ).one()
+    return 0 if attempts <= limit.amount else max(1, math.ceil((window_end - now).total_seconds()))
 
 
 def _request_size(budget: list[RateLimitItem]) -> int:

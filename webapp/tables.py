@@ -317,6 +317,17 @@ class ReviewChanges(Model):
     version: Mapped[int] = mapped_column(BigInteger)
 
 
+class LoginAttempts(Model):
+    """Login attempts per client address in its current window (``TAGSMITH_LOGIN_LIMIT``),
+    counted here so the limit holds across workers without a shared cache."""
+
+    __tablename__ = "login_attempts"
+
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    window_end: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
 class Heartbeat(Model):
     """One row the readiness check rewrites: proof the database still accepts writes."""
 
