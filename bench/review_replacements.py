@@ -145,7 +145,14 @@ def main() -> None:
     parser.add_argument("--ordinary", default="1000,3000", help="ordinary reviews before scoring")
     parser.add_argument("--n-eval", type=int, default=600, help="ordinary questions scored")
     parser.add_argument("--shown", default="ensemble,memory", help="the models whose tags reviewers judge")
+    parser.add_argument(
+        "--unanimous",
+        type=int,
+        default=memory_index.UNANIMOUS_SHOWN,
+        help="a tag replaced every time it was shown has a replacement after this many (default: %(default)s)",
+    )
     args = parser.parse_args()
+    memory_index.UNANIMOUS_SHOWN = args.unanimous
     rates = [None if rate == "off" else float(rate) for rate in args.min_rates.split(",")]
     started = time.perf_counter()
     corpus = load_corpus()

@@ -161,20 +161,26 @@ def test_save_and_load_keep_every_remembered_question_with_its_ref(trained, tmp_
 
 
 def test_a_tag_reviewers_keep_replacing_has_a_replacement_until_too_few_reviews_say_so():
+    from ml.memory.index import MIN_SHOWN, UNANIMOUS_SHOWN
+
     model = seeded()
-    for ref, title in enumerate(POLARS, 101):  # shown python and pandas; pandas was wrong
+    titles = [*POLARS, *(f"polars frame number {n}" for n in range(20))]
+    for ref, title in enumerate(titles[: UNANIMOUS_SHOWN - 1], 101):  # shown python and pandas; pandas was wrong
         model.add(title, ["python", "python-polars"], ref=ref, shown=["Python", "pandas"])
     model.add("quux frobnicator", ["java"], ref=200)  # what was shown is not known: counts nowhere
-    assert model.replacement("pandas") is None  # shown on 3 reviewed questions only: too few
-    for ref in range(110, 117):
-        model.add(f"polars frame number {ref}", ["python-polars"], ref=ref, shown=["pandas"])
-    assert model.replacement("pandas") == ("python-polars", pytest.approx(1.0))  # 10 of 10
+    assert model.replacement("pandas") is None  # too few reviews showed it
+    model.add(titles[UNANIMOUS_SHOWN], ["python", "python-polars"], ref=150, shown=["pandas"])
+    assert model.replacement("pandas") == ("python-polars", pytest.approx(1.0))  # replaced every time
     assert model.replacing("python-polars") == [("pandas", pytest.approx(1.0))]
     assert model.replacement("python") is None  # shown and right: never replaced
-    model.add("polars frame number 116", ["pandas"], ref=116, shown=["pandas"])  # a review changed
-    assert model.replacement("pandas") == ("python-polars", pytest.approx(0.9))
-    for ref in range(110, 116):
-        model.remove(ref)  # 4 reviews left that showed pandas: too few again
+    model.add("pandas frame merge", ["pandas"], ref=151, shown=["pandas"])  # once right: no longer unanimous
+    assert model.replacement("pandas") is None
+    for ref in range(110, 110 + MIN_SHOWN - UNANIMOUS_SHOWN - 1):
+        model.add(f"polars frame number {ref}", ["python-polars"], ref=ref, shown=["pandas"])
+    shown = MIN_SHOWN  # more often than not, on enough reviews
+    assert model.replacement("pandas") == ("python-polars", pytest.approx((shown - 1) / shown))
+    for ref in range(110, 110 + MIN_SHOWN - UNANIMOUS_SHOWN - 1):
+        model.remove(ref)  # too few reviews left, and not unanimous
     assert model.replacement("pandas") is None and model.replacing("python-polars") == []
 
 

@@ -33,6 +33,9 @@ TITLE_CHARS = 200  # of a reviewed question's title, kept to name it as evidence
 # behind the choice are in bench/review_replacements.py's docstring.
 MIN_SHOWN = 10
 MIN_RATE = 0.5
+# ... or sooner, once shown on UNANIMOUS_SHOWN and replaced by the same tag every time (a renamed
+# library is rejected for its new name from the first reviews on).
+UNANIMOUS_SHOWN = 3
 # A tag counts as missed (``missed``) once right on MIN_SHOWN reviewed questions and added by the
 # reviewer, not shown, on MIN_RATE of them and MISS_MARGIN more often than the ensemble missed it
 # on validation; 0.2 cost ordinary reviews 0.0005 micro-F1, 0.4 flagged nothing on the tuning
@@ -229,10 +232,11 @@ class MemoryIndex(GramVectoriser):
         shown = self._shown_count.get(tag, 0)
         replaced = self._replaced.get(tag)
         found = None
-        if shown >= MIN_SHOWN and replaced:
+        if shown >= min(MIN_SHOWN, UNANIMOUS_SHOWN) and replaced:
             best, count = max(replaced.items(), key=lambda item: (item[1], item[0]))
             enough = len(self._replaced_by.get((tag, best), ())) >= MIN_REVIEWERS
-            found = (best, count / shown) if count / shown >= MIN_RATE and enough else None
+            often = count / shown >= MIN_RATE if shown >= MIN_SHOWN else count == shown
+            found = (best, count / shown) if often and enough else None
         cache[tag] = found
         return found
 
