@@ -259,6 +259,21 @@ def test_a_job_whose_worker_died_is_resumed_from_where_it_stopped(trained_models
     assert [title for title, _ in stored_tags(app, job_id)] == QUESTIONS
 
 
+def test_a_runner_whose_chunk_failed_with_the_database_resumes_its_job_at_once(trained_models, new_database):
+    """After a database outage the runner thread is back in its loop with the job still
+    claimed by it and a fresh heartbeat: it takes its own job up again, not 60 s later."""
+    app = make_app(trained_models / "models", new_database(), BATCH_CHUNK=4, BATCH_STALE_S=60)
+    job_id = submit_api(app)
+    with app.app_context():
+        assert batches.claim("runner-a") == job_id
+        assert batches.run_chunk(job_id, "runner-a")  # 4 tagged; the next chunk failed: the database was down
+        assert batches.claim("other") is None  # another runner still waits for the heartbeat to go stale
+        assert batches.run_pending("runner-a") == 1  # the same runner, once the database answers
+        job = db.session.get(BatchJob, job_id)
+        assert (job.status, job.done, job.claimed_by) == (DONE, 10, "runner-a")
+    assert [title for title, _ in stored_tags(app, job_id)] == QUESTIONS
+
+
 def test_two_runner_threads_never_tag_the_same_job(trained_models, new_database):
     app = make_app(trained_models / "models", new_database(), BATCH_CHUNK=3, BATCH_YIELD_PERCENT=0)
     jobs = [submit_api(app, QUESTIONS[: 4 + n]) for n in range(4)]

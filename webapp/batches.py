@@ -165,10 +165,20 @@ def cancel(job: BatchJob) -> bool:
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def _claimable(stale_before: datetime):
+def _claimable(stale_before: datetime, runner_id: str):
+    """Queued jobs; running ones whose runner stopped beating; and the runner's own running
+    job, which it lost hold of when a chunk failed (the database was down): it resumes it at
+    once instead of waiting for its own heartbeat to go stale."""
     return or_(
         BatchJob.status == QUEUED,
-        and_(BatchJob.status == RUNNING, or_(BatchJob.heartbeat_at.is_(None), BatchJob.heartbeat_at < stale_before)),
+        and_(
+            BatchJob.status == RUNNING,
+            or_(
+                BatchJob.heartbeat_at.is_(None),
+                BatchJob.heartbeat_at < stale_before,
+                BatchJob.claimed_by == runner_id,
+            ),
+        ),
     )
 
 
@@ -180,7 +190,7 @@ def claim(runner_id: str) -> int | None:
     stale_before = now() - timedelta(seconds=current_app.config["BATCH_STALE_S"])
     oldest = (
         select(BatchJob.id)
-        .where(_claimable(stale_before))
+        .where(_claimable(stale_before, runner_id))
         .order_by(BatchJob.id)
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -189,7 +199,7 @@ def claim(runner_id: str) -> int | None:
     with transaction() as session:
         job_id = session.scalar(
             update(BatchJob)
-            .where(BatchJob.id == oldest, _claimable(stale_before))
+            .where(BatchJob.id == oldest, _claimable(stale_before, runner_id))
             .values(status=RUNNING, claimed_by=runner_id, heartbeat_at=now())
             .returning(BatchJob.id)
         )
