@@ -22,10 +22,11 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
 worker_class = "gthread"
 # Requests in progress per worker. Model work is CPU-bound, so threads add little throughput
 # beyond overlapping one request's network reads with another's model; what they buy is room
-# for slow clients, each of which holds a thread until its request is in: 16 in all, so a
-# handful of slow clients leave most of them free (tests/test_site_gunicorn.py runs four).
-# A thread's memory is its stack; the models are shared by a worker's threads.
-threads = 8
+# for slow clients, each of which holds a thread until its request is in. With 8 a worker,
+# 32 clients sending a byte a second stalled the site; with 40, even 32 landing on one worker
+# leave it threads (bench/abuse.py). A thread costs its stack, untouched until used; the
+# models are shared by a worker's threads.
+threads = 40
 
 # The heartbeat: with gthread the main thread beats between events whatever the requests
 # are doing, so this only kills a worker that is truly stuck, never a slow upload.

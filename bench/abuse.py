@@ -6,21 +6,24 @@ limits ON at their defaults. Then two phases of --seconds each:
 
 1. alone: ordinary clients ask one real question per request (title and HTML body), a few
    in flight, as fast as the site answers;
-2. under abuse: the same, while 2 slow clients send a request one byte a second (one its
-   headers, one its body) and 2 heavy clients loop 32-question batches of 50,000-character
-   bodies as fast as they can, ignoring Retry-After (the rate limits answer most of those with
-   429, and a refusal repeated within its window a second late).
+2. under abuse: the same, while --slow clients (32) send a request one byte a second (half
+   of them their headers, half their body) and 2 heavy clients loop 32-question batches of
+   50,000-character bodies as fast as they can, ignoring Retry-After (the rate limits answer
+   most of those with 429, and a refusal repeated within its window a second late). A prober
+   asks /healthz/live once a second (2 s timeout), as a platform's liveness check does.
 
-Prints req/s and p50/p95 of the ordinary questions in both phases, the share kept (the issue's
-target: >= 80% of the throughput, p95 <= 200 ms), what the heavy clients got and one of each
-429 message. The rate limits count per address, so each client has its own loopback address
-(127.0.0.0/8 all reaches this machine); the ordinary questions come from many addresses, as
-from many people. Abusers run in their own processes, so their Python does not slow the
-ordinary clients' own. Every loop is bounded in time and count; the server is stopped
-whatever happens. Talks only to 127.0.0.0/8.
+Last, the amplifying batch file of issue 23 (a million empty columns): its answer and how much
+the database grew. Prints req/s and p50/p95 of the ordinary questions in both phases, the share kept (the issue's
+target: >= 80% of the throughput, p95 <= 200 ms), the liveness probes answered, what the
+heavy clients got and one of each 429 message. The rate limits count per address, so each
+client has its own loopback address (127.0.0.0/8 all reaches this machine); the ordinary
+questions come from many addresses, as from many people. Abusers run in their own
+processes, so their Python does not slow the ordinary clients' own. Every loop is bounded in
+time and count; the server is stopped whatever happens. Talks only to 127.0.0.0/8.
 
     .venv/bin/python bench/abuse.py [--seconds 30] [--concurrency 4] [--models-dir models]
     .venv/bin/python bench/abuse.py --worker-class sync   # gunicorn's default worker: before
+    .venv/bin/python bench/abuse.py --threads 8 --slow 32  # the threads before issue 23
 """
 
 from __future__ import annotations
@@ -44,7 +47,6 @@ sys.path.insert(0, str(ROOT))
 from bench.site import TITLES, load_questions, percentile, start_server, stop_server  # noqa: E402
 
 SUGGEST = "/api/v1/suggest"
-SLOW_ADDRESSES = ("127.0.3.1", "127.0.3.2")
 HEAVY_ADDRESSES = ("127.0.4.1", "127.0.4.2")
 BATCH, BODY_CHARS = 32, 50_000
 MAX_REQUESTS = 200_000  # per phase or client: a bound on every loop besides its deadline
@@ -132,18 +134,25 @@ def heavy_client(port: int, source: str, body: bytes, seconds: float, results: A
     )
 
 
-def slow_clients(port: int, request: bytes, seconds: float, results: Any) -> None:
-    """One client sends ``request`` one byte a second from the start; the other sends its
-    headers at once and then its body one byte a second. Neither finishes in ``seconds``."""
+def slow_addresses(n: int) -> list[str]:
+    return [f"127.0.3.{k + 1}" for k in range(n)]
+
+
+def slow_clients(port: int, request: bytes, seconds: float, results: Any, n: int = 2) -> None:
+    """``n`` clients: the even ones send ``request`` one byte a second from the start; the odd
+    ones send the headers at once and then the body one byte a second. None finishes in
+    ``seconds``."""
     head, _, body = request.partition(b"\r\n\r\n")
-    plans = [request, body]
+    addresses = slow_addresses(n)
+    plans = [request if k % 2 == 0 else body for k in range(n)]
     sockets = []
-    for source in SLOW_ADDRESSES:
+    for source in addresses:
         sock = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
         sockets.append(sock)
-    sockets[1].sendall(head + b"\r\n\r\n")
-    sent = [0, 0]
-    closed = [False, False]
+    for k in range(1, n, 2):
+        sockets[k].sendall(head + b"\r\n\r\n")
+    sent = [0] * n
+    closed = [False] * n
     deadline = time.monotonic() + seconds
     try:
         for _ in range(int(seconds) + 1):
@@ -161,15 +170,33 @@ def slow_clients(port: int, request: bytes, seconds: float, results: Any) -> Non
     finally:
         for sock in sockets:
             sock.close()
-    for source, count, was_closed in zip(SLOW_ADDRESSES, sent, closed, strict=True):
-        results.put(
-            {
-                "client": f"slow {source}",
-                "statuses": {"bytes sent": count, "closed by the server": int(was_closed)},
-                "messages": {},
-                "cpu": time.process_time() / len(SLOW_ADDRESSES),
-            }
-        )
+    results.put(
+        {
+            "client": f"{n} slow clients",
+            "statuses": {"bytes sent": sum(sent), "closed by the server": sum(closed)},
+            "messages": {},
+            "cpu": time.process_time(),
+        }
+    )
+
+
+def liveness_prober(port: int, seconds: float, results: Any) -> None:
+    """GET /healthz/live once a second with a 2 s timeout, as a platform's liveness check."""
+    answered, probes = 0, 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        probes += 1
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            connection.request("GET", "/healthz/live")
+            answered += int(connection.getresponse().status == 200)
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            connection.close()
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+    results.put({"client": "liveness", "statuses": {"probes": probes, "answered": answered}, "messages": {}, "cpu": 0})
 
 
 def question_payloads(questions: list[dict], model: str | None) -> list[bytes]:
@@ -201,7 +228,10 @@ def under_abuse(port: int, payloads: list[bytes], args: argparse.Namespace) -> t
     batch = heavy_batch()
     lead = 3.0  # abusers start first, so the phase measures them in full swing
     span = args.seconds + lead + 2
-    abusers = [context.Process(target=slow_clients, args=(args.port, slow_request(args.port), span, results))]
+    abusers = [
+        context.Process(target=slow_clients, args=(args.port, slow_request(args.port), span, results, args.slow)),
+        context.Process(target=liveness_prober, args=(args.port, args.seconds + lead, results)),
+    ]
     abusers += [
         context.Process(target=heavy_client, args=(args.port, source, batch, span, results))
         for source in HEAVY_ADDRESSES
@@ -211,7 +241,7 @@ def under_abuse(port: int, payloads: list[bytes], args: argparse.Namespace) -> t
     try:
         time.sleep(lead)
         row = ordinary_phase(args.port, payloads, args.seconds, args.concurrency, args.timeout)
-        reports = [results.get(timeout=span + 90) for _ in range(len(SLOW_ADDRESSES) + len(HEAVY_ADDRESSES))]
+        reports = [results.get(timeout=span + 90) for _ in range(2 + len(HEAVY_ADDRESSES))]
     finally:
         for process in abusers:
             process.join(span + 90)
@@ -221,13 +251,40 @@ def under_abuse(port: int, payloads: list[bytes], args: argparse.Namespace) -> t
     return row, reports
 
 
-def served_statuses(log_text: str) -> dict[str, Counter[str]]:
+def amplifying_file(port: int, database: Path) -> dict:
+    """The batch file of issue 23: a 1 MB CSV whose header has a million empty columns, then
+    100 short rows. Before the fix it was accepted (202 after 6.6 s) and every row padded to
+    the header's width and stored: ~400 MB more database. Now: the answer, its time, and how
+    much the database grew."""
+    body = b"title" + b"," * 1_000_000 + b"\n" + b"".join(b"django pip question %d\n" % n for n in range(100))
+
+    def size() -> int:
+        return sum(path.stat().st_size for path in database.parent.glob(database.name + "*"))
+
+    before = size()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120, source_address=("127.0.5.1", 0))
+    started = time.perf_counter()
+    try:
+        connection.request("POST", "/api/v1/batches", body=body, headers={"Content-Type": "text/csv"})
+        response = connection.getresponse()
+        status, answer = response.status, response.read()
+    finally:
+        connection.close()
+    return {
+        "status": status,
+        "seconds": time.perf_counter() - started,
+        "grew_mb": (size() - before) / 1e6,
+        "message": json.loads(answer).get("detail", "") if status >= 400 else "",
+    }
+
+
+def served_statuses(log_text: str, slow: int) -> dict[str, Counter[str]]:
     """What the server answered each abuser, from the access log (address first, status after
     the quoted request line): a client may not read an answer the server did send."""
     answered: dict[str, Counter[str]] = {}
     for line in log_text.splitlines():
         address = line.split(" ", 1)[0]
-        if address in HEAVY_ADDRESSES + SLOW_ADDRESSES and '" ' in line:
+        if address in (*HEAVY_ADDRESSES, *slow_addresses(slow)) and '" ' in line:
             status = line.split('" ', 1)[1].split(" ", 1)[0]
             answered.setdefault(address, Counter())[status] += 1
     return answered
@@ -247,6 +304,7 @@ def main() -> int:
         "--worker-class", default="", help="override gunicorn.conf.py's worker class (sync: gunicorn's default)"
     )
     parser.add_argument("--threads", type=int, default=0, help="override gunicorn.conf.py's threads per worker")
+    parser.add_argument("--slow", type=int, default=32, help="slow clients, a byte a second (default: %(default)s)")
     args = parser.parse_args()
     if not 1 <= args.seconds <= 120 or args.concurrency < 1 or args.workers < 1:
         parser.error("--seconds must be 1..120, --concurrency and --workers at least 1")
@@ -273,11 +331,12 @@ def main() -> int:
                 raise SystemExit(f"no ordinary question was answered while warming up: {warm['statuses']}")
             alone = ordinary_phase(args.port, payloads, args.seconds, args.concurrency, args.timeout)
             abused, reports = under_abuse(args.port, payloads, args)
+            amplified = amplifying_file(args.port, Path(folder) / "bench.sqlite3")
         finally:
             stop_server(server, log, grace=30)
         log_text = log_path.read_text(errors="replace")
     killed = log_text.count("WORKER TIMEOUT")
-    answered = served_statuses(log_text)
+    answered = served_statuses(log_text, args.slow)
 
     worker = args.worker_class or "gthread (gunicorn.conf.py)"
     print(
@@ -289,24 +348,36 @@ def main() -> int:
     header = f"{'ordinary questions':<34} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8}  other answers"
     print(header)
     print("-" * len(header))
-    for label, row in (("alone", alone), ("2 slow + 2 heavy-batch clients", abused)):
+    for label, row in (("alone", alone), (f"{args.slow} slow + 2 heavy-batch clients", abused)):
         others = {key: value for key, value in row["statuses"].items() if key != "201"}
         print(f"{label:<34} {row['rps']:>8.1f} {row['p50']:>8.1f} {row['p95']:>8.1f}  {others or '-'}")
     kept = abused["rps"] / alone["rps"] if alone["rps"] else 0.0
-    met = kept >= 0.8 and abused["p95"] <= 200
+    live = next(report["statuses"] for report in reports if report["client"] == "liveness")
+    met = kept >= 0.8 and abused["p95"] <= 200 and live["answered"] == live["probes"]
     print(
         f"kept {kept:.0%} of the throughput, p95 {abused['p95']:.0f} ms under abuse "
-        f"(target >= 80%, <= 200 ms): {'met' if met else 'NOT met'}; workers killed (WORKER TIMEOUT): {killed}"
+        f"(target >= 80%, <= 200 ms); liveness probes answered {live['answered']} of {live['probes']}: "
+        f"{'met' if met else 'NOT met'}; workers killed (WORKER TIMEOUT): {killed}"
     )
     for report in sorted(reports, key=lambda report: report["client"]):
-        address = report["client"].split()[-1]
+        if report["client"] == "liveness":
+            continue
+        if report["client"].endswith("slow clients"):
+            served = sum((answered.get(address, Counter()) for address in slow_addresses(args.slow)), Counter())
+        else:
+            served = answered.get(report["client"].split()[-1], Counter())
         print(
-            f"{report['client']}: server answered {dict(answered.get(address, {})) or 'nothing'}; "
+            f"{report['client']}: server answered {dict(served) or 'nothing'}; "
             f"client saw {report['statuses']}; client CPU {report['cpu']:.1f} s"
         )
         for message in report["messages"].values():
             print(f"    429: {message}")
-    return 0 if met and not killed else 1
+    print(
+        f"a 1 MB CSV of a million empty columns and 100 rows: {amplified['status']} in "
+        f"{amplified['seconds']:.2f} s, database grew {amplified['grew_mb']:.2f} MB; {amplified['message']}"
+    )
+    refused = 400 <= amplified["status"] < 500
+    return 0 if met and not killed and refused else 1
 
 
 if __name__ == "__main__":
