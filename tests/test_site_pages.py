@@ -29,6 +29,11 @@ def suggested(page, model):
     return re.findall(r'<span class="tag"[^>]*>([^<]+)</span>\s*<span class="bar"', panel(page, model))
 
 
+def answered_by(page, model):
+    """The model's tags; none when it was not asked (the page has no card for it)."""
+    return suggested(page, model) if f'data-model="{model}"' in page else []
+
+
 # -- the ask page ---------------------------------------------------------------------
 
 
@@ -53,8 +58,9 @@ def test_asking_stores_the_question_and_shows_scored_tags(client, app):
     assert re.search(r'class="bar-fill" style="width: \d+\.\d%"', page)
     assert re.search(r'class="latency"[^>]*>\d+\.\d ms<', page)
     assert "Saved to the history" in page
-    # Asked for both, the transformer is missing: its panel says why instead of failing.
-    assert "Not available." in panel(page, "transformer")
+    # Asked for both, the transformer is missing: the line under the answers says so.
+    others = re.search(r'<p class="other-models">.*?</p>', page, re.S).group(0)
+    assert "Not available:" in others and "Transformer" in others
     with app.app_context():
         from webapp.extensions import db
 
@@ -84,8 +90,20 @@ def test_choosing_one_model_runs_only_that_model(client_both, app_both):
     page = client_both.get(response.headers["Location"]).get_data(as_text=True)
     assert 'data-view="transformer"' in page
     assert suggested(page, "transformer")[0] == "javascript"
-    assert "was not asked about this question" in panel(page, "baseline")
+    assert "Ask Baseline too" in page and 'data-model="baseline"' not in page
     assert count_rows(app_both, ModelAnswer) == 1
+
+
+def test_a_question_opens_on_the_models_that_answered_and_offers_the_others_in_one_line(client_both):
+    response = ask(client_both, "npm promise callback in javascript", model="transformer")
+    page = client_both.get(response.headers["Location"].replace("view=transformer", "")).get_data(as_text=True)
+    assert re.findall(r'<section class="card panel[^"]*" data-model="(\w+)"', page) == ["transformer"]
+    assert "was not asked" not in page and 'data-view="transformer"' in page
+    others = re.search(r'<p class="other-models">.*?</p>', page, re.S)
+    assert others, "no line offering the other models"
+    assert "Ask Baseline too" in others.group(0)  # one compact line, a button per model
+    for name in ("lexical", "omikuji", "memory", "ensemble"):  # no artifact here: named once, not a card each
+        assert name not in re.findall(r'data-model="(\w+)"', page)
 
 
 def test_the_other_model_can_be_asked_later(client_both, app_both):
@@ -324,7 +342,7 @@ def test_a_tag_with_a_model_keeps_what_that_model_suggested_or_the_review_kept(r
     assert review(reviewer_both, java, verdicts, added="maven").status_code == 303
     for question, added in ((python, "pip"), (linq, "python")):  # every suggestion rejected, one tag added
         page = reviewer_both.get(f"/history/{question}").get_data(as_text=True)
-        rejected = {tag: "reject" for model in ("baseline", "transformer") for tag in suggested(page, model)}
+        rejected = {tag: "reject" for model in ("baseline", "transformer") for tag in answered_by(page, model)}
         assert review(reviewer_both, question, rejected, added=added).status_code == 303
 
     items = reviewer_both.get("/api/v1/predictions?per_page=100").get_json()["items"]

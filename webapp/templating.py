@@ -46,6 +46,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(without_bidi_controls, "without_bidi_controls")
     app.jinja_env.globals.update(BOTH=BOTH, invalid_attrs=invalid_attrs)
     app.jinja_env.tests["in_every"] = lambda value, lists: all(value in items for items in lists)
+    # A model name whose state (``{name: ModelState}``) says it can answer.
+    app.jinja_env.tests["available_in"] = lambda name, states: name in states and states[name].available
 
     @app.after_request
     def security_headers(response):
