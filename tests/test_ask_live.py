@@ -154,7 +154,8 @@ def test_reviewed_questions_that_voted_are_linked(trained_models, tmp_path):
     ]
     with app.test_request_context():
         line = render_template_string('{% from "_macros.html" import reason_line %}{{ reason_line(r) }}', r=reasons)
-    assert '<a href="/history/123" title="Why &lt;b&gt;?">#123</a>' in line and "because of" in line
+    # The reviewed question's title shows beside its link, escaped.
+    assert '<a href="/history/123">#123</a> <q><bdi>Why &lt;b&gt;?</bdi></q>' in line and "because of" in line
     assert "<q><bdi>a training question</bdi></q>" in line and "&lt;script&gt;" in line
 
 
