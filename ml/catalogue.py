@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import difflib
 import heapq
 import json
 import re
@@ -32,6 +33,8 @@ TOPICS_FILE = "tech_topics.jsonl"
 MAX_TAG_LENGTH = 35
 TAG_NAME = re.compile(r"^[a-z0-9+#.][a-z0-9+#.\-]*$")
 _SPACES = re.compile(r"[\s_]+")
+# How alike (difflib's ratio) a catalogue name must be to be offered for a mistyped tag.
+CLOSE_NAME_CUTOFF = 0.8
 
 
 def normalise_tag(text: str) -> str:
@@ -131,6 +134,20 @@ class TagCatalogue:
                 best[target] = "" if name == target else name
         ranked = heapq.nlargest(limit, best, key=lambda tag: (self.counts.get(tag, 0), tag == query, tag))
         return [TagInfo(tag, self.counts.get(tag, 0), self.descriptions.get(tag, ""), best[tag]) for tag in ranked]
+
+    def close_names(self, tag: str, limit: int = 3) -> list[str]:
+        """Catalogue tags a mistyped ``tag`` may have meant: tags it begins, most used first
+        (``javascrip``), then tags a small edit away among the names with the same first two
+        letters (``pyhton``), most used first."""
+        query = normalise_tag(tag)
+        if not query or limit < 1:
+            return []
+        found = [info.name for info in self.search(query, limit + 1) if info.name.startswith(query)]
+        start = bisect.bisect_left(self._names, query[:2])
+        stop = bisect.bisect_left(self._names, query[:2] + "\uffff")
+        alike = difflib.get_close_matches(query, self._names[start:stop], n=limit, cutoff=CLOSE_NAME_CUTOFF)
+        found += sorted({self.synonyms.get(name, name) for name in alike}, key=lambda name: -self.counts.get(name, 0))
+        return [name for name in dict.fromkeys(found) if name != query][:limit]
 
     def popular(self, min_count: int) -> list[str]:
         return [tag for tag, count in self.counts.items() if count >= min_count]

@@ -30,6 +30,7 @@ class ModelKind:
     rebuild: str  # the command that (re)builds its artifact
     colour: str  # badge and panel accent, a CSS colour
     missing: str = DEFAULT_MISSING  # what to say while the model folder is empty
+    purpose: str = ""  # a few words on what it does for a person, beside its label where one chooses
     # False: the command line trains and uses it, the site does not offer it yet (nor do the
     # benches that compare the site's models).
     served: bool = True
@@ -126,6 +127,7 @@ register(
         predictor="ml.baseline:TfidfBaseline",
         rebuild="python -m ml train --model baseline",
         colour="#1d4ed8",
+        purpose="the 100 most used tags, fast",
         missing="The baseline model is not trained yet ({folder} is empty). Train it with: {rebuild}",
     )
 )
@@ -141,6 +143,7 @@ register(
         predictor="ml.transformer:OnnxTagger",
         rebuild="make train-transformer",
         colour="#7e22ce",
+        purpose="reads the question's meaning",
     )
 )
 register(
@@ -154,6 +157,7 @@ register(
         predictor="ml.omikuji_tagger:OmikujiTagger",
         rebuild="python -m ml train --model omikuji",
         colour="#047857",
+        purpose="thousands of tags, in a millisecond",
     )
 )
 register(
@@ -168,6 +172,7 @@ register(
         predictor="ml.lexical:LexicalMatcher",
         rebuild="python -m ml train --model lexical",
         colour="#b45309",
+        purpose="finds tag names in the question",
     )
 )
 register(
@@ -182,6 +187,7 @@ register(
         predictor="ml.memory:ReviewMemory",
         rebuild="python -m ml train --model memory",
         colour="#0e7490",
+        purpose="tags of similar reviewed questions",
     )
 )
 register(
@@ -196,6 +202,7 @@ register(
         predictor="ml.ensemble:EnsembleTagger",
         rebuild="python -m ml train --model ensemble",
         colour="#be123c",
+        purpose="the best of all models",
         missing="The ensemble is not built yet ({folder} is empty). Build it, after its members, with: {rebuild}",
     )
 )

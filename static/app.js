@@ -119,26 +119,49 @@
         .catch(close);
     }
 
+    // What the typed tags will become, said while typing: renamed synonyms, new tags (with
+    // what they may be a typo of) and tags also marked wrong above (a contradiction).
+    var described = 0;
     function describe() {
       var names = input.value.split(/[\s,]+/).filter(Boolean).slice(0, 10);
+      var asked = ++described;
       Promise.all(names.map(function (name) {
         return fetch(input.dataset.tagInfo + encodeURIComponent(name))
           .then(function (response) { return response.ok ? response.json() : null; })
           .catch(function () { return null; });
       })).then(function (infos) {
+        if (asked !== described) return;  // a later call answers for newer text
+        var wrong = Array.prototype.map.call(
+          document.querySelectorAll('.verdict-row input[value="reject"]:checked'),
+          function (box) { return box.name.slice("verdict:".length); }
+        );
         var notes = [];
         infos.forEach(function (info, i) {
           if (!info) return;
           if (info.tag !== names[i].toLowerCase()) notes.push(names[i] + " will be saved as " + info.tag);
-          if (!info.known) notes.push(info.tag + " is new: not in the 2021 catalogue");
+          if (!info.known) {
+            var meant = info.did_you_mean || [];
+            notes.push(info.tag + " is new: not in the catalogue" + (meant.length ? ". Did you mean " + meant.join(", ") + "?" : ""));
+          }
+          if (wrong.indexOf(info.tag) >= 0) notes.push(info.tag + " is marked wrong above: choose one");
         });
         preview.textContent = notes.join("; ");
       });
     }
 
+    var describeTimer = null;
+    function describeSoon() {
+      clearTimeout(describeTimer);
+      describeTimer = setTimeout(describe, 350);
+    }
+
     input.addEventListener("input", function () {
       clearTimeout(timer);
       timer = setTimeout(search, 150);
+      describeSoon();
+    });
+    document.querySelectorAll('.verdict-row input[type="radio"]').forEach(function (box) {
+      box.addEventListener("change", function () { if (input.value.trim()) describeSoon(); });
     });
     input.addEventListener("blur", function () { close(); describe(); });
     input.addEventListener("keydown", function (event) {

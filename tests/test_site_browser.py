@@ -72,6 +72,9 @@ def test_ask_toggle_and_review_in_a_browser(site, browser):
     # Anyone may ask; reviewing needs a reviewer, who logs in and comes back to the question.
     question = browser.current_url.split("?")[0]
     assert browser.find_element(By.CSS_SELECTOR, ".review-fields").get_attribute("disabled") is not None
+    right = browser.find_element(By.CSS_SELECTOR, ".choice-accept span")  # and it looks disabled
+    assert right.value_of_css_property("cursor") == "not-allowed"
+    assert right.value_of_css_property("border-top-style") == "dashed"
     browser.find_element(By.LINK_TEXT, "Log in to review").click()
     log_in_here(browser)
     wait(browser).until(EC.presence_of_element_located((By.ID, "results")))
@@ -146,10 +149,18 @@ def test_missing_tags_autocomplete_from_the_catalogue(site, browser):
     field.send_keys(Keys.ARROW_DOWN, Keys.ENTER)  # Enter picks the option; it does not submit the form
     assert field.get_attribute("value") == "docker kubernetes "
     assert not browser.find_element(By.ID, "added-suggestions").is_displayed()
-    field.send_keys("golang python-polars")
-    browser.find_element(By.CSS_SELECTOR, ".question-title").click()  # leaving the field describes the tags
-    wait(browser).until(EC.text_to_be_present_in_element((By.ID, "added-preview"), "python-polars is new"))
-    assert "golang will be saved as go" in browser.find_element(By.ID, "added-preview").text
+    field.send_keys("golang pyhton")  # said while typing, before the field is left
+    wait(browser).until(EC.text_to_be_present_in_element((By.ID, "added-preview"), "pyhton is new"))
+    preview = browser.find_element(By.ID, "added-preview").text
+    assert "golang will be saved as go" in preview and "Did you mean python?" in preview
+    assert browser.switch_to.active_element == field
+    # A tag also marked wrong above is flagged as a contradiction.
+    tag = browser.find_element(By.CSS_SELECTOR, ".verdict-row .tag").text
+    browser.find_element(By.CSS_SELECTOR, f"input[name='verdict:{tag}'][value=reject]").find_element(
+        By.XPATH, ".."
+    ).click()
+    field.send_keys(" " + tag)
+    wait(browser).until(EC.text_to_be_present_in_element((By.ID, "added-preview"), f"{tag} is marked wrong above"))
 
 
 def test_the_api_page_renders_the_document_under_the_csp(site, browser):

@@ -40,6 +40,21 @@ def test_one_tag_says_how_it_would_be_stored(client):
     assert client.get("/api/v1/tags/bad!tag").status_code == 422
 
 
+def test_a_tag_the_catalogue_lacks_comes_with_what_it_may_have_meant(reviewer_both):
+    client = reviewer_both
+    for typed, meant in (("pyhton", "python"), ("javascrip", "javascript")):  # the catalogue's
+        info = client.get(f"/api/v1/tags/{typed}").get_json()
+        assert info["known"] is False and meant in info["did_you_mean"], (typed, info)
+    assert "did_you_mean" not in client.get("/api/v1/tags/python").get_json()  # a known tag needs none
+    assert client.get("/api/v1/tags/zqxwvkj").get_json()["did_you_mean"] == []  # nothing near
+    # A tag reviewers added on this site counts too: the typo langch, after langchain was added.
+    assert "langchain" not in client.get("/api/v1/tags/langch").get_json()["did_you_mean"]
+    created = api_suggest(client, {"title": "retrieval chain with an llm", "models": ["baseline"]}).get_json()
+    verdict = {"accepted": [], "rejected": [t["tag"] for t in created["answers"]["baseline"]["tags"]]}
+    client.post(f"/api/v1/predictions/{created['id']}/feedback", json=verdict | {"added": ["langchain"]})
+    assert "langchain" in client.get("/api/v1/tags/langch").get_json()["did_you_mean"]
+
+
 def test_reviews_rename_synonyms_in_added_tags(reviewer_both):
     created = api_suggest(reviewer_both, {"title": "spring hashmap", "models": ["baseline"]}).get_json()
     suggested = [tag["tag"] for tag in created["answers"]["baseline"]["tags"]]

@@ -49,6 +49,17 @@ def test_ask_page_has_the_form_with_sane_defaults(client):
     assert "Nothing asked yet" in page
 
 
+def test_the_ask_form_offers_the_default_model_first_named_by_what_it_does(trained_models, tmp_path):
+    app = make_app(trained_models / "models", tmp_path / "db.sqlite3", DEFAULT_MODEL="baseline")
+    page = app.test_client().get("/").get_data(as_text=True)
+    values = re.findall(r'<input type="radio" name="model" value="([^"]+)"', page)
+    assert values[0] == "baseline" and values[-1] == "both"  # the default first, all side by side last
+    assert re.search(r'value="baseline"\s+checked', page)
+    segments = re.findall(r'<label class="segment[^"]*">(.*?)</label>', page, re.S)
+    assert "the 100 most used tags, fast" in segments[0]  # what it does for a person
+    assert "names in the question" in next(segment for segment in segments if 'value="lexical"' in segment)
+
+
 def test_asking_stores_the_question_and_shows_scored_tags(client, app):
     response = ask(client, "Why does my django view ignore pip packages?", body="<p>I use <code>virtualenv</code></p>")
     prediction_id = asked_id(response)
@@ -432,6 +443,22 @@ def test_review_needs_a_verdict_for_every_tag_and_valid_added_tags(reviewer_both
     assert reviewer_both.post("/history/999/review", data={"csrf_token": csrf_token(reviewer_both)}).status_code == 404
 
 
+def test_a_tag_marked_wrong_and_also_added_is_refused_saying_so(reviewer_both, app_both):
+    prediction_id = asked_id(ask(reviewer_both, "spring hashmap with a join", model="baseline"))
+    page = reviewer_both.get(f"/history/{prediction_id}").get_data(as_text=True)
+    tags = re.findall(r'name="verdict:([^"]+)" value="accept"', page)
+    verdicts = {tags[0]: "reject"} | {tag: "accept" for tag in tags[1:]}
+    response = review(reviewer_both, prediction_id, verdicts, added=f"hibernate {tags[0]}")
+    assert response.status_code == 422
+    assert f"{tags[0]} is marked wrong and also added: choose one." in response.get_data(as_text=True)
+    api = reviewer_both.post(
+        f"/api/v1/predictions/{prediction_id}/feedback",
+        json={"accepted": tags[1:], "rejected": [tags[0]], "added": [tags[0]]},
+    )
+    assert api.status_code == 422 and "marked wrong and also added" in api.get_data(as_text=True)
+    assert count_rows(app_both, ReviewedTag) == 0
+
+
 # -- export ---------------------------------------------------------------------------
 
 
@@ -439,7 +466,7 @@ def test_export_is_readable_by_python_m_ml(reviewer, tmp_path, trained_models):
     titles = {
         "pip virtualenv in python": ({"python": "accept"}, "pandas"),
         'spring maven java, "quoted"\nand a new line': ({"java": "accept"}, ""),
-        "linq wpf c# thing": ({}, "c#"),  # every suggestion rejected, the right tag added
+        "linq wpf c# thing": ({}, "c#"),  # every other suggestion rejected, the right tag added
     }
     for title, (accepted, added) in titles.items():
         prediction_id = asked_id(
@@ -447,10 +474,9 @@ def test_export_is_readable_by_python_m_ml(reviewer, tmp_path, trained_models):
         )
         page = reviewer.get(f"/history/{prediction_id}").get_data(as_text=True)
         tags = re.findall(r'name="verdict:([^"]+)" value="accept"', page)
-        assert (
-            review(reviewer, prediction_id, {tag: accepted.get(tag, "reject") for tag in tags}, added=added).status_code
-            == 303
-        )
+        # An added tag that was suggested is marked right: marked wrong, it would contradict.
+        verdicts = {tag: "accept" if tag in added.split() else accepted.get(tag, "reject") for tag in tags}
+        assert review(reviewer, prediction_id, verdicts, added=added).status_code == 303
     asked_id(ask(reviewer, "unreviewed sql join question", model="baseline"))
     nothing_right = asked_id(ask(reviewer, "reviewed with nothing right", model="baseline"))
     tags = re.findall(

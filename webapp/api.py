@@ -16,7 +16,7 @@ from ml.catalogue import normalise_tag, tag_problem
 
 from . import openapi
 from .auth import api_reviewer_required, current_reviewer
-from .catalogue import site_catalogue
+from .catalogue import did_you_mean, site_catalogue
 from .database import check_writable
 from .errors import ApiError
 from .explain import answer_reasons
@@ -200,13 +200,16 @@ def tag_search(query: TagSearchQuery):
 @documented(ok=TagInfoOut, tags=["tags"], errors=(422,))
 def tag_info(name: str):
     """One tag as the site would store it: its canonical name, use count and description;
-    ``known`` is false for a tag the 2021 catalogue lacks (it would be added as new)."""
+    ``known`` is false for a tag the 2021 catalogue lacks (it would be added as new), and then
+    ``did_you_mean`` lists what it may be a typo of."""
     problem = tag_problem(normalise_tag(name))
     if problem:
         raise ApiError.invalid({"tag": f"{name[:40]!r} {problem}."})
     catalogue = site_catalogue()
     info = catalogue.info(name)
-    return jsonify(info.to_dict() | {"known": info.name in catalogue.counts})
+    known = info.name in catalogue.counts
+    hints = {} if known else {"did_you_mean": did_you_mean(info.name)}
+    return jsonify(info.to_dict() | {"known": known} | hints)
 
 
 @bp.get("/models")

@@ -25,7 +25,7 @@ from ml.predictor import Suggestion
 from ml.tag_files import TagRecord, read_tag_file
 
 from .extensions import db
-from .tables import CatalogueImport, CatalogueSynonym, CatalogueTag
+from .tables import CatalogueImport, CatalogueSynonym, CatalogueTag, QuestionTag
 
 EXTENSION_KEY = "tagsmith.catalogue"
 CHUNK = 500  # keys per DELETE ... IN (...)
@@ -105,6 +105,19 @@ def renamed_suggestions(rows: list[list[Suggestion]]) -> list[list[Suggestion]]:
                 kept.append(item if name == item.tag else item._replace(tag=name))
         renamed.append(kept)
     return renamed
+
+
+def did_you_mean(tag: str, limit: int = 3) -> list[str]:
+    """What a tag the catalogue lacks may be a typo of: tags already on this site that it
+    begins (``langch``, once reviewers added ``langchain``), then the catalogue's close names."""
+    on_site = db.session.scalars(
+        select(QuestionTag.tag)
+        .where(QuestionTag.tag.startswith(tag, autoescape=True), QuestionTag.tag != tag)
+        .distinct()
+        .order_by(QuestionTag.tag)
+        .limit(limit)
+    ).all()
+    return list(dict.fromkeys([*on_site, *site_catalogue().close_names(tag, limit)]))[:limit]
 
 
 def _overlay() -> tuple[dict[str, int], dict[str, str]]:

@@ -16,10 +16,12 @@ from ml.registry import kinds
 from .inputs import BOTH, InputError, Limits, clean_body, clean_threshold, clean_title, clean_top_k
 
 
-def model_choices() -> list[tuple[str, str]]:
-    """Every model side by side, or one of them: read from the registry on each request."""
+def model_choices(default: str = BOTH) -> list[tuple[str, str]]:
+    """One of the models or every model side by side, read from the registry on each request:
+    the site's default first, side by side last."""
     side_by_side = "Both, side by side" if len(kinds()) == 2 else "All, side by side"
-    return [(BOTH, side_by_side)] + [(kind.name, kind.label) for kind in kinds()]
+    models = sorted(kinds(), key=lambda kind: kind.name != default)  # stable: the rest keep their order
+    return [(kind.name, kind.label) for kind in models] + [(BOTH, side_by_side)]
 
 
 class AskForm(FlaskForm):
@@ -33,9 +35,10 @@ class AskForm(FlaskForm):
     def __init__(self, *args: Any, **kwargs: Any):
         from .serving import default_model
 
-        kwargs.setdefault("model", default_model())
+        default = default_model()
+        kwargs.setdefault("model", default)
         super().__init__(*args, **kwargs)
-        self.model.choices = model_choices()
+        self.model.choices = model_choices(default)
 
     @property
     def top_k_value(self) -> int:

@@ -53,6 +53,9 @@ def save_review(
             errors["rejected"] = f"Accept or reject every suggested tag; undecided: {', '.join(undecided)}."
     if len(added) > MAX_ADDED_TAGS:
         errors["added"] = f"Add at most {MAX_ADDED_TAGS} tags."
+    elif contradicted := [tag for tag in added if tag in (rejected or [])]:
+        # It used to be saved as right without a word.
+        errors["added"] = f"{contradicted[0]} is marked wrong and also added: choose one."
     if errors:
         raise InputError(errors)
 
