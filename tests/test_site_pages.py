@@ -91,7 +91,9 @@ def test_both_models_side_by_side_with_a_toggle(client_both, app_both):
     assert "java" in suggested(page, "baseline")
     assert suggested(page, "transformer")[:2] == ["java", "sql"]
     assert "transformer-fake-1" in page
-    assert "The models agree on" in page
+    # Agreement counts models per tag: "5 of 6 said docker" is not "agree on 0 of 5 tags".
+    agreement = re.search(r'<p class="agreement">(.*?)</p>', page, re.S).group(1)
+    assert "<strong>java</strong> (2 of 2)" in agreement and "agree on" not in agreement
     assert count_rows(app_both, ModelAnswer) == 2
 
 
@@ -556,7 +558,12 @@ def test_stats_count_agreement_and_precision(reviewer_both):
     baseline_row = re.search(r'<tr id="stat-baseline"[^>]*>(.*?)</tr>', page, re.S).group(1)
     assert f"{baseline_right} of {baseline_tags} tags" in baseline_row
     assert '"Answers">3</td>' in baseline_row and '"Answers">2</td>' in transformer_row  # answers per model
-    assert "Baseline and Transformer: on the 2 questions both answered" in page
+    # Agreement reads at a glance: a grid of models, one cell per pair, not a sentence each.
+    grid = re.search(r'<table[^>]*id="agreement-grid".*?</table>', page, re.S).group(0)
+    assert re.findall(r'<th scope="col"[^>]*>([^<]+)</th>', grid)[0] == "Transformer"  # each pair once
+    assert re.findall(r'<th scope="row"[^>]*>([^<]+)</th>', grid)[0] == "Baseline"
+    cell = re.search(r'<td id="agreement-baseline-transformer"[^>]*>(.*?)</td>', grid, re.S).group(1)
+    assert "same best tag" in cell and "2 questions" in cell and "%" in cell
 
 
 def test_models_page_shows_labels_metrics_and_unavailability(client, app_both):

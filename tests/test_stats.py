@@ -402,3 +402,20 @@ def test_precision_is_kept_per_model_version_and_week(trained_models, new_databa
     page = client.get("/stats").get_data(as_text=True)
     _, rows = chart_section(page, "precision")
     assert {row[2] for row in rows} == versions and stats.days["2026-01-04"].questions == 1
+
+
+def test_a_bar_charts_tag_names_fit_inside_it_whole():
+    """ "large-language-model" was cut to "rge-language-model" at the chart's left edge."""
+    import html
+    import re
+
+    from webapp.charts import NAME_CHAR_WIDTH, bar_chart
+
+    svg = str(bar_chart("Tags", "the most suggested tags", [("large-language-model", 5), ("c", 3)]))
+    found = re.findall(r'<text class="chart-label chart-name" x="([\d.]+)"[^>]*>([^<]+)</text>', svg)
+    names = [html.unescape(text) for _, text in found]
+    assert names == ["large-language-model", "c"]
+    assert all(float(x) - NAME_CHAR_WIDTH * len(name) >= 0 for (x, _), name in zip(found, names, strict=True))
+    long = str(bar_chart("Tags", "d", [("a-very-long-tag-name-that-goes-on-and-on-forever", 1)]))
+    x, text = re.findall(r'<text class="chart-label chart-name" x="([\d.]+)"[^>]*>([^<]+)</text>', long)[0]
+    assert text.endswith("…") and float(x) - NAME_CHAR_WIDTH * len(text) >= 0

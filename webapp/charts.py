@@ -15,6 +15,10 @@ from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 28  # room for the axis labels
+# A bar's name, in the page's monospace font at 13px: about this wide a character, in the
+# chart's own units; names longer than MAX_NAME_CHARS are shortened with an ellipsis.
+NAME_CHAR_WIDTH = 8.0
+MAX_NAME_CHARS = 28
 PALETTE_SIZE = 6
 _ids = count(1)  # unique element ids for several charts on one page
 
@@ -98,7 +102,10 @@ def line_chart(
 def bar_chart(title: str, description: str, bars: Sequence[tuple[str, float]]) -> Markup:
     """Horizontal bars, largest first as given, each labelled with its name and value."""
     number = next(_ids)
-    row, label_width = 24, 150
+    row = 24
+    # Room for the longest name, whole (up to a cap): a fixed width cut long ones at the left edge.
+    longest = max((len(name) for name, _ in bars), default=1)
+    label_width = int(min(max(longest, 6), MAX_NAME_CHARS) * NAME_CHAR_WIDTH) + 16
     height = TOP + row * len(bars) + 4
     top = nice_ceiling(max((value for _, value in bars), default=0))
     inner_width = WIDTH - label_width - RIGHT - 48
@@ -108,7 +115,7 @@ def bar_chart(title: str, description: str, bars: Sequence[tuple[str, float]]) -
         width = max(inner_width * value / top, 1)
         parts.append(
             f'<text class="chart-label chart-name" x="{label_width - 8}" y="{y + 15}" text-anchor="end">'
-            f"{escape(_shorten(name))}</text>"
+            f"{escape(_shorten(name, MAX_NAME_CHARS))}</text>"
             f'<rect class="chart-bar series-1" x="{label_width}" y="{y + 3}" width="{width:.1f}" height="{row - 8}">'
             f"<title>{escape(name)}: {value:,.0f}</title></rect>"
             f'<text class="chart-label" x="{label_width + width + 6:.1f}" y="{y + 15}">{value:,.0f}</text>'
