@@ -1,8 +1,10 @@
 """Batch files: upload through the site and the API, the background job, the results."""
 
 import csv
+import html
 import io
 import json
+import re
 import threading
 from datetime import timedelta
 
@@ -488,3 +490,18 @@ def test_a_default_model_that_cannot_load_makes_the_site_unready_and_its_batch_j
     assert run_all(app) == 1
     done = client.get(status).get_json()
     assert done["status"] == "done" and done["model"] == "baseline", done
+
+
+def test_a_batch_page_links_to_that_batchs_questions_only(app):
+    first, second = submit_api(app, QUESTIONS[:3]), submit_api(app, QUESTIONS[3:5])
+    run_all(app)
+    client = owner(app, first)
+    page = client.get(f"/batch/{first}").get_data(as_text=True)
+    link = re.search(r'href="([^"]*)">See the questions in the history<', page).group(1)
+    assert link == f"/history/?batch={first}"
+    history = client.get(link).get_data(as_text=True)
+    titles = re.findall(r'class="entry-title"[^>]*><bdi>([^<]+)<', history)
+    assert sorted(html.unescape(title) for title in titles) == sorted(QUESTIONS[:3])
+    assert f"batch #{first}" in history  # the filter says what it shows
+    # Another's batch is not found, as its page is not.
+    assert owner(app, second).get(f"/history/?batch={first}").status_code == 404

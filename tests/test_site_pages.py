@@ -315,6 +315,12 @@ def test_history_filters_by_model_tag_text_and_review(reviewer_both):
     assert ids("?reviewed=no") == [only_transformer, only_baseline]
     page = reviewer_both.get("/history/?tag=nothing-like-this").get_data(as_text=True)
     assert "No question matches these filters" in page and "Clear the filters" in page
+    # A synonym finds what its tag finds, as a review renames it (golang -> go, js -> javascript).
+    feedback = {"accepted": ["python"], "added": ["golang"]}  # the rest rejected; stored as go
+    assert reviewer_both.post(f"/api/v1/predictions/{only_baseline}/feedback", json=feedback).status_code == 200
+    assert ids("?tag=golang") == ids("?tag=go") == [only_baseline]
+    api = reviewer_both.get("/api/v1/predictions?tag=golang").get_json()["items"]
+    assert [item["id"] for item in api] == [only_baseline]
 
 
 def test_the_tag_filter_follows_later_answers_re_reviews_and_other_filters(reviewer_both):

@@ -20,10 +20,21 @@ from flask import (
 from ml.registry import model_names
 
 from .auth import current_reviewer, reviewer_required
+from .batch_access import owned_job
 from .explain import answer_reasons
 from .extensions import db
 from .inputs import InputError, canonical_added, parse_tag_list
-from .queries import MAX_PAGE, PAGE_RULE, Filters, exportable_count, page_of, parse_cursor, reviewed_for_export
+from .queries import (
+    MAX_PAGE,
+    Filters,
+    Page,
+    capped_count,
+    exportable_count,
+    matching_ids,
+    page_of,
+    parse_cursor,
+    reviewed_for_export,
+)
 from .review import delete_question, review_log, reviews_logged, save_review
 from .serving import models
 from .streaming import CONTENT_TYPES, csv_pieces, jsonl_pieces
@@ -44,9 +55,9 @@ def get_prediction(prediction_id: int) -> Prediction:
 @bp.get("/")
 def index():
     filters = Filters.from_args(request.args)
+    if filters.batch:
+        owned_job(filters.batch)  # another's batch: 404, as its page
     page = request.args.get("page", 1, type=int)
-    if page > MAX_PAGE:
-        abort(422, description=f"There is no page {page:,} of the history: {PAGE_RULE}")
     # Lenient like the filters: a cursor that is no id is ignored (the first page).
     cursors = {}
     for name in ("before", "after"):
@@ -55,7 +66,10 @@ def index():
     if cursors.get("after") is not None:
         cursors["before"] = None
     per_page = current_app.config["PAGE_SIZE"]
-    pagination = page_of(filters, per_page, page=max(page, 1), **cursors)
+    if page > MAX_PAGE:  # past any end: said as kindly as a page just past it, with no OFFSET read
+        pagination = Page([], per_page, *capped_count(matching_ids(filters)), None, None, page)
+    else:
+        pagination = page_of(filters, per_page, page=max(page, 1), **cursors)
     exportable, exportable_exact = exportable_count()
     return render_template(
         "history.html",

@@ -11,10 +11,11 @@ from sqlalchemy.orm import QueryableAttribute
 from ml.registry import model_names
 
 from . import search, tag_index
+from .catalogue import site_catalogue
 from .extensions import db
 from .guards import MAX_ROW_ID
 from .inputs import TAG_RE
-from .tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction, QuestionTag, ReviewedTag
+from .tables import ACCEPTED, ADDED, REJECTED, BatchItem, ModelAnswer, Prediction, QuestionTag, ReviewedTag
 
 MAX_PER_PAGE = 100
 # Far past any real history, and small enough that page x per_page stays a valid OFFSET
@@ -36,6 +37,7 @@ class Filters:
     tag: str = ""
     text: str = ""
     reviewed: str = ""  # "", "yes" or "no"
+    batch: int | None = None  # the questions of this batch job (the view checks it is the asker's)
 
     @classmethod
     def from_args(cls, args) -> Filters:
@@ -47,17 +49,30 @@ class Filters:
         reviewed = {"true": "yes", "1": "yes", "false": "no", "0": "no"}.get(reviewed, reviewed)
         return cls(
             model=model if model in model_names() else "",
-            tag=tag if TAG_RE.match(tag) else "",
+            # A synonym finds its tag's questions, as reviews store it (golang: go).
+            tag=site_catalogue().canonical(tag) if TAG_RE.match(tag) else "",
             text=" ".join(args.get("q", "").split())[:MAX_SEARCH_CHARS],
             reviewed=reviewed if reviewed in ("yes", "no") else "",
+            batch=_batch_id(args.get("batch", "")),
         )
 
     def active(self) -> bool:
-        return bool(self.model or self.tag or self.text or self.reviewed)
+        return bool(self.model or self.tag or self.text or self.reviewed or self.batch)
 
     def as_args(self) -> dict[str, str]:
-        args = {"model": self.model, "tag": self.tag, "q": self.text, "reviewed": self.reviewed}
+        args = {
+            "model": self.model,
+            "tag": self.tag,
+            "q": self.text,
+            "reviewed": self.reviewed,
+            "batch": str(self.batch or ""),
+        }
         return {key: value for key, value in args.items() if value}
+
+
+def _batch_id(raw: str) -> int | None:
+    raw = raw.strip()
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_ROW_ID else None
 
 
 def history_query(filters: Filters) -> Select:
@@ -77,6 +92,9 @@ def conditions(filters: Filters, prefixes: bool = True) -> list[ColumnElement[bo
         where.append(Prediction.reviewed_at.is_not(None))
     elif filters.reviewed == "no":
         where.append(Prediction.reviewed_at.is_(None))
+    if filters.batch:
+        batch = select(BatchItem.prediction_id).where(BatchItem.job_id == filters.batch)
+        where.append(Prediction.id.in_(batch.where(BatchItem.prediction_id.is_not(None))))
     return where
 
 
