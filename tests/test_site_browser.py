@@ -174,6 +174,22 @@ def test_the_api_page_renders_the_document_under_the_csp(site, browser):
     }
     assert {"/api/v1/suggest", "/api/v1/predictions", "/api/v1/predictions/{prediction_id}"} <= paths
     assert "tagsmith API" in browser.find_element(By.CSS_SELECTOR, ".info .title").text
+    link = browser.find_element(By.CSS_SELECTOR, ".docs-bar a")  # the site's header, styled
+    assert link.value_of_css_property("text-decoration-line") == "none"
+
+    # Dark mode reaches Swagger UI too: the page's background follows the reader's scheme.
+    def background() -> str:
+        return browser.execute_script("return getComputedStyle(document.documentElement).backgroundColor")
+
+    light = background()
+    colour_scheme(browser, "dark")
+    try:
+        assert (
+            background() != light
+            and browser.find_element(By.ID, "swagger-ui").value_of_css_property("filter") != "none"
+        )
+    finally:
+        colour_scheme(browser, "light")
 
 
 # -- the look: charts, dark mode, announced errors, screenshots ---------------------------

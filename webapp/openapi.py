@@ -219,18 +219,48 @@ def document() -> dict:
     return built
 
 
+# What Swagger UI's "Try it out" starts from: a request that works as it is. Feedback rejects
+# every suggested tag it does not accept, so it fits any question.
+BODY_EXAMPLES = {
+    "/api/v1/suggest": {
+        "title": "How do I merge two dictionaries in Python?",
+        "body": "<p>I have <code>a = {'x': 1}</code> and <code>b = {'y': 2}</code> and want one dict.</p>",
+    },
+    "/api/v1/suggest/preview": {"title": "How do I merge two dictionaries in Python?"},
+    "/api/v1/predictions/{prediction_id}/feedback": {"accepted": [], "added": ["python"]},
+}
+PATH_EXAMPLES = {"prediction_id": 1, "job_id": 1, "name": "python"}
+_RST_CODE = re.compile(r"``([^`]+)``")
+
+
+def _markdown(node: Any) -> Any:
+    """Docstrings mark code ``like this`` (reStructuredText); Swagger UI reads Markdown."""
+    if isinstance(node, str):
+        return _RST_CODE.sub(r"`\1`", node)
+    if isinstance(node, list):
+        return [_markdown(item) for item in node]
+    if isinstance(node, dict):
+        return {key: _markdown(value) for key, value in node.items()}
+    return node
+
+
 def _build_document() -> dict:
-    generated = jsonlib.loads(jsonlib.dumps(spec.spec))  # a copy: spectree caches its own
+    generated = _markdown(jsonlib.loads(jsonlib.dumps(spec.spec)))  # a copy: spectree caches its own
     converters = {
         variable: converter
         for rule in current_app.url_map.iter_rules()
         for converter, variable in re.findall(r"<(\w+)(?:\([^)]*\))?:(\w+)>", rule.rule)
     }
-    for operations in generated["paths"].values():
+    for path, operations in generated["paths"].items():
         for operation in operations.values():
             for parameter in operation["parameters"]:
                 if parameter["in"] == "path" and not parameter.get("schema"):
                     parameter["schema"] = CONVERTER_SCHEMAS[converters[parameter["name"]]]
+                if parameter["in"] == "path" and parameter["name"] in PATH_EXAMPLES:
+                    parameter["example"] = PATH_EXAMPLES[parameter["name"]]
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is not None and path in BODY_EXAMPLES:
+                body["example"] = BODY_EXAMPLES[path]
             for response in operation["responses"].values():
                 content = response.get("content", {})
                 schema = content.get("application/json", {}).get("schema", {})
