@@ -79,7 +79,7 @@ def test_a_csv_uploaded_on_the_site_is_tagged_in_the_background_and_downloaded(a
     assert download.status_code == 200 and download.mimetype == "text/csv"
     assert 'filename="questions-tagged.csv"' in download.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(download.get_data(as_text=True))))
-    assert rows[0] == ["title", "body", "note", "tags", "scores"]
+    assert rows[0] == ["title", "body", "note", "tags", "scores", "guess"]
     job_id = int(job_page.rstrip("/").rsplit("/", 1)[1])
     stored = stored_tags(app, job_id)
     assert [row[0] for row in rows[1:]] == QUESTIONS == [title for title, _ in stored]
@@ -188,11 +188,12 @@ def test_a_bad_file_is_refused_with_the_reason_and_nothing_is_stored(
 def test_the_added_columns_never_clash_with_the_file_s_own():
     from webapp.batch_files import added_names
 
-    assert added_names(["title"]) == ("tags", "scores")
-    assert added_names(["title", "Tags"]) == ("tagsmith_tags", "tagsmith_scores")
-    assert added_names({"title": 1, "tags": 1, "tagsmith_scores": 1}) == (
+    assert added_names(["title"]) == ("tags", "scores", "guess")
+    assert added_names(["title", "Tags"]) == ("tagsmith_tags", "tagsmith_scores", "tagsmith_guess")
+    assert added_names({"title": 1, "guess": 1, "tagsmith_scores": 1}) == (
         "tagsmith_tagsmith_tags",
         "tagsmith_tagsmith_scores",
+        "tagsmith_tagsmith_guess",
     )
 
 
@@ -208,7 +209,7 @@ def test_short_rows_are_stored_as_sent_and_padded_only_in_the_results(app):
     run_all(app)
     results = client.get(client.get(response.headers["Location"]).get_json()["results"]).get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(results)))
-    assert all(len(row) == 102 for row in rows) and rows[1][0] == QUESTIONS[0] and rows[1][-2]
+    assert all(len(row) == 103 for row in rows) and rows[1][0] == QUESTIONS[0] and rows[1][-3]
 
 
 def test_the_api_refuses_other_types_and_files_over_the_size_cap(trained_models, new_database):
@@ -505,3 +506,33 @@ def test_a_batch_page_links_to_that_batchs_questions_only(app):
     assert f"batch #{first}" in history  # the filter says what it shows
     # Another's batch is not found, as its page is not.
     assert owner(app, second).get(f"/history/?batch={first}").status_code == 404
+
+
+def test_a_guess_is_marked_as_one_in_the_results_as_on_the_site(trained_models, new_database):
+    """A question no tag is confident for gets the model's best guess, shown as a guess on the
+    site; the results said nothing of it."""
+    from tests.support import FakeTransformer
+
+    app = make_app(trained_models / "models", new_database(), transformer=FakeTransformer(), BATCH_MODEL="transformer")
+    titles = ["spring hashmap in java", "it does not work at all"]  # the second: nothing confident
+    csv_job = submit_api(app, titles)
+    response = app.test_client().post("/api/v1/batches", data=jsonl_file(titles), content_type="application/x-ndjson")
+    jsonl_job = response.get_json()["id"]
+    KEYS[jsonl_job] = response.get_json()["key"]
+    run_all(app)
+    with app.app_context():
+        confident = [
+            all(tag.confident for tag in db.session.get(Prediction, prediction_id).answer("transformer").tags)
+            for prediction_id in db.session.scalars(
+                select(BatchItem.prediction_id).where(BatchItem.job_id == csv_job).order_by(BatchItem.position)
+            )
+        ]
+    assert confident == [True, False]
+    rows = list(
+        csv.reader(io.StringIO(owner(app, csv_job).get(f"/api/v1/batches/{csv_job}/results").get_data(as_text=True)))
+    )
+    assert rows[0][-3:] == ["tags", "scores", "guess"]
+    assert [row[-1] for row in rows[1:]] == ["", "yes"]
+    lines = owner(app, jsonl_job).get(f"/api/v1/batches/{jsonl_job}/results").get_data(as_text=True).splitlines()
+    flags = [[tag["confident"] for tag in json.loads(line)["tags"]] for line in lines]
+    assert flags[0] and all(flags[0]) and flags[1] == [False]

@@ -91,7 +91,7 @@ def test_upload_a_csv_watch_its_progress_and_download_the_tags(site, browser, tm
     while not target.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     rows = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8"))))
-    assert rows[0] == ["title", "ref", "tags", "scores"]
+    assert rows[0] == ["title", "ref", "tags", "scores", "guess"]
     assert [row[0] for row in rows[1:]] == questions
     assert all(row[2] for row in rows[1:])  # every question got tags
 

@@ -35,7 +35,9 @@ RESULT_PIECE = 200  # rows per piece of a results download
 # Files that are not text at all, by their first bytes: spreadsheets, archives, PDFs.
 BINARY_STARTS = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF", b"\x1f\x8b")
 # Added to the rows written back; a file that already has such a column gets ours prefixed.
-TAGS, SCORES, PREFIX = "tags", "scores", "tagsmith_"
+TAGS, SCORES, GUESS, PREFIX = "tags", "scores", "guess", "tagsmith_"
+# A result row's tags: (tag, score, confident), best first; not confident: the model's guess.
+Tagged = list[tuple[str, float, bool]]
 
 
 class BatchFileError(TagsmithError):
@@ -210,25 +212,27 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def added_names(taken: Iterable[str]) -> tuple[str, str]:
-    """The names of the columns (fields) the results add: tags and scores, prefixed with
-    ``tagsmith_`` as often as it takes to clash with nothing the file has."""
+def added_names(taken: Iterable[str]) -> tuple[str, str, str]:
+    """The names of the columns (fields) the results add: tags, scores and guess, prefixed
+    with ``tagsmith_`` as often as it takes to clash with nothing the file has."""
     taken = {name.strip().lower() for name in taken}
     prefix = ""
-    while prefix + TAGS in taken or prefix + SCORES in taken:
+    while any(prefix + name in taken for name in (TAGS, SCORES, GUESS)):
         prefix += PREFIX
-    return prefix + TAGS, prefix + SCORES
+    return prefix + TAGS, prefix + SCORES, prefix + GUESS
 
 
-def csv_results(header: list[str], rows: Iterable[tuple[str, list[tuple[str, float]]]]) -> Iterator[str]:
-    """The uploaded CSV with two columns added: the tags, and their scores in the same order
-    (space-separated). Every cell is made inert for spreadsheets, like the history export."""
+def csv_results(header: list[str], rows: Iterable[tuple[str, Tagged]]) -> Iterator[str]:
+    """The uploaded CSV with three columns added: the tags, their scores in the same order
+    (space-separated), and "yes" in guess when no tag was confident (the model's best guess,
+    as the site marks it). Every cell is made inert for spreadsheets, like the history export."""
     width = len(header)
     lines = (
         [
             *_padded(json.loads(original), width),
-            " ".join(tag for tag, _ in tags),
-            " ".join(f"{score:.4f}" for _, score in tags),
+            " ".join(tag for tag, _, _ in tags),
+            " ".join(f"{score:.4f}" for _, score, _ in tags),
+            "yes" if tags and not all(confident for _, _, confident in tags) else "",
         ]
         for original, tags in rows
     )
@@ -239,12 +243,14 @@ def _padded(cells: list[str], width: int) -> list[str]:
     return cells + [""] * (width - len(cells))
 
 
-def jsonl_results(rows: Iterable[tuple[str, list[tuple[str, float]]]]) -> Iterator[str]:
-    """Each uploaded object with ``tags``: a list of {"tag", "score"}, best first."""
+def jsonl_results(rows: Iterable[tuple[str, Tagged]]) -> Iterator[str]:
+    """Each uploaded object with ``tags``: a list of {"tag", "score", "confident"}, best first."""
 
-    def tagged(original: str, tags: list[tuple[str, float]]) -> dict:
+    def tagged(original: str, tags: Tagged) -> dict:
         item = json.loads(original)
-        item[added_names(item)[0]] = [{"tag": tag, "score": round(score, 4)} for tag, score in tags]
+        item[added_names(item)[0]] = [
+            {"tag": tag, "score": round(score, 4), "confident": confident} for tag, score, confident in tags
+        ]
         return item
 
     return jsonl_pieces((tagged(original, tags) for original, tags in rows), RESULT_PIECE)

@@ -371,9 +371,9 @@ def progress(job: BatchJob) -> dict:
     }
 
 
-def job_rows(job: BatchJob) -> Iterator[tuple[str, list[tuple[str, float]]]]:
-    """(row as uploaded, [(tag, score), ...] best first) in file order, read in chunks by
-    position."""
+def job_rows(job: BatchJob) -> Iterator[tuple[str, list[tuple[str, float, bool]]]]:
+    """(row as uploaded, [(tag, score, confident), ...] best first) in file order, read in
+    chunks by position."""
     model = job.model_names[0]
     position = -1
     while True:
@@ -391,16 +391,16 @@ def job_rows(job: BatchJob) -> Iterator[tuple[str, list[tuple[str, float]]]]:
         position = items[-1].position
 
 
-def _tags_of(prediction_ids: list[int], model: str) -> dict[int, list[tuple[str, float]]]:
-    tags: dict[int, list[tuple[str, float]]] = {prediction_id: [] for prediction_id in prediction_ids}
+def _tags_of(prediction_ids: list[int], model: str) -> dict[int, list[tuple[str, float, bool]]]:
+    tags: dict[int, list[tuple[str, float, bool]]] = {prediction_id: [] for prediction_id in prediction_ids}
     if not prediction_ids:
         return tags
     rows = db.session.execute(
-        select(ModelAnswer.prediction_id, SuggestedTag.tag, SuggestedTag.score)
+        select(ModelAnswer.prediction_id, SuggestedTag.tag, SuggestedTag.score, SuggestedTag.confident)
         .join(SuggestedTag, SuggestedTag.answer_id == ModelAnswer.id)
         .where(ModelAnswer.prediction_id.in_(prediction_ids), ModelAnswer.model == model)
         .order_by(ModelAnswer.prediction_id, SuggestedTag.rank)
     )
-    for prediction_id, tag, score in rows:
-        tags[prediction_id].append((tag, score))
+    for prediction_id, tag, score, confident in rows:
+        tags[prediction_id].append((tag, score, confident))
     return tags
