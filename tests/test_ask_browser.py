@@ -109,3 +109,13 @@ def test_reasons_accept_all_keys_and_a_failed_save(site, browser):
     save_screenshots(browser, "review-saved")
     browser.find_element(By.ID, "added").send_keys(Keys.ALT, "a")  # Alt+A: accept all, from anywhere in the form
     assert browser.find_element(By.CSS_SELECTOR, "input[name='verdict:sql'][value=accept]").is_selected()
+    assert browser.find_element(By.ID, "review-keys").is_displayed()
+    # On a phone (touch, no hover) there is no keyboard to use the shortcuts with: no hint.
+    browser.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
+    try:
+        browser.refresh()
+        wait(browser).until(EC.presence_of_element_located((By.ID, "review-keys")))
+        assert browser.execute_script("return matchMedia('(hover: none)').matches")
+        assert not browser.find_element(By.ID, "review-keys").is_displayed()
+    finally:
+        browser.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": False})

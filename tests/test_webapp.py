@@ -307,3 +307,17 @@ def test_a_flask_command_builds_the_app_without_loading_models_and_a_server_with
         assert from_environment({"TAGSMITH_PRELOAD_MODELS": "1"})["PRELOAD_MODELS"] is True
     with click.Context(click.Command("run"), info_name="run"):  # flask run serves
         assert from_environment({})["PRELOAD_MODELS"] is True
+
+
+def test_a_flask_command_without_database_url_says_which_file_it_uses(monkeypatch):
+    from click.testing import CliRunner
+    from flask.cli import FlaskGroup
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    cli = FlaskGroup(create_app=lambda: create_app({"SECRET_KEY": "x"}))
+    result = CliRunner().invoke(cli, ["tagsmith", "init-db"])
+    assert result.exit_code == 0, result.output
+    assert "No DATABASE_URL" in result.output and "tagsmith.sqlite3" in result.output
+    assert "created" in result.output  # it did not exist: the command made it
+    again = CliRunner().invoke(cli, ["tagsmith", "init-db"])
+    assert "No DATABASE_URL" in again.output and "created" not in again.output.split("\n")[0]

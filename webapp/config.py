@@ -142,7 +142,17 @@ def finish(app: Flask) -> None:
     config = app.config
     if not config.get("SQLALCHEMY_DATABASE_URI"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-        config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(Path(app.instance_path) / DATABASE_FILE)
+        path = Path(app.instance_path) / DATABASE_FILE
+        config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + str(path)
+        if in_flask_command():  # a command's work lands somewhere: say where, not silently
+            import click
+
+            made = "" if path.exists() else " (created now)"
+            click.echo(
+                f"No DATABASE_URL: this command uses the SQLite file {path}{made}. "
+                "Set DATABASE_URL for another database.",
+                err=True,
+            )
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
     # Werkzeug caps each form field at 500 kB by default, below a 50,000-character body
