@@ -26,7 +26,7 @@ import platform
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -106,7 +106,7 @@ def training_lock(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def save_artifact(folder: Path, writers: dict[str, Callable[[Path], None]], metadata: dict) -> Path:
+def save_artifact(folder: Path, writers: Mapping[str, Callable[[Path], object]], metadata: dict) -> Path:
     """Write each file with its writer, add checksums to ``metadata``, then swap into place."""
     folder = Path(folder)
     versioned = _VERSIONED.get() or folder.is_symlink()
