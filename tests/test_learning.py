@@ -85,7 +85,10 @@ def test_a_review_saved_through_the_form_counts_and_replaces_the_earlier_one(lea
     # Reviewers change their minds on the page: zorblet was wrong after all, on every question.
     for question in ids:
         detail = first.get(f"/history/{question}").get_data(as_text=True)
-        verdicts = {f"verdict:{tag}": "reject" for tag in re.findall(r'name="verdict:([^"]+)"', detail)}
+        verdicts = {  # python, when suggested, is right: marked wrong and added, it would be refused
+            f"verdict:{tag}": "accept" if tag == "python" else "reject"
+            for tag in re.findall(r'name="verdict:([^"]+)"', detail)
+        }
         form = {"csrf_token": csrf_token(first, f"/history/{question}"), "added": "python", **verdicts}
         response = first.post(f"/history/{question}/review", data=form)
         assert response.status_code == 303, response.get_data(as_text=True)[:500]
@@ -173,7 +176,8 @@ def replace_python(client, title: str) -> None:
     created = suggested(client, title)
     shown = set(tags(created, "ensemble")) | set(tags(created, "memory"))
     assert "python" in shown, shown
-    verdict = {"accepted": [], "rejected": sorted(shown), "added": ["blorptastic"]}
+    right = {"blorptastic"} & shown  # suggested once learned: then accepted, never rejected and added
+    verdict = {"accepted": sorted(right), "rejected": sorted(shown - right), "added": ["blorptastic"]}
     response = client.post(f"/api/v1/predictions/{created['id']}/feedback", json=verdict)
     assert response.status_code == 200, response.get_json()
 
