@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .onnx_runtime import MODEL_FILE, TOKENIZER_FILE, load_tokenizer, new_session
 from .predictor import sigmoid
-from .transformer import MODEL_FILE, TOKENIZER_FILE, load_tokenizer
 
 OPSET = 17
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -424,12 +424,14 @@ def build_open_transformer(
     device: str = "cpu",
     progress: bool = True,
     command: str = "",
+    tagger_class: Any = None,
 ) -> dict:
     """Fine-tune over every tag with ``min_count`` training questions, on all the corpus's
     sources with their partial labels (the loss counts only the tags a source labels), then
     export, quantize and score like the other open-vocabulary models: a global threshold
     chosen on the validation questions for all-tag micro-F1, the test questions scored once,
-    and the 100-tag regression check."""
+    and the 100-tag regression check. ``tagger_class``: the serving model that scores the
+    exports (``OnnxTagger``, which passes itself: this module imports no serving code)."""
     from .artifacts import library_versions, save_artifact
     from .open_train import (
         corpus_stamp,
@@ -440,7 +442,9 @@ def build_open_transformer(
         top_scores,
         tune_threshold,
     )
-    from .transformer import OnnxTagger, new_session
+
+    if tagger_class is None:
+        raise TypeError("build_open_transformer needs the serving class that scores its exports")
 
     labels = open_labels(corpus, min_count)
     model, training = FineTuner(config, Path(checkpoint_dir), device=device, progress=progress).fit_corpus(
@@ -454,7 +458,7 @@ def build_open_transformer(
     tokenizer = load_tokenizer(Path(config.init) / TOKENIZER_FILE, config.serve_max_length)
     results: dict[str, dict[str, Any]] = {}
     for variant, path in (("fp32", fp32_path), ("int8", int8_path)):
-        tagger = OnnxTagger(new_session(path), tokenizer, labels, np.full(len(labels), 0.5))
+        tagger = tagger_class(new_session(path), tokenizer, labels, np.full(len(labels), 0.5))
         top = top_scores(tagger.predict_scores, texts(corpus, validation))
         threshold, _ = tune_threshold(top, labels, val_gold)
         tagger.thresholds = np.full(len(labels), threshold)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from sklearn.metrics import f1_score
@@ -20,12 +20,24 @@ from .data.split import Split, data_hash, label_matrix, make_or_load_split
 from .errors import DataError
 from .evaluate import evaluate
 from .paths import DEFAULT_DATA, SPLITS_DIR, display_path, project_path
-from .predictor import DEFAULT_TOP_K, Predictor, decide
+from .predictor import DEFAULT_TOP_K, decide
 from .text import question_text
 from .thresholds import tune_thresholds
 
-if TYPE_CHECKING:
-    from .baseline import TfidfBaseline
+
+class ClosedModel(Protocol):
+    """A model over a fixed label set that ``fit_and_evaluate`` trains: fit on texts and a
+    label matrix (the baseline; described here so this module does not import it)."""
+
+    labels: list[str]
+    thresholds: np.ndarray
+
+    def fit(self, texts: Sequence[str], targets: Any, labels: Sequence[str]) -> Any: ...
+
+    def predict_scores(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+Model = TypeVar("Model", bound=ClosedModel)
 
 
 @dataclass
@@ -131,7 +143,7 @@ def serving_rule(top_k: int = DEFAULT_TOP_K):
     return lambda scores, thresholds: decide(scores, thresholds, top_k=top_k)
 
 
-def tune_on_validation(model: Predictor, dataset: Dataset, seed: int = 0) -> dict:
+def tune_on_validation(model: ClosedModel, dataset: Dataset, seed: int = 0) -> dict:
     scores = model.predict_scores(dataset.texts("validation"))
     tuned = tune_thresholds(dataset.targets("validation"), scores, serving_rule(), balanced_f1, seed=seed)
     model.thresholds = tuned["per_tag"]
@@ -157,7 +169,7 @@ def evaluate_scores(
     return evaluate(y_true, predicted, scores=scores, labels=list(labels), unknown_gold_tags=unknown_gold_tags)
 
 
-def fit_and_evaluate(model: TfidfBaseline, dataset: Dataset, seed: int = 0) -> tuple[TfidfBaseline, dict]:
+def fit_and_evaluate(model: Model, dataset: Dataset, seed: int = 0) -> tuple[Model, dict]:
     """Fit on train, tune thresholds on validation, score once on test. Returns the
     metadata the artifact records (timings, thresholds, metrics)."""
     started = time.perf_counter()

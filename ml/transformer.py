@@ -18,49 +18,17 @@ import numpy as np
 from .artifacts import open_artifact, unreadable
 from .cli_types import positive_int
 from .errors import ArtifactError, MissingDependency
+from .onnx_runtime import MODEL_FILE, TOKENIZER_FILE, encode, load_tokenizer, new_session
 from .predictor import Predictor, ServingOptions, TrainOptions, sigmoid
 from .registry import rebuild_hint
 
 if TYPE_CHECKING:
     from .data.sources import Corpus
 
-MODEL_FILE = "model.onnx"
-TOKENIZER_FILE = "tokenizer.json"
 # ml.finetune.positive_weights; listed here so `train --help` needs no torch.
 POS_WEIGHTS = ("sqrt", "none")
 # Questions are scored in chunks so a 32-question batch with long bodies stays small in memory.
 CHUNK = 32
-
-
-def load_tokenizer(path: Path, max_length: int, pad: bool = True):
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(path))
-    tokenizer.enable_truncation(max_length=max_length)
-    if pad:
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-    else:
-        tokenizer.no_padding()
-    return tokenizer
-
-
-def encode(tokenizer, texts: Sequence[str]) -> dict[str, np.ndarray]:
-    """input_ids and attention_mask (int64), padded to the longest text of the batch."""
-    encodings = tokenizer.encode_batch(list(texts))
-    return {
-        "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-        "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-    }
-
-
-def new_session(model_path: Path, threads: int | None = None) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    # One question at a time is latency-bound: all cores on one request by default (0).
-    options.intra_op_num_threads = threads or 0
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
 
 class OnnxTagger(Predictor):
@@ -178,6 +146,7 @@ class OnnxTagger(Predictor):
             device=device,
             progress=options.progress,
             command=options.command,
+            tagger_class=cls,
         )
 
     @classmethod

@@ -24,6 +24,7 @@ from ml.catalogue import TagCatalogue, load_catalogue
 from ml.predictor import Suggestion
 from ml.tag_files import TagRecord, read_tag_file
 
+from .changes import note_review_change
 from .extensions import db
 from .tables import CatalogueImport, CatalogueSynonym, CatalogueTag, QuestionTag
 
@@ -169,7 +170,6 @@ def import_catalogue(path: Path | str) -> ImportReport:
             db.session.execute(delete(table).where(key.in_(keys[start : start + CHUNK])))
         if rows:
             db.session.execute(insert(table), rows)
-    from .review import note_review_change
 
     note_review_change(db.session)  # every worker's learner looks again (new names for the memory)
     db.session.commit()

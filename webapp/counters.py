@@ -39,12 +39,12 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import Connection, bindparam, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, scoped_session
 
+from . import tag_index
+from .database import AnySession
 from .extensions import db
 from .tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction, StatsCounter, StatsLatency
 
-AnySession = Session | scoped_session[Any]
 RIGHT = (ACCEPTED, ADDED)
 CORRECTIONS = (REJECTED, ADDED)
 # Latency buckets: three significant digits of the milliseconds. Below each limit, the
@@ -495,8 +495,6 @@ stats_cli = AppGroup("stats", help="The running totals behind /stats.")
 @stats_cli.command("rebuild")
 def rebuild_command() -> None:
     """Recompute every /stats total (and the tag filter's question_tags) from the stored rows."""
-    from . import tag_index  # it imports this module
-
     with db.engine.begin() as connection:
         rebuild(connection)
         tag_index.rebuild(connection)

@@ -19,14 +19,14 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alembic.migration import MigrationContext
 from flask import Flask
 from sqlalchemy import event, insert, inspect, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import scoped_session
+from sqlalchemy.orm import Session, scoped_session
 
 from ml.paths import PROJECT_ROOT
 
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 from . import tables  # noqa: F401  (registers the tables with the metadata migrations compare)
 from .extensions import db, migrate
 from .tables import Heartbeat
+
+# A session as the ORM hands it out, or the request's scoped one: the writers take either.
+AnySession = Session | scoped_session[Any]
 
 BUSY_TIMEOUT_S = 30
 CONNECT_TIMEOUT_S = 5

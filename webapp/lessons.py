@@ -15,9 +15,9 @@ from typing import NamedTuple
 
 from sqlalchemy import func, select, update
 
+from .changes import note_lessons_change
 from .database import transaction
 from .extensions import db
-from .review import note_lessons_change
 from .tables import ACCEPTED, ADDED, Prediction, Review, ReviewedTag, Reviewer
 
 

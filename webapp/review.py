@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlalchemy import delete, func, insert, select
 
 from . import tag_index
-from .counters import add_up, lock_question, record_deleted_question, record_review
+from .changes import note_review_change
+from .counters import lock_question, record_deleted_question, record_review
 from .database import transaction
 from .extensions import db
 from .inputs import MAX_ADDED_TAGS, InputError
@@ -14,13 +15,10 @@ from .learning import forget_question, learn_review
 from .tables import (
     ACCEPTED,
     ADDED,
-    LESSONS_ROW,
     REJECTED,
-    REVIEW_CHANGES_ROW,
     ForgottenQuestion,
     Prediction,
     Review,
-    ReviewChanges,
     ReviewedTag,
     Reviewer,
     ReviewVerdict,
@@ -110,19 +108,6 @@ def delete_question(prediction: Prediction) -> None:
             note_review_change(session)
         session.delete(prediction)
     forget_question(question)
-
-
-def note_review_change(session) -> None:
-    """Tell every worker's learner to poll the reviews again (``tables.ReviewChanges``). Last
-    in its transaction: on PostgreSQL the row stays locked until the commit, so that changes
-    are numbered in the order they commit."""
-    add_up(session, ReviewChanges.__table__, [{"id": REVIEW_CHANGES_ROW, "version": 1}], "version")
-
-
-def note_lessons_change(session) -> None:
-    """Tell every worker that whose reviews count changed (``tables.LESSONS_ROW``)."""
-    add_up(session, ReviewChanges.__table__, [{"id": LESSONS_ROW, "version": 1}], "version")
-    note_review_change(session)
 
 
 def review_log(prediction_id: int, limit: int = HISTORY_SHOWN) -> list[Review]:

@@ -13,8 +13,8 @@ from ml.text import question_text
 
 from . import tag_index
 from .catalogue import renamed_suggestions
-from .counters import AnySession, apply, count_new_questions, lock_question, record_new_answer
-from .database import transaction
+from .counters import apply, count_new_questions, lock_question, record_new_answer
+from .database import AnySession, transaction
 from .learning import catch_up
 from .serving import ModelRegistry
 from .tables import ModelAnswer, Prediction, SuggestedTag, utc_now

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
-from .counters import AnySession
+from .database import AnySession
 from .tables import REJECTED, Prediction
 
 CHUNK = 500
