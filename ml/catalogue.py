@@ -42,6 +42,11 @@ def normalise_tag(text: str) -> str:
     return _SPACES.sub("-", text.strip().lower()).strip("-")
 
 
+def names_something(tag: str) -> bool:
+    """Whether a tag has a letter or digit: "...", "+++" fit the alphabet and name nothing."""
+    return any(c.isalnum() for c in tag)
+
+
 def tag_problem(tag: str) -> str | None:
     """Why a (normalised) name cannot be a tag, or None when it can."""
     if not tag:
@@ -50,7 +55,7 @@ def tag_problem(tag: str) -> str | None:
         return f"is longer than {MAX_TAG_LENGTH} characters"
     if not TAG_NAME.match(tag):
         return "may only use a-z, 0-9 and + # . -"
-    if not any(c.isalnum() for c in tag):  # "...", "+++": punctuation alone names nothing
+    if not names_something(tag):
         return "needs a letter or digit"
     return None
 

@@ -424,7 +424,8 @@ def build_open_transformer(
     device: str = "cpu",
     progress: bool = True,
     command: str = "",
-    tagger_class: Any = None,
+    *,
+    tagger_class: Any,
 ) -> dict:
     """Fine-tune over every tag with ``min_count`` training questions, on all the corpus's
     sources with their partial labels (the loss counts only the tags a source labels), then
@@ -442,9 +443,6 @@ def build_open_transformer(
         top_scores,
         tune_threshold,
     )
-
-    if tagger_class is None:
-        raise TypeError("build_open_transformer needs the serving class that scores its exports")
 
     labels = open_labels(corpus, min_count)
     model, training = FineTuner(config, Path(checkpoint_dir), device=device, progress=progress).fit_corpus(

@@ -17,13 +17,13 @@ listed. Jobs from before keys existed are shown to reviewers only.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 from flask import abort, request, session
 from flask_login import current_user
 from sqlalchemy import ColumnElement, or_, select
 
+from .auth import token_hash as key_hash
 from .extensions import db
 from .tables import BatchJob
 
@@ -35,10 +35,6 @@ KEPT = 20
 
 def new_key() -> str:
     return secrets.token_urlsafe(24)
-
-
-def key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def remember_in_browser(key: str) -> None:

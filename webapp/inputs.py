@@ -13,6 +13,7 @@ from urllib.parse import unquote, unquote_to_bytes
 
 from flask import current_app
 
+from ml.catalogue import names_something
 from ml.errors import TagsmithError
 from ml.predictor import DEFAULT_TOP_K, MAX_TOP_K
 from ml.registry import model_names
@@ -210,8 +211,8 @@ def parse_tag_list(value: object, field: str) -> list[str]:
     bad = [tag for tag in tags if not TAG_RE.match(tag)]
     if bad:
         raise InputError({field: f"{bad[0][:40]!r} is not a valid tag: use up to 35 of a-z, 0-9, + # . -"})
-    bare = [tag for tag in tags if not any(c.isalnum() for c in tag)]
-    if bare:  # "...", "+++" passed the alphabet and named nothing
+    bare = [tag for tag in tags if not names_something(tag)]
+    if bare:
         raise InputError({field: f"{bare[0]!r} is not a valid tag: it needs a letter or digit."})
     return tags
 

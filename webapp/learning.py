@@ -20,13 +20,14 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from flask import Flask, current_app
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from ml.text import question_text
 
 from .catalogue import catalogue_version, new_tag_names
 from .extensions import db
+from .lessons import lessons_count
 from .serving import models
 from .tables import (
     ACCEPTED,
@@ -280,19 +281,6 @@ def _read_chunk(ids: list[int]) -> list[Review]:
         for i in ids
         if i in by_id
     ]
-
-
-def lessons_count(review: Any) -> Any:
-    """Whether what ``review`` (a review log entry, joined to its ``Reviewer``) teaches counts:
-    it was made before reviewer accounts, or by an active reviewer after their lessons were
-    last forgotten (``flask --app webapp tagsmith forget --reviewer NAME``)."""
-    return or_(
-        review.reviewer_id.is_(None),
-        and_(
-            Reviewer.active.is_(True),
-            or_(Reviewer.forgotten_through.is_(None), review.id > Reviewer.forgotten_through),
-        ),
-    )
 
 
 _READ_CHANGES = {

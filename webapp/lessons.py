@@ -4,21 +4,34 @@ The memory learns from each reviewed question's review that counts (its newest);
 names its reviewer. Forgetting a reviewer (``flask --app webapp tagsmith forget --reviewer
 NAME``) or deactivating them keeps every review as it was and moves ``tables.LESSONS_ROW``:
 each worker then teaches its models every review again, leaving out those whose reviewer's
-lessons do not count (``learning.lessons_count``), before its next suggestion; a worker
+lessons do not count (``lessons_count``), before its next suggestion; a worker
 started later never learns them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from .changes import note_lessons_change
 from .database import transaction
 from .extensions import db
 from .tables import ACCEPTED, ADDED, Prediction, Review, ReviewedTag, Reviewer
+
+
+def lessons_count(review: Any) -> Any:
+    """Whether what ``review`` (a review log entry, joined to its ``Reviewer``) teaches counts:
+    it was made before reviewer accounts, or by an active reviewer after their lessons were
+    last forgotten (``flask --app webapp tagsmith forget --reviewer NAME``)."""
+    return or_(
+        review.reviewer_id.is_(None),
+        and_(
+            Reviewer.active.is_(True),
+            or_(Reviewer.forgotten_through.is_(None), review.id > Reviewer.forgotten_through),
+        ),
+    )
 
 
 class Lesson(NamedTuple):
@@ -31,8 +44,6 @@ class Lesson(NamedTuple):
 def lessons(reviewer: Reviewer | None = None) -> dict[str | None, list[Lesson]]:
     """Each reviewer's name (None: reviews from before reviewer accounts) -> the reviewed
     questions whose review that counts is theirs, oldest first."""
-    from .learning import lessons_count
-
     newest = select(func.max(Review.id)).group_by(Review.prediction_id)
     query = (
         select(Review.prediction_id, Prediction.title, Reviewer.name, lessons_count(Review).label("counts"))

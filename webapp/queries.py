@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, replace
 
 from sqlalchemy import ColumnElement, Select, func, select
@@ -71,8 +72,10 @@ class Filters:
 
 
 def _batch_id(raw: str) -> int | None:
-    raw = raw.strip()
-    return int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_ROW_ID else None
+    """Lenient like the other filters: an id no job can have filters nothing."""
+    with suppress(ValueError):
+        return parse_cursor(raw) or None
+    return None
 
 
 def history_query(filters: Filters) -> Select:

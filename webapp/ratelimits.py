@@ -147,7 +147,7 @@ def limit_logins(app: Flask, endpoint: str) -> None:
             wait = count_login(get_remote_address(), limit)
             if wait:
                 g.retry_after = wait
-                abort(429, description=f"{_logins(limit)} Try again in {wait} second{'s' if wait != 1 else ''}.")
+                abort(429, description=_try_again(_logins(limit), wait))
         return view(*args, **kwargs)
 
     app.view_functions[endpoint] = counted
@@ -188,10 +188,13 @@ def _explain(limiter: Limiter, wording: Callable[[RateLimitItem], str]) -> Calla
         breached = limiter.current_limit
         if breached is None:
             return "Too many requests from your address. Try again in a minute."
-        wait = _seconds_left(breached)
-        return f"{wording(breached.limit)} Try again in {wait} second{'s' if wait != 1 else ''}."
+        return _try_again(wording(breached.limit), _seconds_left(breached))
 
     return message
+
+
+def _try_again(refusal: str, wait: int) -> str:
+    return f"{refusal} Try again in {wait} second{'s' if wait != 1 else ''}."
 
 
 def _writes(limit: RateLimitItem) -> str:
