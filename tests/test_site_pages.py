@@ -597,7 +597,7 @@ def test_models_are_described_in_plain_words_before_the_jargon(client, app):
 
 
 def test_every_models_headline_comes_from_the_same_held_out_questions():
-    """The baseline's own 100-tag test said "first tag right 83%" above the ensemble's 77% on
+    """The baseline's figures on its own 100-tag test stood above the ensemble's figures on
     every real tag; its score on the open test questions is the one compared."""
     from types import SimpleNamespace
 
