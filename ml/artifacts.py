@@ -33,8 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import ArtifactError, TrainingBusy
-from .paths import display_path
+from ml.errors import ArtifactError, TrainingBusy
+from ml.paths import display_path
 
 ARTIFACT_FORMAT = 1
 METADATA_FILE = "metadata.json"

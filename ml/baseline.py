@@ -24,17 +24,17 @@ from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from .artifacts import library_versions, open_artifact, restored_params, save_artifact, unreadable
-from .cli_types import ngram_range, positive_int
-from .errors import ArtifactError
-from .paths import DEFAULT_DATA
-from .predictor import Predictor, Reason, ServingOptions, TrainOptions, sigmoid
-from .registry import rebuild_hint
-from .text import TOKEN_PATTERN
+from ml.artifacts import library_versions, open_artifact, restored_params, save_artifact, unreadable
+from ml.cli_types import ngram_range, positive_int
+from ml.errors import ArtifactError
+from ml.paths import DEFAULT_DATA
+from ml.predictor import Predictor, Reason, ServingOptions, TrainOptions, sigmoid
+from ml.registry import rebuild_hint
+from ml.text import TOKEN_PATTERN
 
 if TYPE_CHECKING:
-    from .data.sources import Corpus
-    from .train import Dataset
+    from ml.data.sources import Corpus
+    from ml.train import Dataset
 
 VECTORIZERS_FILE = "vectorizers.joblib"
 WEIGHTS_FILE = "weights.npz"
@@ -233,7 +233,7 @@ class TfidfBaseline(BaseEstimator, Predictor):
 
     @classmethod
     def train(cls, dataset: Dataset, options: TrainOptions) -> dict[str, Any]:
-        from .train import fit_and_evaluate, version_stamp
+        from ml.train import fit_and_evaluate, version_stamp
 
         model = cls.from_options(options.params, len(dataset.split.train), progress=options.progress)
         model, metadata = fit_and_evaluate(model, dataset, seed=options.seed)
@@ -327,7 +327,7 @@ def add_profile_arguments(group: argparse._ArgumentGroup) -> None:
 def open_test(model: Predictor, corpus: Corpus | None = None) -> dict[str, Any]:
     """``model``'s metrics on the open questions' test part, every real tag counted (one it
     cannot give is a miss): the held-out questions the open-vocabulary models are scored on."""
-    from .data.sources import load_corpus
-    from .open_train import evaluate_model
+    from ml.data.sources import load_corpus
+    from ml.open_train import evaluate_model
 
     return evaluate_model(model.predict_scores, model.labels, model.thresholds, corpus or load_corpus(), "test")

@@ -20,23 +20,23 @@ from typing import Any, Literal, TextIO
 
 import numpy as np
 
-from . import __version__, reviews
-from .artifacts import training_lock, versioned_saves
-from .baseline import TfidfBaseline, add_profile_arguments
-from .catalogue import load_catalogue
-from .cli_types import positive_int, probability, top_k
-from .data.readers import FORMATS, read_questions
-from .data.records import Question, ReadReport
-from .data.sources import DEFAULT_SOURCES, Corpus, Source, load_corpus
-from .data.split import label_matrix
-from .errors import TagsmithError, UsageError
-from .evaluate import all_tag_metrics, format_all_tag_report, format_report, format_table, write_metrics
-from .open_train import chosen_and_ranked, evaluate_model, model_corpus, top_of
-from .paths import DEFAULT_DATA, SPLITS_DIR, display_path
-from .predictor import DEFAULT_TOP_K, MAX_TOP_K, Predictor, TrainOptions
-from .registry import get_kind, kinds, load_predictor, model_dir, model_names
-from .text import question_text
-from .train import Dataset, evaluate_scores, fit_and_evaluate, load_dataset, model_dataset
+from ml import __version__, reviews
+from ml.artifacts import training_lock, versioned_saves
+from ml.baseline import TfidfBaseline, add_profile_arguments
+from ml.catalogue import load_catalogue
+from ml.cli_types import positive_int, probability, top_k
+from ml.data.readers import FORMATS, read_questions
+from ml.data.records import Question, ReadReport
+from ml.data.sources import DEFAULT_SOURCES, Corpus, Source, load_corpus
+from ml.data.split import label_matrix
+from ml.errors import TagsmithError, UsageError
+from ml.evaluate import all_tag_metrics, format_all_tag_report, format_report, format_table, write_metrics
+from ml.open_train import chosen_and_ranked, evaluate_model, model_corpus, top_of
+from ml.paths import DEFAULT_DATA, SPLITS_DIR, display_path
+from ml.predictor import DEFAULT_TOP_K, MAX_TOP_K, Predictor, TrainOptions
+from ml.registry import get_kind, kinds, load_predictor, model_dir, model_names
+from ml.text import question_text
+from ml.train import Dataset, evaluate_scores, fit_and_evaluate, load_dataset, model_dataset
 
 BATCH_SIZE = 256
 

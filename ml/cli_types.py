@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .predictor import MAX_TOP_K
+from ml.predictor import MAX_TOP_K
 
 
 def positive_int(text: str) -> int:

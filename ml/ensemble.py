@@ -39,16 +39,16 @@ from typing import TYPE_CHECKING, Any
 import joblib
 import numpy as np
 
-from .artifacts import library_versions, open_artifact, save_artifact, unreadable
-from .catalogue import load_catalogue
-from .errors import ArtifactError, ModelUnavailable
-from .lexical import EVIDENCE, NOT_NAMED
-from .predictor import Predictor, Reason, ServingOptions, TrainOptions, boosted_probabilities
-from .registry import load_predictor, rebuild_hint
-from .text import split_question
+from ml.artifacts import library_versions, open_artifact, save_artifact, unreadable
+from ml.catalogue import load_catalogue
+from ml.errors import ArtifactError, ModelUnavailable
+from ml.lexical import EVIDENCE, NOT_NAMED
+from ml.predictor import Predictor, Reason, ServingOptions, TrainOptions, boosted_probabilities
+from ml.registry import load_predictor, rebuild_hint
+from ml.text import split_question
 
 if TYPE_CHECKING:
-    from .data.sources import Corpus
+    from ml.data.sources import Corpus
 
 DEFAULT_MEMBERS = ("lexical", "omikuji", "baseline", "transformer", "memory")
 # Members trained on titles alone read only the title: on validation the same quality (0.5056
@@ -208,7 +208,7 @@ class EnsembleTagger(Predictor):
 
     def candidates(self, texts: Sequence[str]) -> tuple[list[list[str]], np.ndarray]:
         """Each text's candidate tags and one feature row per candidate, in order."""
-        from .open_train import top_of
+        from ml.open_train import top_of
 
         texts = list(texts)
         titles = [split_question(text)[0] for text in texts] if self.title_only else []
@@ -395,7 +395,7 @@ class EnsembleTagger(Predictor):
 
     @classmethod
     def train(cls, dataset: Any, options: TrainOptions) -> dict[str, Any]:
-        from .open_train import gold_sets, texts, tune_test_save
+        from ml.open_train import gold_sets, texts, tune_test_save
 
         corpus: Corpus = dataset
         names = [name.strip() for name in str(options.params.get("members") or ",".join(DEFAULT_MEMBERS)).split(",")]
@@ -434,8 +434,8 @@ class EnsembleTagger(Predictor):
         from sklearn.base import clone
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        from .evaluate import all_tag_metrics
-        from .open_train import THRESHOLD_GRID, chosen_and_ranked
+        from ml.evaluate import all_tag_metrics
+        from ml.open_train import THRESHOLD_GRID, chosen_and_ranked
 
         tags_per_row, features = self.candidates(texts)
         self._grow([tag for tags in tags_per_row for tag in tags])

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .onnx_runtime import MODEL_FILE, TOKENIZER_FILE, load_tokenizer, new_session
-from .predictor import sigmoid
+from ml.onnx_runtime import MODEL_FILE, TOKENIZER_FILE, load_tokenizer, new_session
+from ml.predictor import sigmoid
 
 OPSET = 17
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -284,7 +284,7 @@ class FineTuner:
         """``fit`` on the corpus's training questions (the first ``config.limit`` when set)
         with their partial labels, choosing the epoch by all-tag micro-F1 on the validation
         questions whose whole tag set is known."""
-        from .open_train import gold_sets, texts, top_of, tune_threshold
+        from ml.open_train import gold_sets, texts, top_of, tune_threshold
 
         rows = corpus.indices("train")
         if self.config.limit:
@@ -410,7 +410,7 @@ def config_dict(config: FineTuneConfig) -> dict:
 
 def open_labels(corpus, min_count: int) -> list[str]:
     """Tags with at least ``min_count`` training questions over every source, most used first."""
-    from .open_train import frequent_tags
+    from ml.open_train import frequent_tags
 
     return frequent_tags(corpus.tag_counts("train"), min_count)
 
@@ -433,16 +433,8 @@ def build_open_transformer(
     chosen on the validation questions for all-tag micro-F1, the test questions scored once,
     and the 100-tag regression check. ``tagger_class``: the serving model that scores the
     exports (``OnnxTagger``, which passes itself: this module imports no serving code)."""
-    from .artifacts import library_versions, save_artifact
-    from .open_train import (
-        corpus_stamp,
-        gold_sets,
-        hundred_tag_check,
-        score_part,
-        texts,
-        top_scores,
-        tune_threshold,
-    )
+    from ml.artifacts import library_versions, save_artifact
+    from ml.open_train import corpus_stamp, gold_sets, hundred_tag_check, score_part, texts, top_scores, tune_threshold
 
     labels = open_labels(corpus, min_count)
     model, training = FineTuner(config, Path(checkpoint_dir), device=device, progress=progress).fit_corpus(

@@ -33,15 +33,15 @@ from typing import TYPE_CHECKING, Any
 import joblib
 import numpy as np
 
-from .artifacts import library_versions, open_artifact, restored_labels, save_artifact, unreadable
-from .catalogue import TagCatalogue, load_catalogue, normalise_tag
-from .cli_types import positive_int
-from .predictor import Predictor, Reason, ServingOptions, TrainOptions, boosted_probabilities
-from .registry import rebuild_hint
-from .text import TOKEN_PATTERN, split_question
+from ml.artifacts import library_versions, open_artifact, restored_labels, save_artifact, unreadable
+from ml.catalogue import TagCatalogue, load_catalogue, normalise_tag
+from ml.cli_types import positive_int
+from ml.predictor import Predictor, Reason, ServingOptions, TrainOptions, boosted_probabilities
+from ml.registry import rebuild_hint
+from ml.text import TOKEN_PATTERN, split_question
 
 if TYPE_CHECKING:
-    from .data.sources import Corpus
+    from ml.data.sources import Corpus
 
 MATCHER_FILE = "matcher.joblib"
 MAX_NGRAM = 3
@@ -449,7 +449,7 @@ class LexicalMatcher(Predictor):
 
     @classmethod
     def train(cls, dataset: Any, options: TrainOptions) -> dict[str, Any]:
-        from .open_train import gold_sets, texts, tune_test_save
+        from ml.open_train import gold_sets, texts, tune_test_save
 
         corpus: Corpus = dataset
         model = cls(min_count=options.params.get("lexical_min_count") or 1)

@@ -28,15 +28,15 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from .artifacts import library_versions, open_artifact, restored_labels, restored_params, save_artifact, unreadable
-from .cli_types import ngram_range, positive_int
-from .errors import MissingDependency
-from .predictor import Predictor, ServingOptions, TrainOptions
-from .registry import rebuild_hint
-from .text import TOKEN_PATTERN
+from ml.artifacts import library_versions, open_artifact, restored_labels, restored_params, save_artifact, unreadable
+from ml.cli_types import ngram_range, positive_int
+from ml.errors import MissingDependency
+from ml.predictor import Predictor, ServingOptions, TrainOptions
+from ml.registry import rebuild_hint
+from ml.text import TOKEN_PATTERN
 
 if TYPE_CHECKING:
-    from .data.sources import Corpus
+    from ml.data.sources import Corpus
 
 VECTORIZER_FILE = "vectorizer.joblib"
 TREE_DIR = "tree"
@@ -171,7 +171,7 @@ class OmikujiTagger(Predictor):
 
     @classmethod
     def train(cls, dataset: Any, options: TrainOptions) -> dict[str, Any]:
-        from .open_train import frequent_tags, texts, tune_test_save
+        from ml.open_train import frequent_tags, texts, tune_test_save
 
         corpus: Corpus = dataset
         params = options.params

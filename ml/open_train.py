@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from .artifacts import utc_now
-from .data.sources import Corpus, load_corpus
-from .data.split import data_hash
-from .evaluate import all_tag_metrics
-from .predictor import DEFAULT_TOP_K
-from .text import question_text
+from ml.artifacts import utc_now
+from ml.data.sources import Corpus, load_corpus
+from ml.data.split import data_hash
+from ml.evaluate import all_tag_metrics
+from ml.predictor import DEFAULT_TOP_K
+from ml.text import question_text
 
 ScoreFn = Callable[[Sequence[str]], np.ndarray]
 Rows = Sequence[int] | np.ndarray  # indices into the corpus's questions
@@ -127,7 +127,7 @@ def score_part(
 def hundred_tag_check(score: ScoreFn, labels: Sequence[str], thresholds: np.ndarray | float, corpus: Corpus) -> dict:
     """Micro-F1 over the bundled 100-tag file's test split, counted over its 100 tags only:
     the regression check against the closed-vocabulary models."""
-    from .evaluate import evaluate
+    from ml.evaluate import evaluate
 
     rows = corpus.indices("test", ["titles100"])
     listed = sorted(corpus.listed.get("titles100", frozenset()))
@@ -167,8 +167,8 @@ def evaluate_model(
 def model_corpus(metadata: dict) -> Corpus:
     """The corpus an open-vocabulary model was trained on (its recorded sources, the
     reviewed questions' snapshot among them), checked against its hash."""
-    from .data.sources import DEFAULT_SOURCES, Source
-    from .errors import DataError
+    from ml.data.sources import DEFAULT_SOURCES, Source
+    from ml.errors import DataError
 
     recorded = metadata.get("corpus") or {}
     sources = tuple(Source(**source) for source in recorded.get("sources", [])) or DEFAULT_SOURCES

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from .errors import ArtifactError, UsageError
+from ml.errors import ArtifactError, UsageError
 
 # Stack Overflow allows at most five tags on a question.
 DEFAULT_TOP_K = 5

@@ -14,9 +14,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .errors import ArtifactError, UsageError
-from .paths import MODELS_DIR, display_path
-from .predictor import Predictor, ServingOptions
+from ml.errors import ArtifactError, UsageError
+from ml.paths import MODELS_DIR, display_path
+from ml.predictor import Predictor, ServingOptions
 
 DEFAULT_MISSING = "The {label} model is not available ({folder} holds no artifact). Build it with: {rebuild}"
 

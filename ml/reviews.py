@@ -19,16 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .data.records import Question
-from .data.sources import Source, normalised_title, write_jsonl
-from .data.split import Split, data_hash
-from .errors import DataError
-from .paths import display_path
+from ml.data.records import Question
+from ml.data.sources import Source, normalised_title, write_jsonl
+from ml.data.split import Split, data_hash
+from ml.errors import DataError
+from ml.paths import display_path
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from .train import Dataset
+    from ml.train import Dataset
 
 ACCEPTED, ADDED = "accepted", "added"
 SOURCE_NAME = "reviews"

@@ -12,17 +12,17 @@ import numpy as np
 from sklearn.metrics import f1_score
 from tqdm.auto import tqdm
 
-from .artifacts import utc_now
-from .data.labels import select_labels
-from .data.readers import read_questions
-from .data.records import Question, ReadReport
-from .data.split import Split, data_hash, label_matrix, make_or_load_split
-from .errors import DataError
-from .evaluate import evaluate
-from .paths import DEFAULT_DATA, SPLITS_DIR, display_path, project_path
-from .predictor import DEFAULT_TOP_K, decide
-from .text import question_text
-from .thresholds import tune_thresholds
+from ml.artifacts import utc_now
+from ml.data.labels import select_labels
+from ml.data.readers import read_questions
+from ml.data.records import Question, ReadReport
+from ml.data.split import Split, data_hash, label_matrix, make_or_load_split
+from ml.errors import DataError
+from ml.evaluate import evaluate
+from ml.paths import DEFAULT_DATA, SPLITS_DIR, display_path, project_path
+from ml.predictor import DEFAULT_TOP_K, decide
+from ml.text import question_text
+from ml.thresholds import tune_thresholds
 
 
 class ClosedModel(Protocol):

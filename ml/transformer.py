@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .artifacts import open_artifact, unreadable
-from .cli_types import positive_int
-from .errors import ArtifactError, MissingDependency
-from .onnx_runtime import MODEL_FILE, TOKENIZER_FILE, encode, load_tokenizer, new_session
-from .predictor import Predictor, ServingOptions, TrainOptions, sigmoid
-from .registry import rebuild_hint
+from ml.artifacts import open_artifact, unreadable
+from ml.cli_types import positive_int
+from ml.errors import ArtifactError, MissingDependency
+from ml.onnx_runtime import MODEL_FILE, TOKENIZER_FILE, encode, load_tokenizer, new_session
+from ml.predictor import Predictor, ServingOptions, TrainOptions, sigmoid
+from ml.registry import rebuild_hint
 
 if TYPE_CHECKING:
-    from .data.sources import Corpus
+    from ml.data.sources import Corpus
 
 # ml.finetune.positive_weights; listed here so `train --help` needs no torch.
 POS_WEIGHTS = ("sqrt", "none")
@@ -119,7 +119,7 @@ class OnnxTagger(Predictor):
         try:
             import torch
 
-            from .finetune import FineTuneConfig, build_open_transformer
+            from ml.finetune import FineTuneConfig, build_open_transformer
         except ImportError as error:  # the site never installs torch; only training needs it
             raise MissingDependency(
                 "Training the transformer needs torch: run `make train-transformer`, or "

@@ -10,7 +10,7 @@ import logging
 
 from flask import Flask, abort, request
 
-from . import (
+from webapp import (
     api,
     auth,
     batch_api,
@@ -30,12 +30,12 @@ from . import (
     serving,
     templating,
 )
-from . import config as settings
-from .commands import tagsmith_cli
-from .counters import stats_cli
-from .extensions import csrf
-from .inputs import undecodable_form_fields
-from .reviewer_cli import reviewer_cli
+from webapp import config as settings
+from webapp.commands import tagsmith_cli
+from webapp.counters import stats_cli
+from webapp.extensions import csrf
+from webapp.inputs import undecodable_form_fields
+from webapp.reviewer_cli import reviewer_cli
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -13,19 +13,18 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, render_template, url_for
 
 from ml.catalogue import normalise_tag, tag_problem
-
-from . import openapi
-from .auth import api_reviewer_required, current_reviewer
-from .catalogue import did_you_mean, site_catalogue
-from .database import check_writable
-from .errors import ApiError
-from .explain import answer_reasons
-from .extensions import db
-from .inputs import InputError, canonical_added
-from .openapi import documented
-from .queries import Filters, page_of
-from .review import delete_question, latest_reviews, review_log, save_review
-from .schemas import (
+from webapp import openapi
+from webapp.auth import api_reviewer_required, current_reviewer
+from webapp.catalogue import did_you_mean, site_catalogue
+from webapp.database import check_writable
+from webapp.errors import ApiError
+from webapp.explain import answer_reasons
+from webapp.extensions import db
+from webapp.inputs import InputError, canonical_added
+from webapp.openapi import documented
+from webapp.queries import Filters, page_of
+from webapp.review import delete_question, latest_reviews, review_log, save_review
+from webapp.schemas import (
     ApiRoot,
     ExplainQuery,
     FeedbackIn,
@@ -40,10 +39,10 @@ from .schemas import (
     TagSearchOut,
     TagSearchQuery,
 )
-from .serialize import model_dict, prediction_dict
-from .serving import models
-from .suggest import suggest_and_store
-from .tables import Prediction
+from webapp.serialize import model_dict, prediction_dict
+from webapp.serving import models
+from webapp.suggest import suggest_and_store
+from webapp.tables import Prediction
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 health = Blueprint("health", __name__)

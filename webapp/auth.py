@@ -22,10 +22,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired
 
-from .errors import json_error
-from .extensions import db
-from .inputs import CONTROL_CHARACTERS as _CONTROL
-from .tables import ApiToken, Reviewer
+from webapp.errors import json_error
+from webapp.extensions import db
+from webapp.inputs import CONTROL_CHARACTERS as _CONTROL
+from webapp.tables import ApiToken, Reviewer
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()

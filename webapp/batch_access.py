@@ -23,9 +23,9 @@ from flask import abort, request, session
 from flask_login import current_user
 from sqlalchemy import ColumnElement, or_, select
 
-from .auth import token_hash as key_hash
-from .extensions import db
-from .tables import BatchJob
+from webapp.auth import token_hash as key_hash
+from webapp.extensions import db
+from webapp.tables import BatchJob
 
 KEY_PARAM = "key"
 KEY_HEADER = "X-Batch-Key"

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request, url_for
 
-from .batch_access import key_hash, new_key, owned_job, owned_jobs, owner_id, presented_key
-from .batch_files import MEDIA_TYPES, BatchFileError
-from .batch_pages import read_upload, results_response
-from .batches import progress, submit
-from .openapi import documented
-from .schemas import BatchJobOut, BatchList
-from .tables import BatchJob
+from webapp.batch_access import key_hash, new_key, owned_job, owned_jobs, owner_id, presented_key
+from webapp.batch_files import MEDIA_TYPES, BatchFileError
+from webapp.batch_pages import read_upload, results_response
+from webapp.batches import progress, submit
+from webapp.openapi import documented
+from webapp.schemas import BatchJobOut, BatchList
+from webapp.tables import BatchJob
 
 bp = Blueprint("batch_api", __name__, url_prefix="/api/v1/batches")
 

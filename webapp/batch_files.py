@@ -14,9 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ml.errors import TagsmithError
-
-from .inputs import InputError, Limits, clean_question
-from .streaming import csv_pieces, jsonl_pieces
+from webapp.inputs import InputError, Limits, clean_question
+from webapp.streaming import csv_pieces, jsonl_pieces
 
 CSV, JSONL = "csv", "jsonl"
 MEDIA_TYPES = {

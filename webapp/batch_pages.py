@@ -20,14 +20,13 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 
 from ml.errors import ModelUnavailable
-
-from .batch_access import key_hash, new_key, owned_job, owned_jobs, owner_id, remember_in_browser
-from .batch_files import CSV, BatchFileError, csv_results, format_of, jsonl_results, parse
-from .batches import cancel, job_rows, submit
-from .errors import for_people
-from .inputs import Limits
-from .streaming import CONTENT_TYPES
-from .tables import BatchJob
+from webapp.batch_access import key_hash, new_key, owned_job, owned_jobs, owner_id, remember_in_browser
+from webapp.batch_files import CSV, BatchFileError, csv_results, format_of, jsonl_results, parse
+from webapp.batches import cancel, job_rows, submit
+from webapp.errors import for_people
+from webapp.inputs import Limits
+from webapp.streaming import CONTENT_TYPES
+from webapp.tables import BatchJob
 
 bp = Blueprint("batch", __name__, url_prefix="/batch")
 UPLOAD_ENDPOINTS = {"batch.upload", "batch_api.create"}

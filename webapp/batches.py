@@ -32,16 +32,15 @@ from sqlalchemy import and_, insert, or_, select, update
 from ml.errors import ModelUnavailable, PredictionFailed
 from ml.predictor import DEFAULT_TOP_K
 from ml.registry import model_names
-
-from .batch_files import ParsedFile
-from .database import transaction
-from .errors import storage_unavailable
-from .extensions import db
-from .inputs import CONTROL_CHARACTERS as _CONTROL
-from .serialize import timestamp
-from .serving import models
-from .suggest import run_models, store_predictions
-from .tables import CANCELLED, DONE, FAILED, QUEUED, RUNNING, BatchItem, BatchJob, ModelAnswer, SuggestedTag
+from webapp.batch_files import ParsedFile
+from webapp.database import transaction
+from webapp.errors import storage_unavailable
+from webapp.extensions import db
+from webapp.inputs import CONTROL_CHARACTERS as _CONTROL
+from webapp.serialize import timestamp
+from webapp.serving import models
+from webapp.suggest import run_models, store_predictions
+from webapp.tables import CANCELLED, DONE, FAILED, QUEUED, RUNNING, BatchItem, BatchJob, ModelAnswer, SuggestedTag
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "tagsmith.batch_runner"

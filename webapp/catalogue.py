@@ -23,10 +23,9 @@ from sqlalchemy.exc import DBAPIError
 from ml.catalogue import TagCatalogue, load_catalogue
 from ml.predictor import Suggestion
 from ml.tag_files import TagRecord, read_tag_file
-
-from .changes import note_review_change
-from .extensions import db
-from .tables import CatalogueImport, CatalogueSynonym, CatalogueTag, QuestionTag
+from webapp.changes import note_review_change
+from webapp.extensions import db
+from webapp.tables import CatalogueImport, CatalogueSynonym, CatalogueTag, QuestionTag
 
 EXTENSION_KEY = "tagsmith.catalogue"
 CHUNK = 500  # keys per DELETE ... IN (...)

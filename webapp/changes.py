@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
-from .counters import add_up
-from .tables import LESSONS_ROW, REVIEW_CHANGES_ROW, ReviewChanges
+from webapp.counters import add_up
+from webapp.tables import LESSONS_ROW, REVIEW_CHANGES_ROW, ReviewChanges
 
 
 def note_review_change(session) -> None:

@@ -26,13 +26,12 @@ from flask.cli import AppGroup
 from ml.artifacts import METADATA_FILE
 from ml.paths import MODELS_DIR
 from ml.registry import model_names
-
-from .database import current_revision, upgrade_schema
-from .extensions import db
-from .history import export_lines
-from .lessons import forget, lessons, tag_counts
-from .reviewer_cli import find_reviewer
-from .streaming import CONTENT_TYPES
+from webapp.database import current_revision, upgrade_schema
+from webapp.extensions import db
+from webapp.history import export_lines
+from webapp.lessons import forget, lessons, tag_counts
+from webapp.reviewer_cli import find_reviewer
+from webapp.streaming import CONTENT_TYPES
 
 tagsmith_cli = AppGroup("tagsmith", help="The site's own jobs: database, export, catalogue, retraining.")
 catalogue_cli = AppGroup("catalogue", help="The site's tag catalogue: the bundled 2021 one and newer imports.")
@@ -45,8 +44,7 @@ def catalogue_import(path: Path) -> None:
     """Merge PATH (Tags.xml from a data dump, or a saved API /tags response: JSON or JSON Lines)
     into the site's catalogue: names, counts and synonyms, as a new version."""
     from ml.tag_files import TagFileError
-
-    from .catalogue import import_catalogue
+    from webapp.catalogue import import_catalogue
 
     try:
         report = import_catalogue(path)

@@ -14,7 +14,7 @@ from pathlib import Path
 from flask import Flask
 from limits import parse_many
 
-from .cors import origins_from
+from webapp.cors import origins_from
 
 DATABASE_FILE = "tagsmith.sqlite3"
 SECRET_KEY_FILE = "secret_key"

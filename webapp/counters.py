@@ -40,10 +40,10 @@ from flask.cli import AppGroup
 from sqlalchemy import Connection, bindparam, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from . import tag_index
-from .database import AnySession
-from .extensions import db
-from .tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction, StatsCounter, StatsLatency
+from webapp import tag_index
+from webapp.database import AnySession
+from webapp.extensions import db
+from webapp.tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction, StatsCounter, StatsLatency
 
 RIGHT = (ACCEPTED, ADDED)
 CORRECTIONS = (REJECTED, ADDED)

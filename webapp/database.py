@@ -33,9 +33,9 @@ from ml.paths import PROJECT_ROOT
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
-from . import tables  # noqa: F401  (registers the tables with the metadata migrations compare)
-from .extensions import db, migrate
-from .tables import Heartbeat
+from webapp import tables  # noqa: F401  (registers the tables with the metadata migrations compare)
+from webapp.extensions import db, migrate
+from webapp.tables import Heartbeat
 
 # A session as the ORM hands it out, or the request's scoped one: the writers take either.
 AnySession = Session | scoped_session[Any]

@@ -11,9 +11,8 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from ml.errors import ModelUnavailable
 from ml.predictor import Reason
 from ml.text import question_text
-
-from .serving import ModelRegistry
-from .tables import Prediction
+from webapp.serving import ModelRegistry
+from webapp.tables import Prediction
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,7 @@ from wtforms.validators import ValidationError
 
 from ml.predictor import DEFAULT_TOP_K
 from ml.registry import kinds
-
-from .inputs import BOTH, InputError, Limits, clean_body, clean_threshold, clean_title, clean_top_k
+from webapp.inputs import BOTH, InputError, Limits, clean_body, clean_threshold, clean_title, clean_top_k
 
 
 def model_choices(default: str = BOTH) -> list[tuple[str, str]]:
@@ -33,7 +32,7 @@ class AskForm(FlaskForm):
     threshold = StringField("Score cut-off")
 
     def __init__(self, *args: Any, **kwargs: Any):
-        from .serving import default_model
+        from webapp.serving import default_model
 
         default = default_model()
         kwargs.setdefault("model", default)

@@ -7,7 +7,7 @@ from flask import Flask, abort, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
-from .batch_pages import UPLOAD_ENDPOINTS, too_large_file
+from webapp.batch_pages import UPLOAD_ENDPOINTS, too_large_file
 
 # Ids are 64-bit columns (BIGINT in PostgreSQL, the rowid in SQLite). A larger id cannot exist,
 # and handed to the database driver it raises (an overflow, a 500) instead of finding nothing.

@@ -18,13 +18,12 @@ from flask import (
 )
 
 from ml.registry import model_names
-
-from .auth import current_reviewer, reviewer_required
-from .batch_access import owned_job
-from .explain import answer_reasons
-from .extensions import db
-from .inputs import InputError, canonical_added, parse_tag_list
-from .queries import (
+from webapp.auth import current_reviewer, reviewer_required
+from webapp.batch_access import owned_job
+from webapp.explain import answer_reasons
+from webapp.extensions import db
+from webapp.inputs import InputError, canonical_added, parse_tag_list
+from webapp.queries import (
     MAX_PAGE,
     Filters,
     Page,
@@ -35,11 +34,11 @@ from .queries import (
     parse_cursor,
     reviewed_for_export,
 )
-from .review import delete_question, review_log, reviews_logged, save_review
-from .serving import models
-from .streaming import CONTENT_TYPES, csv_pieces, jsonl_pieces
-from .suggest import add_answer
-from .tables import Prediction
+from webapp.review import delete_question, review_log, reviews_logged, save_review
+from webapp.serving import models
+from webapp.streaming import CONTENT_TYPES, csv_pieces, jsonl_pieces
+from webapp.suggest import add_answer
+from webapp.tables import Prediction
 
 bp = Blueprint("history", __name__, url_prefix="/history")
 

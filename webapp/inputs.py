@@ -191,7 +191,7 @@ def clean_models(value: object, default: str = BOTH) -> tuple[str, ...]:
 
 def canonical_added(tags: list[str]) -> list[str]:
     """Tags a reviewer adds, renamed as Stack Overflow renames synonyms (golang -> go)."""
-    from .catalogue import site_catalogue
+    from webapp.catalogue import site_catalogue
 
     return list(site_catalogue().canonical_tags(tags))
 

@@ -24,12 +24,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from ml.text import question_text
-
-from .catalogue import catalogue_version, new_tag_names
-from .extensions import db
-from .lessons import lessons_count
-from .serving import models
-from .tables import (
+from webapp.catalogue import catalogue_version, new_tag_names
+from webapp.extensions import db
+from webapp.lessons import lessons_count
+from webapp.serving import models
+from webapp.tables import (
     ACCEPTED,
     ADDED,
     LESSONS_ROW,
@@ -41,7 +40,7 @@ from .tables import (
     ReviewedTag,
     Reviewer,
 )
-from .tables import Review as ReviewLog
+from webapp.tables import Review as ReviewLog
 
 EXTENSION_KEY = "tagsmith.learning"
 log = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func, or_, select, update
 
-from .changes import note_lessons_change
-from .database import transaction
-from .extensions import db
-from .tables import ACCEPTED, ADDED, Prediction, Review, ReviewedTag, Reviewer
+from webapp.changes import note_lessons_change
+from webapp.database import transaction
+from webapp.extensions import db
+from webapp.tables import ACCEPTED, ADDED, Prediction, Review, ReviewedTag, Reviewer
 
 
 def lessons_count(review: Any) -> Any:

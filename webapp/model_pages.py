@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ml.predictor import Predictor
-
-from .counters import percentile, read_histograms
-from .extensions import db
-from .inputs import InputError
+from webapp.counters import percentile, read_histograms
+from webapp.extensions import db
+from webapp.inputs import InputError
 
 PAGE_SIZE = 100
 MAX_QUERY = 64

@@ -39,9 +39,9 @@ from pydantic import BaseModel, ValidationError
 from spectree import Response, SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.models import SecureType
 
-from . import schemas
-from .errors import PROBLEM_JSON, ApiError
-from .guards import MAX_ROW_ID
+from webapp import schemas
+from webapp.errors import PROBLEM_JSON, ApiError
+from webapp.guards import MAX_ROW_ID
 
 TITLE = "tagsmith API"
 VERSION = "1"

@@ -6,18 +6,17 @@ from flask import Blueprint, abort, jsonify, redirect, render_template, request,
 
 from ml.errors import ModelUnavailable
 from ml.registry import model_names
-
-from .errors import for_people
-from .extensions import db
-from .forms import AskForm
-from .inputs import clean_models
-from .model_pages import best_at, measured, next_sort, parse_table_args, plain_words, site_latencies, tag_table
-from .queries import Filters, history_query
-from .serving import models
-from .stats import compute
-from .stats_charts import known_tags, stats_charts
-from .suggest import suggest_and_store
-from .version_stats import PERIODS, by_version, from_totals
+from webapp.errors import for_people
+from webapp.extensions import db
+from webapp.forms import AskForm
+from webapp.inputs import clean_models
+from webapp.model_pages import best_at, measured, next_sort, parse_table_args, plain_words, site_latencies, tag_table
+from webapp.queries import Filters, history_query
+from webapp.serving import models
+from webapp.stats import compute
+from webapp.stats_charts import known_tags, stats_charts
+from webapp.suggest import suggest_and_store
+from webapp.version_stats import PERIODS, by_version, from_totals
 
 bp = Blueprint("pages", __name__)
 RECENT = 5

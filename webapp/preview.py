@@ -14,14 +14,13 @@ from flask import Blueprint, current_app, jsonify
 
 from ml.errors import ModelUnavailable
 from ml.text import question_text
-
-from .catalogue import renamed_suggestions
-from .errors import ApiError
-from .inputs import InputError, clean_models
-from .learning import catch_up
-from .openapi import documented
-from .schemas import PreviewIn, PreviewOut
-from .serving import default_model, models
+from webapp.catalogue import renamed_suggestions
+from webapp.errors import ApiError
+from webapp.inputs import InputError, clean_models
+from webapp.learning import catch_up
+from webapp.openapi import documented
+from webapp.schemas import PreviewIn, PreviewOut
+from webapp.serving import default_model, models
 
 bp = Blueprint("preview", __name__, url_prefix="/api/v1")
 

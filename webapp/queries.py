@@ -10,13 +10,12 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import QueryableAttribute
 
 from ml.registry import model_names
-
-from . import search, tag_index
-from .catalogue import site_catalogue
-from .extensions import db
-from .guards import MAX_ROW_ID
-from .inputs import TAG_RE
-from .tables import ACCEPTED, ADDED, REJECTED, BatchItem, ModelAnswer, Prediction, QuestionTag, ReviewedTag
+from webapp import search, tag_index
+from webapp.catalogue import site_catalogue
+from webapp.extensions import db
+from webapp.guards import MAX_ROW_ID
+from webapp.inputs import TAG_RE
+from webapp.tables import ACCEPTED, ADDED, REJECTED, BatchItem, ModelAnswer, Prediction, QuestionTag, ReviewedTag
 
 MAX_PER_PAGE = 100
 # Far past any real history, and small enough that page x per_page stays a valid OFFSET

@@ -28,9 +28,9 @@ from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse, parse_many
 from sqlalchemy import delete, select, update
 
-from .counters import add_up
-from .database import transaction
-from .tables import LoginAttempts
+from webapp.counters import add_up
+from webapp.database import transaction
+from webapp.tables import LoginAttempts
 
 EXTENSION_KEY = "tagsmith.limiter"
 # Login counters whose window ended this long ago are deleted by the next login.

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, insert, select
 
-from . import tag_index
-from .changes import note_review_change
-from .counters import lock_question, record_deleted_question, record_review
-from .database import transaction
-from .extensions import db
-from .inputs import MAX_ADDED_TAGS, InputError
-from .learning import forget_question, learn_review
-from .tables import (
+from webapp import tag_index
+from webapp.changes import note_review_change
+from webapp.counters import lock_question, record_deleted_question, record_review
+from webapp.database import transaction
+from webapp.extensions import db
+from webapp.inputs import MAX_ADDED_TAGS, InputError
+from webapp.learning import forget_question, learn_review
+from webapp.tables import (
     ACCEPTED,
     ADDED,
     REJECTED,

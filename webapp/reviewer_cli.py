@@ -10,10 +10,10 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from .auth import hash_password, new_token
-from .extensions import db
-from .lessons import set_active
-from .tables import ApiToken, Review, Reviewer
+from webapp.auth import hash_password, new_token
+from webapp.extensions import db
+from webapp.lessons import set_active
+from webapp.tables import ApiToken, Review, Reviewer
 
 reviewer_cli = AppGroup("reviewer", help="Reviewer accounts (login for reviewing, exporting, deleting) and API tokens.")
 

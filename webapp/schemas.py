@@ -15,9 +15,8 @@ from pydantic_core import PydanticCustomError
 
 from ml.predictor import DEFAULT_TOP_K, MAX_TOP_K
 from ml.registry import model_names
-
-from .guards import MAX_ROW_ID
-from .inputs import (
+from webapp.guards import MAX_ROW_ID
+from webapp.inputs import (
     BOTH,
     TAG_RE,
     InputError,
@@ -30,7 +29,7 @@ from .inputs import (
     clean_top_k,
     parse_tag_list,
 )
-from .queries import CURSOR_RULE, MAX_PAGE, MAX_PER_PAGE, MAX_SEARCH_CHARS, PAGE_RULE
+from webapp.queries import CURSOR_RULE, MAX_PAGE, MAX_PER_PAGE, MAX_SEARCH_CHARS, PAGE_RULE
 
 TAG_SEARCH_MAX = 50
 # pydantic's message for a field it expected and did not get; the checks' own words where
@@ -122,7 +121,7 @@ def _batch(value: object) -> object:
 
 
 def _models(value: object) -> list[str]:
-    from .serving import default_model  # the one that answers when the configured one is not built
+    from webapp.serving import default_model  # the one that answers when the configured one is not built
 
     return list(clean_models(value, default_model()))
 

@@ -8,9 +8,8 @@ from datetime import datetime
 from flask import url_for
 
 from ml.predictor import Predictor
-
-from .serving import ModelState
-from .tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction, Review, ReviewedTag, ReviewVerdict
+from webapp.serving import ModelState
+from webapp.tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction, Review, ReviewedTag, ReviewVerdict
 
 
 def timestamp(moment: datetime | None) -> str | None:

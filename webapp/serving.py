@@ -37,9 +37,8 @@ from ml.errors import ModelUnavailable
 from ml.paths import MODELS_DIR
 from ml.predictor import Predictor, ServingOptions
 from ml.registry import ModelKind, get_kind, kinds, load_predictor, model_dir, model_names
-
-from .errors import hide_paths
-from .inputs import BOTH
+from webapp.errors import hide_paths
+from webapp.inputs import BOTH
 
 EXTENSION_KEY = "tagsmith.models"
 RELOAD_CHECK_S = 1.0

@@ -11,9 +11,8 @@ from datetime import date, timedelta
 from itertools import combinations
 
 from ml.registry import model_names
-
-from .counters import percentile, read_counters, read_histograms, read_tag_counters
-from .extensions import db
+from webapp.counters import percentile, read_counters, read_histograms, read_tag_counters
+from webapp.extensions import db
 
 
 class Judged:

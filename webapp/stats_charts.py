@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from markupsafe import Markup
 
 from ml.predictor import Predictor
-
-from .charts import Series, bar_chart, line_chart
-from .stats import ADDED_CANDIDATES, TOP_TAGS, Stats
-from .templating import model_label, percent
+from webapp.charts import Series, bar_chart, line_chart
+from webapp.stats import ADDED_CANDIDATES, TOP_TAGS, Stats
+from webapp.templating import model_label, percent
 
 DAYS = 90
 WEEKS = 26

@@ -10,14 +10,13 @@ from datetime import datetime
 from ml.errors import ModelUnavailable, PredictionFailed
 from ml.predictor import Suggestion
 from ml.text import question_text
-
-from . import tag_index
-from .catalogue import renamed_suggestions
-from .counters import apply, count_new_questions, lock_question, record_new_answer
-from .database import AnySession, transaction
-from .learning import catch_up
-from .serving import ModelRegistry
-from .tables import ModelAnswer, Prediction, SuggestedTag, utc_now
+from webapp import tag_index
+from webapp.catalogue import renamed_suggestions
+from webapp.counters import apply, count_new_questions, lock_question, record_new_answer
+from webapp.database import AnySession, transaction
+from webapp.learning import catch_up
+from webapp.serving import ModelRegistry
+from webapp.tables import ModelAnswer, Prediction, SuggestedTag, utc_now
 
 log = logging.getLogger(__name__)
 

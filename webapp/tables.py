@@ -21,14 +21,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from . import search
-from .extensions import db
+from webapp import search
+from webapp.extensions import db
 
 if TYPE_CHECKING:
     # mypy cannot take db.Model, an attribute set when ``db`` is made, as a base class
     # (python/mypy#8603). db.Model is a subclass Flask-SQLAlchemy builds from Base, with Base's
     # metadata and registry, so Base describes it; at run time the tables are db.Model's as before.
-    from .extensions import Base as Model
+    from webapp.extensions import Base as Model
 else:
     Model = db.Model
 

@@ -21,8 +21,8 @@ from collections.abc import Iterable
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
-from .database import AnySession
-from .tables import REJECTED, Prediction
+from webapp.database import AnySession
+from webapp.tables import REJECTED, Prediction
 
 CHUNK = 500
 # A bit per model in question_tags.models. Stored: a model keeps its bit for good, and a new

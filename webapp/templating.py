@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 from flask import Flask
 
 from ml.registry import kinds
-
-from .inputs import BOTH
+from webapp.inputs import BOTH
 
 # Everything the pages use is served from /static: no CDN, no inline script.
 CONTENT_SECURITY_POLICY = (
@@ -26,7 +25,7 @@ UNKNOWN_COLOUR = "#6b7280"
 
 def tag_description(tag: str) -> str:
     """The catalogue's one-line description of a tag, with its use count; '' when unknown."""
-    from .catalogue import site_catalogue
+    from webapp.catalogue import site_catalogue
 
     info = site_catalogue().info(tag)
     if not info.count:

@@ -17,10 +17,10 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import text
 
-from .counters import RIGHT
-from .extensions import db
-from .stats import Judged, Stats
-from .tables import utc_now
+from webapp.counters import RIGHT
+from webapp.extensions import db
+from webapp.stats import Judged, Stats
+from webapp.tables import utc_now
 
 WINDOW_DAYS = 84
 CACHE_S = 60.0

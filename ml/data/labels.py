@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .records import Question
+from ml.data.records import Question
 
 
 @dataclass

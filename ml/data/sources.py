@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from ..catalogue import TagCatalogue, load_catalogue
-from ..paths import PROJECT_ROOT, SPLITS_DIR, display_path
-from .readers import read_questions
-from .records import Question, ReadReport
-from .split import make_or_load_split
+from ml.catalogue import TagCatalogue, load_catalogue
+from ml.data.readers import read_questions
+from ml.data.records import Question, ReadReport
+from ml.data.split import make_or_load_split
+from ml.paths import PROJECT_ROOT, SPLITS_DIR, display_path
 
 SCOPES = ("all", "listed", "own")
 PARTS = ("train", "validation", "test")
@@ -212,7 +212,7 @@ def _parts(source: Source, questions: list[Question], seed: int, splits_dir: Pat
     if source.split == "hash":
         return [title_part(q.title, seed) for q in questions]
     # "keep": the same split file ``python -m ml train`` uses for this data (see ml.train.load_dataset).
-    from .split import data_hash
+    from ml.data.split import data_hash
 
     digest = data_hash(questions)
     path = None if splits_dir is None else Path(splits_dir) / f"{Path(source.path).stem}-{digest[:12]}-seed{seed}.json"

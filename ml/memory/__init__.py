@@ -100,9 +100,9 @@ angular from 57% to 84% suggested, but cost 0.04 micro-F1 after 200 ordinary rev
 suggested (its single vote is compared with the best 20 neighbours').
 """
 
-from .index import MERGE_EVERY, Ref
-from .model import ReviewMemory
-from .vectors import OOV_BUCKETS, grams
-from .voting import MAX_REFS, Evidenced
+from ml.memory.index import MERGE_EVERY, Ref
+from ml.memory.model import ReviewMemory
+from ml.memory.vectors import OOV_BUCKETS, grams
+from ml.memory.voting import MAX_REFS, Evidenced
 
 __all__ = ["MAX_REFS", "MERGE_EVERY", "OOV_BUCKETS", "Evidenced", "Ref", "ReviewMemory", "grams"]

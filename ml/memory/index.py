@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
-from ..catalogue import TagCatalogue, load_catalogue
-from ..lexical import compact
-from .vectors import GramVectoriser
+from ml.catalogue import TagCatalogue, load_catalogue
+from ml.lexical import compact
+from ml.memory.vectors import GramVectoriser
 
 Ref = Hashable  # the site's question id (int), or "train:<row>" for a seed question
 # A review: text, right tags, ref, the suggested tags the reviewer judged (None: unknown), and

@@ -15,16 +15,16 @@ import joblib
 import numpy as np
 from scipy import sparse
 
-from ..artifacts import library_versions, open_artifact, restored_labels, save_artifact, unreadable
-from ..catalogue import TagCatalogue
-from ..cli_types import positive_int
-from ..predictor import Predictor, ServingOptions, TrainOptions
-from ..registry import rebuild_hint
-from .index import Ref, _State
-from .tuning import K_GRID, ValidationTuning
+from ml.artifacts import library_versions, open_artifact, restored_labels, save_artifact, unreadable
+from ml.catalogue import TagCatalogue
+from ml.cli_types import positive_int
+from ml.memory.index import Ref, _State
+from ml.memory.tuning import K_GRID, ValidationTuning
+from ml.predictor import Predictor, ServingOptions, TrainOptions
+from ml.registry import rebuild_hint
 
 if TYPE_CHECKING:
-    from ..data.sources import Corpus
+    from ml.data.sources import Corpus
 
 VECTORISER_FILE = "vectoriser.joblib"
 STORE_FILE = "store.npz"
@@ -120,7 +120,7 @@ class ReviewMemory(ValidationTuning, Predictor):
 
     @classmethod
     def train(cls, dataset: Any, options: TrainOptions) -> dict[str, Any]:
-        from ..open_train import gold_sets, texts, tune_test_save
+        from ml.open_train import gold_sets, texts, tune_test_save
 
         corpus: Corpus = dataset
         params = options.params

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .voting import Voting
+from ml.memory.voting import Voting
 
 # open corpus (``python -m ml train --model memory``): k=80, weights similarity^1, smoothing
 # 0.5, min_votes 20: validation all-tag micro-F1 0.375 (0.350 without min_votes; the k, power
@@ -45,8 +45,8 @@ class ValidationTuning(Voting):
         return tried
 
     def _tried(self, found: list[tuple[np.ndarray, np.ndarray]], k: int, gold: Sequence[set[str]]) -> dict[str, Any]:
-        from ..evaluate import all_tag_metrics
-        from ..open_train import chosen_and_ranked
+        from ml.evaluate import all_tag_metrics
+        from ml.open_train import chosen_and_ranked
 
         top = self._top(found, k)
         f1, threshold = max(

@@ -13,7 +13,7 @@ from typing import Self
 import numpy as np
 from scipy import sparse
 
-from ..text import TOKEN_PATTERN
+from ml.text import TOKEN_PATTERN
 
 # Hashed columns for words the vectoriser never saw (2**18: collisions are rare among the few
 # thousand new words a site meets, and each index segment's postings hold one pointer per column).

@@ -9,9 +9,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..predictor import DEFAULT_TOP_K, Suggestion, check_threshold, decide
-from ..text import TOKEN_PATTERN
-from .index import MemoryIndex, Ref, _State
+from ml.memory.index import MemoryIndex, Ref, _State
+from ml.predictor import DEFAULT_TOP_K, Suggestion, check_threshold, decide
+from ml.text import TOKEN_PATTERN
 
 MAX_REFS = 5
 # The least score of a tag only reviews taught when the question names it, as a multiple of the
