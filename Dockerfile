@@ -32,8 +32,6 @@ COPY --from=builder /app/.venv ./.venv
 COPY gunicorn.conf.py ./
 COPY ml ./ml
 COPY webapp ./webapp
-COPY templates ./templates
-COPY static ./static
 COPY migrations ./migrations
 COPY data ./data
 # The committed transformer and the models the builder trained. Owned by the site's user:

@@ -10,7 +10,7 @@ OPEN_MODELS := models/omikuji/metadata.json models/lexical/metadata.json models/
 ENSEMBLE := models/ensemble/metadata.json
 QUICK_MODELS := $(BASELINE) $(OPEN_MODELS) $(ENSEMBLE)
 
-.PHONY: run dev test test-quick lint baseline models train-transformer clean-venv
+.PHONY: run dev test test-quick lint docs baseline models train-transformer clean-venv
 
 run: $(VENV)/.runtime $(QUICK_MODELS)
 	@echo "tagsmith: serving on http://$(HOST):$(PORT)  (Ctrl-C stops it)"
@@ -24,9 +24,9 @@ dev: $(VENV)/.runtime $(QUICK_MODELS)
 # The lint and type gate first, then every test. The browser test drives Debian's chromium
 # through its chromedriver (never a downloaded one). Every test that stores anything runs on
 # SQLite and on PostgreSQL: the tests start a throwaway PostgreSQL cluster from Debian's
-# server binaries on 127.0.0.1 and delete it at the end (tests/postgres.py); installed here
+# server binaries on 127.0.0.1 and delete it at the end (tests/helpers/postgres.py); installed here
 # when missing and run as root (without it and not under CI=true, those variants skip).
-test: lint
+test: lint docs
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || \
@@ -42,6 +42,10 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# The documentation site, built strictly: a broken link, a missing page or an unlisted one fails.
+docs: $(VENV)/.dev
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 
 models: $(QUICK_MODELS)
 
@@ -62,16 +66,21 @@ $(ENSEMBLE): $(OPEN_MODELS) $(BASELINE) models/transformer/metadata.json | $(VEN
 train-transformer: $(VENV)/.train
 	$(PY) -m ml train --model transformer
 
-$(VENV)/.train: requirements-train.txt requirements.txt | $(VENV)/bin/python
+$(VENV)/.train: requirements-train.txt requirements.txt pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-train.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@ $(VENV)/.runtime
 
-$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+# The project is installed (editable) beside its requirements, so `ml` and `webapp` import
+# from anywhere: the tests, the bench scripts and the commands need no path set-up.
+$(VENV)/.runtime: requirements.txt pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-$(VENV)/.dev: requirements-dev.txt requirements-train.txt requirements.txt | $(VENV)/bin/python
+$(VENV)/.dev: requirements-dev.txt requirements-train.txt requirements.txt pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@ $(VENV)/.train $(VENV)/.runtime
 
 $(VENV)/bin/python:

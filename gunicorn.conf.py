@@ -55,7 +55,7 @@ def on_starting(server) -> None:
     migrating during its boot, over and over. The workers (forked after this) only check
     that the schema is at the head, and refuse to serve an out-of-date one."""
     from webapp import create_app
-    from webapp.extensions import db
+    from webapp.core.extensions import db
 
     app = create_app({"PRELOAD_MODELS": False, "MIGRATE_ON_START": True})
     with app.app_context():
@@ -65,8 +65,8 @@ def on_starting(server) -> None:
 
 def post_worker_init(worker) -> None:
     """The worker has built the app and loaded its models: keep them, and whatever it loads
-    later, out of the garbage collector's full collections (webapp.serving's ``settle``)."""
-    from webapp.serving import EXTENSION_KEY
+    later, out of the garbage collector's full collections (webapp.ask.serving's ``settle``)."""
+    from webapp.ask.serving import EXTENSION_KEY
 
     registry = getattr(worker.wsgi, "extensions", {}).get(EXTENSION_KEY)  # None: not tagsmith's app
     if registry is not None:

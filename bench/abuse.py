@@ -21,9 +21,9 @@ questions come from many addresses, as from many people. Abusers run in their ow
 processes, so their Python does not slow the ordinary clients' own. Every loop is bounded in
 time and count; the server is stopped whatever happens. Talks only to 127.0.0.0/8.
 
-    .venv/bin/python bench/abuse.py [--seconds 30] [--concurrency 4] [--models-dir models]
-    .venv/bin/python bench/abuse.py --worker-class sync   # gunicorn's default worker: before
-    .venv/bin/python bench/abuse.py --threads 8 --slow 32  # the threads before issue 23
+    .venv/bin/python -m bench.abuse [--seconds 30] [--concurrency 4] [--models-dir models]
+    .venv/bin/python -m bench.abuse --worker-class sync   # gunicorn's default worker: before
+    .venv/bin/python -m bench.abuse --threads 8 --slow 32  # the threads before issue 23
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench.harness import TITLES, load_questions, percentile, stamp, start_server, stop_server
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from bench.site import TITLES, load_questions, percentile, start_server, stop_server  # noqa: E402
 
 SUGGEST = "/api/v1/suggest"
 HEAVY_ADDRESSES = ("127.0.4.1", "127.0.4.2")
@@ -306,6 +306,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="override gunicorn.conf.py's threads per worker")
     parser.add_argument("--slow", type=int, default=32, help="slow clients, a byte a second (default: %(default)s)")
     args = parser.parse_args()
+    print(stamp(), flush=True)
     if not 1 <= args.seconds <= 120 or args.concurrency < 1 or args.workers < 1:
         parser.error("--seconds must be 1..120, --concurrency and --workers at least 1")
 

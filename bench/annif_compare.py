@@ -11,7 +11,7 @@ tagsmith's models, whose test metrics (same split, from their metadata) are prin
 Annif lives in its own environment (its dependencies are not tagsmith's):
 
     python3 -m venv .annif-venv && .annif-venv/bin/pip install "annif[omikuji,fasttext]==1.4.*"
-    .venv/bin/python bench/annif_compare.py [--annif .annif-venv/bin/annif] [--work /tmp/annif-bench]
+    .venv/bin/python -m bench.annif_compare [--annif .annif-venv/bin/annif] [--work /tmp/annif-bench]
 
 NLTK's ``punkt_tab`` data cannot be downloaded here; a ``punkt_tab/english`` folder of
 empty files under ``NLTK_DATA`` lets Annif's analyzer run (the script makes one).
@@ -30,13 +30,13 @@ from urllib.parse import quote, unquote
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ml.catalogue import load_catalogue  # noqa: E402
-from ml.data.sources import Corpus, load_corpus  # noqa: E402
-from ml.evaluate import format_table  # noqa: E402
-from ml.open_train import gold_sets, score_part, texts, tune_threshold  # noqa: E402
-from ml.paths import MODELS_DIR, PROJECT_ROOT  # noqa: E402
-from ml.registry import model_names  # noqa: E402
+from bench.harness import stamp
+from ml.data.catalogue import load_catalogue
+from ml.data.sources import Corpus, load_corpus
+from ml.evaluate import format_table
+from ml.paths import MODELS_DIR, PROJECT_ROOT
+from ml.registry import model_names
+from ml.training.open_corpus import gold_sets, score_part, texts, tune_threshold
 
 URI = "http://tagsmith.local/tag/"
 LEARNED_MIN = 10  # omikuji and fastText: tags with at least this many training questions
@@ -104,7 +104,7 @@ def write_documents(folder: Path, inputs: list[str]) -> None:
 
 
 def read_suggestions(folder: Path, n: int, labels: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """(columns, scores) of each document's suggestions, best first (``ml.open_train``'s shape)."""
+    """(columns, scores) of each document's suggestions, best first (``ml.training.open_corpus``'s shape)."""
     columns = np.zeros((n, 10), dtype=np.int64)
     values = np.zeros((n, 10))
     for number in range(n):
@@ -122,6 +122,7 @@ def main() -> None:
     parser.add_argument("--annif", default=str(PROJECT_ROOT / ".annif-venv" / "bin" / "annif"))
     parser.add_argument("--work", type=Path, default=Path("/tmp/annif-bench"))
     args = parser.parse_args()
+    print(stamp(), flush=True)
     work = args.work.resolve()
     punkt = work / "nltk_data" / "tokenizers" / "punkt_tab" / "english"
     punkt.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ SQLite database, the models in models/), then:
 
 Talks only to 127.0.0.1; stops the server whatever happens.
 
-    .venv/bin/python bench/batch.py [--rows 10000] [--asks 200] [--concurrency 2]
+    .venv/bin/python -m bench.batch [--rows 10000] [--asks 200] [--concurrency 2]
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.harness import percentile, post, stamp, start_server, stop_server
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from bench.site import percentile, post, start_server, stop_server  # noqa: E402
 
 SOURCES = [ROOT / "data" / "so_questions_open.jsonl", ROOT.parent / "shared" / "data" / "so_questions_open.jsonl"]
 
@@ -143,6 +143,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default: %(default)s)")
     parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
     args = parser.parse_args()
+    print(stamp(), flush=True)
 
     questions = real_questions(args.rows + 500)
     batch_rows, ask_questions = questions[: args.rows], questions[args.rows :]

@@ -5,13 +5,12 @@ one-vs-rest LinearSVC, tags where the decision function is > 0. It has nothing t
 so it is trained on train + validation (all non-test questions); ours trains on train and
 tunes its thresholds on validation. Both are scored once on the same test questions.
 
-    .venv/bin/python bench/compare_reference.py [--data data/so_titles_100tags.csv]
+    .venv/bin/python -m bench.compare_reference [--data data/so_titles_100tags.csv]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -22,10 +21,10 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import LinearSVC
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ml.baseline import TfidfBaseline  # noqa: E402
-from ml.evaluate import evaluate, format_table  # noqa: E402
-from ml.train import DEFAULT_DATA, fit_and_evaluate, load_dataset  # noqa: E402
+from bench.harness import stamp
+from ml.backends.baseline import TfidfBaseline
+from ml.evaluate import evaluate, format_table
+from ml.training.from_file import DEFAULT_DATA, fit_and_evaluate, load_dataset
 
 COLUMNS = [
     "micro_f1",
@@ -58,6 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
+    print(stamp(), flush=True)
     dataset = load_dataset(args.data)
     print(
         f"{args.data}: {len(dataset.questions)} questions, {len(dataset.labels)} tags, "

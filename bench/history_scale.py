@@ -25,15 +25,15 @@ to 100% with the same code), so suggest is also measured with both servers loade
 (``--at-once-rounds`` rounds of ``--at-once-seconds``, 2 in flight on each): whatever slows
 the machine then slows both in the same seconds, and the ratio of the two counts is the
 database's cost alone (93-96% in three runs, in an hour when alternating runs gave 88-100%). The
-PostgreSQL server is a throwaway cluster (tests/postgres.py), stopped and deleted at the end.
+PostgreSQL server is a throwaway cluster (tests/helpers/postgres.py), stopped and deleted at the end.
 
 Filling a million questions takes minutes, so a filled database can be kept and reused:
 ``--keep FOLDER`` keeps the SQLite file there (``full-<questions>.sqlite3``) and
-``--postgres-url URL`` (a server's admin URL, e.g. from ``python -m tests.postgres``) keeps
+``--postgres-url URL`` (a server's admin URL, e.g. from ``python -m tests.helpers.postgres``) keeps
 the database ``tagsmith_scale_<questions>`` on that server; a later run with the same options
 reads them again (the site upgrades their schema on start, as it would in production).
 
-    nice -n 10 .venv/bin/python bench/history_scale.py [--questions 1000000] [--backends sqlite,postgresql]
+    nice -n 10 .venv/bin/python -m bench.history_scale [--questions 1000000] [--backends sqlite,postgresql]
         [--keep /tmp/tagsmith-scale] [--postgres-url postgresql+psycopg://tagsmith@127.0.0.1:PORT/postgres]
 """
 
@@ -57,9 +57,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from bench.harness import free_port, percentile, reviewer_token, stamp, stop_server
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from bench.site import free_port, percentile, reviewer_token, stop_server  # noqa: E402
 
 OPEN = ROOT / "data" / "so_questions_open.jsonl"
 BODIES = ROOT / "data" / "so_questions_with_bodies_sample.csv"
@@ -93,8 +93,8 @@ def fill(url: str, questions: int, seed: int = 0) -> float:
     """Insert the history through SQLAlchemy Core with explicit ids; seconds taken."""
     from sqlalchemy import create_engine, insert, text
 
-    from webapp import tag_index
-    from webapp.tables import ModelAnswer, Prediction, ReviewedTag, SuggestedTag
+    from webapp.core.tables import ModelAnswer, Prediction, ReviewedTag, SuggestedTag
+    from webapp.history import tag_index
 
     rng = random.Random(seed)
     titles, bodies = load_sources()
@@ -235,7 +235,7 @@ def mark_filled(url: str) -> None:
 
 def make_schema(url: str) -> None:
     from webapp import create_app
-    from webapp.extensions import db
+    from webapp.core.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "PRELOAD_MODELS": False, "SECRET_KEY": "bench"})
     with app.app_context():
@@ -501,6 +501,7 @@ def main() -> int:
         "--postgres-url", help="a PostgreSQL server's admin URL: keep (and reuse) the filled database there"
     )
     args = parser.parse_args()
+    print(stamp(), flush=True)
     backends = [name.strip() for name in args.backends.split(",") if name.strip()]
     if not set(backends) <= {"sqlite", "postgresql"} or args.questions < 1:
         parser.error("--backends takes sqlite and/or postgresql; --questions at least 1")
@@ -513,7 +514,7 @@ def main() -> int:
         cluster = None
         try:
             if "postgresql" in backends:
-                from tests.postgres import Cluster
+                from tests.helpers.postgres import Cluster
 
                 cluster = Cluster(args.postgres_url) if args.postgres_url else Cluster.start()
             for backend in backends:

@@ -7,7 +7,7 @@ temporary SQLite file, then publishes each model again as a new version
 (``ml.artifacts.publish_version``, as ``python -m ml train --new-version`` does) and times
 the next requests. The check interval is the site's default (``RELOAD_CHECK_S``).
 
-    .venv/bin/python bench/hot_reload.py [--models-dir models] [--requests 50]
+    .venv/bin/python -m bench.hot_reload [--models-dir models] [--requests 50]
 """
 
 from __future__ import annotations
@@ -16,18 +16,17 @@ import argparse
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import timeit
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.harness import stamp
+from ml.artifacts import VERSIONS_DIR, publish_version
+from webapp import create_app
+from webapp.ask.serving import EXTENSION_KEY, RELOAD_CHECK_S
 
-from ml.artifacts import VERSIONS_DIR, publish_version  # noqa: E402
-from webapp import create_app  # noqa: E402
-from webapp.serving import EXTENSION_KEY, RELOAD_CHECK_S  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 QUICK = ("baseline", "omikuji", "lexical", "ensemble")
 TITLE = "How do I merge two dictionaries in Python?"
@@ -56,6 +55,7 @@ def main() -> None:
     parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--requests", type=int, default=50)
     args = parser.parse_args()
+    print(stamp(), flush=True)
     with tempfile.TemporaryDirectory(dir=ROOT / "runs" if (ROOT / "runs").is_dir() else None) as scratch:
         models = Path(scratch) / "models"
         models.mkdir()

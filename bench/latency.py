@@ -6,7 +6,7 @@ of 32, and the process's resident memory with the model loaded. Timings include 
 cleaning and tokenization, not just the model. Each model folder is measured in its own
 process, in turn, ``--rounds`` times: on a noisy machine compare rounds, not one run.
 
-    .venv/bin/python bench/latency.py [--n 500] [--models ensemble,lexical]
+    .venv/bin/python -m bench.latency [--n 500] [--models ensemble,lexical]
         [--folders /tmp/before/models,models] [--rounds 2]
 """
 
@@ -23,26 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ml.errors import ModelUnavailable  # noqa: E402
-from ml.evaluate import format_table  # noqa: E402
-from ml.paths import PROJECT_ROOT  # noqa: E402
-from ml.registry import load_predictor, model_names  # noqa: E402
-from ml.text import question_text  # noqa: E402
-from ml.train import load_dataset  # noqa: E402
+from bench.harness import one_at_a_time, stamp
+from ml.errors import ModelUnavailable
+from ml.evaluate import format_table
+from ml.paths import PROJECT_ROOT
+from ml.registry import load_predictor, model_names
+from ml.text import question_text
+from ml.training.from_file import load_dataset
 
 BODIES = PROJECT_ROOT / "data" / "so_questions_with_bodies_sample.csv"
-
-
-def one_at_a_time(predictor, questions: list[tuple[str, str]]) -> np.ndarray:
-    for title, body in questions[:20]:  # warm-up: first calls allocate
-        predictor.predict([question_text(title, body)])
-    times = []
-    for title, body in questions:
-        started = time.perf_counter()
-        predictor.predict([question_text(title, body)])
-        times.append((time.perf_counter() - started) * 1000)
-    return np.array(times)
 
 
 def batch_throughput(predictor, questions: list[tuple[str, str]], batch: int = 32) -> float:
@@ -83,6 +72,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="times each folder is measured, in turn")
     parser.add_argument("--one", nargs=2, metavar=("MODEL", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    print(stamp(), flush=True)
     if args.one:  # a child process: one model from one folder, its figures as JSON
         print(json.dumps(measure(args.one[0], Path(args.one[1]), args.n)))
         return

@@ -12,7 +12,7 @@ the model. Prints p50/p95 (nearest rank) per model; the target is 20 ms p95 on 2
 request costs on an idle core (the models run on one thread here) and is less swayed by other
 work on the machine than the wall clock.
 
-    .venv/bin/python bench/live_suggest.py [--questions 40] [--models ensemble,ensemble-forgetful,lexical]
+    .venv/bin/python -m bench.live_suggest [--questions 40] [--models ensemble,ensemble-forgetful,lexical]
 
 "ensemble-forgetful" is the ensemble without its memory of the title-only members' answers.
 """
@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from bench.site import load_questions, percentile  # noqa: E402
-from ml.ensemble import RECENT_TEXTS  # noqa: E402
-from webapp import create_app  # noqa: E402
+from bench.harness import load_questions, percentile, stamp  # noqa: E402  (after OMP_NUM_THREADS is set)
+from ml.backends.ensemble import RECENT_TEXTS  # noqa: E402  (after OMP_NUM_THREADS is set)
+from webapp import create_app  # noqa: E402  (after OMP_NUM_THREADS is set)
 
 
 def typing_states(title: str, body: str, step: int, body_step: int) -> list[dict]:
@@ -50,6 +48,7 @@ def main() -> None:
     parser.add_argument("--body-step", type=int, default=120, help="body characters between requests")
     parser.add_argument("--models", default="ensemble,omikuji,lexical,baseline", help="comma-separated")
     args = parser.parse_args()
+    print(stamp(), flush=True)
 
     with tempfile.TemporaryDirectory() as folder:
         app = create_app(

@@ -6,40 +6,29 @@ bodies, with each model's own serving rule (its thresholds, at most 5 tags, top-
 Speed: one question at a time with a 1,500-character HTML body, cleaning included, p50/p95.
 Memory: resident size of this process after loading each model (cumulative, like a worker).
 
-    .venv/bin/python bench/open_vocab.py [--n-latency 300]
+    .venv/bin/python -m bench.open_vocab [--n-latency 300]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import resource
 import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.latency import one_at_a_time  # noqa: E402
-from ml.catalogue import load_catalogue  # noqa: E402
-from ml.data.sources import load_corpus  # noqa: E402
-from ml.errors import ModelUnavailable  # noqa: E402
-from ml.evaluate import format_table  # noqa: E402
-from ml.open_train import score_part, texts, top_scores  # noqa: E402
-from ml.paths import PROJECT_ROOT  # noqa: E402
-from ml.predictor import ServingOptions  # noqa: E402
-from ml.registry import load_predictor, model_names  # noqa: E402
+from bench.harness import one_at_a_time, resident_mb, stamp
+from ml.data.catalogue import load_catalogue
+from ml.data.sources import load_corpus
+from ml.errors import ModelUnavailable
+from ml.evaluate import format_table
+from ml.paths import PROJECT_ROOT
+from ml.predictor import ServingOptions
+from ml.registry import load_predictor, model_names
+from ml.training.open_corpus import score_part, texts, top_scores
 
 BODIES = PROJECT_ROOT / "data" / "so_questions_with_bodies_sample.csv"
 BODY_CHARS = 1500
-
-
-def resident_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def latency(predictor, questions: list[tuple[str, str]]) -> tuple[float, float]:
@@ -51,6 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-latency", type=int, default=300, help="questions timed one at a time")
     args = parser.parse_args()
+    print(stamp(), flush=True)
     corpus = load_corpus()
     rows = corpus.complete("test")
     inputs = texts(corpus, rows)

@@ -4,10 +4,10 @@ Two reviewers (made through the app factory, as ``flask reviewer create`` and ``
 them) send ``--requests`` reviews of the same question at once through the JSON API. Prints
 per back-end the answers' statuses, the wall time and p50/p95 latency, and checks what was
 stored: every review in the log, and the question's current verdicts equal to the newest
-one's. PostgreSQL is a throwaway cluster (tests/postgres.py), skipped where none can start.
+one's. PostgreSQL is a throwaway cluster (tests/helpers/postgres.py), skipped where none can start.
 Talks only to 127.0.0.1.
 
-    .venv/bin/python bench/review_concurrency.py [--requests 100] [--workers 2]
+    .venv/bin/python -m bench.review_concurrency [--requests 100] [--workers 2]
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from bench.harness import free_port, percentile, reviewer_token, stamp, stop_server
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from bench.site import free_port, percentile, reviewer_token, stop_server  # noqa: E402
 
 
 def serve(url: str, workers: int, models_dir: Path, log) -> tuple[subprocess.Popen, str]:
@@ -143,7 +143,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
     args = parser.parse_args()
-    from tests.postgres import Cluster, Unavailable
+    print(stamp(), flush=True)
+    from tests.helpers.postgres import Cluster, Unavailable
 
     with tempfile.TemporaryDirectory(prefix="tagsmith-reviews-") as name:
         folder = Path(name)

@@ -1,4 +1,4 @@
-"""How fast the memory of reviewed questions (``ml/memory/``) learns from reviews.
+"""How fast the memory of reviewed questions (``ml/backends/memory/``) learns from reviews.
 
 1. A stream of real questions: the test part of the open questions (never the training
    part), in a fixed shuffled order (seed 0), replayed as reviews with their real tags. After
@@ -18,7 +18,7 @@
    replay time (``add_many``), ``add`` and one prediction one at a time, the time from
    ``add`` to a suggestion that shows the new tag, and resident memory per 1,000 questions.
 
-    .venv/bin/python bench/review_learning.py [--n-eval 300] [--tag flutter]
+    .venv/bin/python -m bench.review_learning [--n-eval 300] [--tag flutter]
 """
 
 from __future__ import annotations
@@ -27,19 +27,16 @@ import argparse
 import gc
 import random
 import re
-import sys
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.open_vocab import resident_mb  # noqa: E402
-from ml.data.sources import Corpus, load_corpus  # noqa: E402
-from ml.evaluate import all_tag_metrics, format_table  # noqa: E402
-from ml.memory import ReviewMemory  # noqa: E402
-from ml.open_train import gold_sets, texts, top_scores, tune_threshold  # noqa: E402
+from bench.harness import resident_mb, stamp
+from ml.backends.memory import ReviewMemory
+from ml.data.sources import Corpus, load_corpus
+from ml.evaluate import all_tag_metrics, format_table
+from ml.training.open_corpus import gold_sets, texts, top_scores, tune_threshold
 
 CHECKPOINTS = (0, 25, 50, 100, 200)
 
@@ -260,6 +257,7 @@ def main() -> None:
     parser.add_argument("--tag", default="flutter", help="the library held out of training for part 2")
     parser.add_argument("--reviews", type=int, default=10_000, help="reviews replayed for part 3")
     args = parser.parse_args()
+    print(stamp(), flush=True)
     started = time.perf_counter()
     corpus = load_corpus()
     stream_of_reviews(corpus, args.n_eval)

@@ -24,7 +24,7 @@ model (the ensemble, with the memory as a member) and from the memory alone.
    the time from the saved review to a changed suggestion, on the second worker. The
    second server's worker's resident memory with no review and with ``--reviews``.
 
-    .venv/bin/python bench/review_learning_api.py [--n-eval 200] [--reviews 10000]
+    .venv/bin/python -m bench.review_learning_api [--n-eval 200] [--reviews 10000]
         [--header "Authorization: Bearer ..."]
 """
 
@@ -34,25 +34,24 @@ import argparse
 import json
 import random
 import re
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from bench.harness import reviewer_token, stamp, start_server, stop_server
+from ml.data.sources import Corpus, load_corpus
+from ml.evaluate import all_tag_metrics, format_table
+from ml.paths import MODELS_DIR
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from bench.site import reviewer_token, start_server, stop_server  # noqa: E402
-from ml.data.sources import Corpus, load_corpus  # noqa: E402
-from ml.evaluate import all_tag_metrics, format_table  # noqa: E402
-from ml.paths import MODELS_DIR  # noqa: E402
 
 CHECKPOINTS = (0, 25, 50, 100, 200)
 # A new library is judged from its first reviews on: a reviewer teaches it one question at a time.
 NEW_LIBRARY_CHECKPOINTS = (0, 1, 3, 5, 25, 100, 200)
 MODELS = ("ensemble", "memory")
-# A team of reviewers taking turns: a replacement needs two (``ml.memory.index.MIN_REVIEWERS``).
+# A team of reviewers taking turns: a replacement needs two (``ml.backends.memory.index.MIN_REVIEWERS``).
 REVIEWERS = 2
 
 
@@ -197,8 +196,8 @@ def write_reviews(database: Path, corpus: Corpus, n: int) -> None:
     stored as the site stores a review, straight into the database: 2n API calls would
     take longer than everything else here."""
     from webapp import create_app
-    from webapp.extensions import db
-    from webapp.tables import ADDED, Prediction, ReviewedTag, utc_now
+    from webapp.core.extensions import db
+    from webapp.core.tables import ADDED, Prediction, ReviewedTag, utc_now
 
     held_out = [int(i) for part in ("validation", "test") for i in corpus.indices(part)]
     random.Random(1).shuffle(held_out)
@@ -288,6 +287,7 @@ def main() -> None:
         "--header", action="append", default=[], help='a header every request sends, e.g. "Authorization: Bearer T"'
     )
     args = parser.parse_args()
+    print(stamp(), flush=True)
     headers = dict(h.split(":", 1) for h in args.header)
     headers = {k.strip(): v.strip() for k, v in headers.items()}
     parts = set(args.parts.split(","))

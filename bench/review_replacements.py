@@ -1,4 +1,4 @@
-"""Replacements learned from reviews (``ml.ensemble.REPLACEMENTS``, the memory's ``MIN_RATE``),
+"""Replacements learned from reviews (``ml.backends.ensemble.REPLACEMENTS``, the memory's ``MIN_RATE``),
 in process (the models in models/, no site), on streams that are not the test questions.
 
 A review here is what ``bench/review_learning_api.py`` sends through the API: the shown
@@ -51,7 +51,7 @@ A first version also moved each tag toward its reviewed neighbours' verdicts (ac
 shown, added where not): it added nothing on these streams (laravel 0.589 instead of 0.583,
 typescript 0.683 instead of 0.693) and cost 0.004 after 3,000 ordinary reviews, so it went.
 
-    .venv/bin/python bench/review_replacements.py [--min-rates off,0.3,0.5] [--tags laravel,typescript]
+    .venv/bin/python -m bench.review_replacements [--min-rates off,0.3,0.5] [--tags laravel,typescript]
         [--shown ensemble]
 """
 
@@ -59,19 +59,17 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.review_learning_api import open_source, renamed  # noqa: E402
-from ml.data.sources import Corpus, load_corpus  # noqa: E402
-from ml.evaluate import all_tag_metrics, format_table  # noqa: E402
-from ml.memory import index as memory_index  # noqa: E402
-from ml.paths import MODELS_DIR  # noqa: E402
-from ml.registry import load_predictor  # noqa: E402
-from ml.text import question_text  # noqa: E402
+from bench.harness import stamp
+from bench.review_learning_api import open_source, renamed
+from ml.backends.memory import index as memory_index
+from ml.data.sources import Corpus, load_corpus
+from ml.evaluate import all_tag_metrics, format_table
+from ml.paths import MODELS_DIR
+from ml.registry import load_predictor
+from ml.text import question_text
 
 NEW_NAME = "zorblet"
 Question = tuple[str, list[str]]  # text, real tags
@@ -152,6 +150,7 @@ def main() -> None:
         help="a tag replaced every time it was shown has a replacement after this many (default: %(default)s)",
     )
     args = parser.parse_args()
+    print(stamp(), flush=True)
     memory_index.UNANIMOUS_SHOWN = args.unanimous
     rates = [None if rate == "off" else float(rate) for rate in args.min_rates.split(",")]
     started = time.perf_counter()

@@ -6,7 +6,7 @@ tag variant "tag-v{c % variants}" and a marker word naming the variant in its ti
 the extra tags are learnable rather than noise. Prints rows, tags, features, fit time and
 the process's peak resident memory (threads included: training uses threads, not processes).
 
-    .venv/bin/python bench/scale.py --questions 1000000 --tags 1000
+    .venv/bin/python -m bench.scale --questions 1000000 --tags 1000
 """
 
 from __future__ import annotations
@@ -15,18 +15,13 @@ import argparse
 import csv
 import random
 import resource
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ml.baseline import (
-    SOLVERS,  # noqa: E402
-    TfidfBaseline,  # noqa: E402
-)
-from ml.cli import _ngram_range, resolve_auto  # noqa: E402
-from ml.data.split import label_matrix  # noqa: E402
-from ml.train import DEFAULT_DATA  # noqa: E402
+from bench.harness import stamp
+from ml.backends.baseline import SOLVERS, TfidfBaseline, resolve_auto
+from ml.cli_types import ngram_range
+from ml.data.split import label_matrix
+from ml.training.from_file import DEFAULT_DATA
 
 
 def peak_rss_gb() -> float:
@@ -58,10 +53,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--questions", type=int, default=1_000_000)
     parser.add_argument("--tags", type=int, default=1000)
-    parser.add_argument("--char-ngrams", type=_ngram_range, default="auto", help="as for `python -m ml train`")
+    parser.add_argument("--char-ngrams", type=ngram_range, default="auto", help="as for `python -m ml train`")
     parser.add_argument("--solver", default="auto", choices=("auto", *SOLVERS), help="as for `python -m ml train`")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
+    print(stamp(), flush=True)
 
     started = time.perf_counter()
     texts, tag_sets = synthetic(args.questions, args.tags)

@@ -8,11 +8,11 @@ skewed vocabulary around the question's own right tags, lognormal latencies per 
 added). Then times single GET requests through Flask's test client and prints p50/p95 per
 page. No model is loaded: the pages read the database only.
 
-    .venv/bin/python bench/stats_scale.py --questions 100000                  # a temporary SQLite file
-    .venv/bin/python bench/stats_scale.py --questions 100000 --url postgresql+psycopg://...
-    .venv/bin/python bench/stats_scale.py --url sqlite:////tmp/big.sqlite3 --no-fill   # measure again
+    .venv/bin/python -m bench.stats_scale --questions 100000                  # a temporary SQLite file
+    .venv/bin/python -m bench.stats_scale --questions 100000 --url postgresql+psycopg://...
+    .venv/bin/python -m bench.stats_scale --url sqlite:////tmp/big.sqlite3 --no-fill   # measure again
 
-A PostgreSQL server to try: ``.venv/bin/python -m tests.postgres`` prints its URL (the
+A PostgreSQL server to try: ``.venv/bin/python -m tests.helpers.postgres`` prints its URL (the
 database ``postgres`` there is as good as any). With --keep the SQLite file stays for
 another run (--no-fill measures it again, e.g. after upgrading the code).
 """
@@ -29,12 +29,12 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import func, insert, select, text
+
+from bench.harness import stamp
+from ml.registry import model_names
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from sqlalchemy import func, insert, select, text  # noqa: E402
-
-from ml.registry import model_names  # noqa: E402
 
 PAGES = ("/stats", "/", "/history/")
 CHUNK = 10_000  # questions per insert round
@@ -61,8 +61,8 @@ def make_app(url: str):
 
 def fill(url: str, questions: int, reviewed_share: float, seed: int = 0) -> float:
     """Store ``questions`` questions; returns the seconds it took."""
-    from webapp.extensions import db
-    from webapp.tables import ModelAnswer, Prediction, ReviewedTag, SuggestedTag
+    from webapp.core.extensions import db
+    from webapp.core.tables import ModelAnswer, Prediction, ReviewedTag, SuggestedTag
 
     app = make_app(url)
     names = model_names()
@@ -170,8 +170,8 @@ def store(connection, table, rows: list[dict]) -> None:
 
 def after_fill(app) -> None:
     """The rows went in behind the site's back: recompute the totals /stats reads."""
-    from webapp.counters import rebuild
-    from webapp.extensions import db
+    from webapp.core.extensions import db
+    from webapp.stats.counters import rebuild
 
     started = time.perf_counter()
     with db.engine.begin() as connection:
@@ -181,7 +181,7 @@ def after_fill(app) -> None:
 
 def measure(url: str, pages: tuple[str, ...], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
     """Milliseconds of each GET, after ``warmup`` untimed requests per page."""
-    from webapp.extensions import db
+    from webapp.core.extensions import db
 
     started = time.perf_counter()
     app = make_app(url)
@@ -219,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1, help="untimed requests per page first")
     parser.add_argument("--pages", default=",".join(PAGES), help="comma-separated paths")
     args = parser.parse_args(argv)
+    print(stamp(), flush=True)
 
     folder = None
     url = args.url

@@ -4,7 +4,7 @@ SQLite lets one connection write at a time: from a transaction's first INSERT to
 its commit every other gunicorn worker's write waits, so that span bounds how many questions
 the site can store per second however many cores it has. This stores ``--questions`` real
 titles and bodies (data/so_questions_open.jsonl) with the baseline model's real answers
-(its time is not counted) through ``webapp.suggest.store_predictions``, one question per
+(its time is not counted) through ``webapp.ask.suggest.store_predictions``, one question per
 transaction as the suggest endpoint does, and prints the mean and median of the whole store
 and of the write-lock span (first INSERT, UPDATE or DELETE to the end of the commit); the
 first fifth is a warm-up and not counted.
@@ -13,7 +13,7 @@ The questions are really stored: point ``--database`` at a copy when it matters 
 million-question file ``bench/history_scale.py --keep`` leaves); without it a new empty file
 in a temporary folder is used.
 
-    .venv/bin/python bench/store_cost.py [--database FILE.sqlite3] [--questions 2000]
+    .venv/bin/python -m bench.store_cost [--database FILE.sqlite3] [--questions 2000]
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ import argparse
 import json
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.harness import stamp
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
 
@@ -39,9 +39,9 @@ def measure(database: Path, questions: int, models_dir: Path) -> tuple[list[floa
     from ml.registry import load_predictor
     from ml.text import question_text
     from webapp import create_app
-    from webapp.database import transaction
-    from webapp.extensions import db
-    from webapp.suggest import ModelRun, store_predictions
+    from webapp.ask.suggest import ModelRun, store_predictions
+    from webapp.core.database import transaction
+    from webapp.core.extensions import db
 
     app = create_app(
         {
@@ -85,6 +85,7 @@ def main() -> int:
     parser.add_argument("--questions", type=int, default=2000, help="(default: %(default)s)")
     parser.add_argument("--models-dir", type=Path, default=ROOT / "models", help="(default: models/)")
     args = parser.parse_args()
+    print(stamp(), flush=True)
     if args.questions < 5:
         parser.error("--questions: at least 5")
     with tempfile.TemporaryDirectory(prefix="tagsmith-store-") as folder:

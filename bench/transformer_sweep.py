@@ -5,21 +5,20 @@ open-vocabulary corpus (every source, partial labels) and reports the validation
 (all-tag micro-F1 at the best global threshold) -- the same objective the full run uses to
 pick its best epoch. The test split is not touched.
 
-    .venv/bin/python bench/transformer_sweep.py --lrs 5e-5,1e-4,2e-4 --limit 10000
+    .venv/bin/python -m bench.transformer_sweep --lrs 5e-5,1e-4,2e-4 --limit 10000
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ml.data.sources import load_corpus  # noqa: E402
-from ml.evaluate import format_table  # noqa: E402
-from ml.finetune import FineTuneConfig, FineTuner, open_labels  # noqa: E402
+from bench.harness import stamp
+from ml.backends.transformer.finetune import FineTuneConfig, FineTuner, open_labels
+from ml.data.sources import load_corpus
+from ml.evaluate import format_table
 
 
 def main() -> None:
@@ -30,6 +29,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--min-count", type=int, default=5)
     args = parser.parse_args()
+    print(stamp(), flush=True)
     corpus = load_corpus()
     labels = open_labels(corpus, args.min_count)
     train_questions = min(args.limit, len(corpus.indices("train")))

@@ -2,27 +2,26 @@
 tag, chosen on the validation questions only (all-tag micro-F1 and P@1 at each setting's best
 global threshold; the test questions are not touched).
 
-    .venv/bin/python bench/vocabulary_cutoff.py [--min-counts 2,3,5,10,20]
+    .venv/bin/python -m bench.vocabulary_cutoff [--min-counts 2,3,5,10,20]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ml.data.sources import load_corpus  # noqa: E402
-from ml.evaluate import format_table  # noqa: E402
-from ml.omikuji_tagger import OmikujiTagger  # noqa: E402
-from ml.open_train import frequent_tags, gold_sets, score_part, texts, top_scores, tune_threshold  # noqa: E402
+from bench.harness import stamp
+from ml.backends.omikuji import OmikujiTagger
+from ml.data.sources import load_corpus
+from ml.evaluate import format_table
+from ml.training.open_corpus import frequent_tags, gold_sets, score_part, texts, top_scores, tune_threshold
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--min-counts", default="2,3,5,10,20")
     args = parser.parse_args()
+    print(stamp(), flush=True)
     corpus = load_corpus()
     train, validation = corpus.complete("train"), corpus.complete("validation")
     counts = corpus.tag_counts("train", scope="all")

@@ -7,7 +7,7 @@ SQLite gets batch mode, since it cannot alter most columns in place.
 from alembic import context
 from flask import current_app
 
-from webapp.search import include_object
+from webapp.history.search import include_object
 
 config = context.config
 database = current_app.extensions["migrate"].db
@@ -32,7 +32,7 @@ def run_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
-            # The full-text index is made by hand (webapp/search.py), not from the models.
+            # The full-text index is made by hand (webapp/history/search.py), not from the models.
             include_object=include_object,
         )
         with context.begin_transaction():

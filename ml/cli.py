@@ -20,23 +20,24 @@ from typing import Any, Literal, TextIO
 
 import numpy as np
 
-from ml import __version__, reviews
+from ml import __version__
 from ml.artifacts import training_lock, versioned_saves
-from ml.baseline import TfidfBaseline, add_profile_arguments
-from ml.catalogue import load_catalogue
+from ml.backends.baseline import TfidfBaseline, add_profile_arguments
 from ml.cli_types import positive_int, probability, top_k
+from ml.data import reviews
+from ml.data.catalogue import load_catalogue
 from ml.data.readers import FORMATS, read_questions
 from ml.data.records import Question, ReadReport
 from ml.data.sources import DEFAULT_SOURCES, Corpus, Source, load_corpus
 from ml.data.split import label_matrix
 from ml.errors import TagsmithError, UsageError
 from ml.evaluate import all_tag_metrics, format_all_tag_report, format_report, format_table, write_metrics
-from ml.open_train import chosen_and_ranked, evaluate_model, model_corpus, top_of
 from ml.paths import DEFAULT_DATA, SPLITS_DIR, display_path
 from ml.predictor import DEFAULT_TOP_K, MAX_TOP_K, Predictor, TrainOptions
 from ml.registry import get_kind, kinds, load_predictor, model_dir, model_names
 from ml.text import question_text
-from ml.train import Dataset, evaluate_scores, fit_and_evaluate, load_dataset, model_dataset
+from ml.training.from_file import Dataset, evaluate_scores, fit_and_evaluate, load_dataset, model_dataset
+from ml.training.open_corpus import chosen_and_ranked, evaluate_model, model_corpus, top_of
 
 BATCH_SIZE = 256
 

@@ -1,5 +1,6 @@
 """An int8 ONNX encoder and its tokenizer, loaded and fed: shared by serving
-(``ml.transformer``) and fine-tuning (``ml.finetune``), which imports no serving code."""
+(``ml.backends.transformer.serving``) and fine-tuning (``ml.backends.transformer.finetune``),
+which imports no serving code."""
 
 from __future__ import annotations
 

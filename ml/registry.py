@@ -124,7 +124,7 @@ register(
             "Fast (milliseconds on a CPU) and transparent: its scores read as probabilities, and each tag "
             "has its own threshold tuned on validation data."
         ),
-        predictor="ml.baseline:TfidfBaseline",
+        predictor="ml.backends.baseline:TfidfBaseline",
         rebuild="python -m ml train --model baseline",
         colour="#1d4ed8",
         purpose="the 100 most used tags, fast",
@@ -140,7 +140,7 @@ register(
             "examples, learned from every bundled source, served int8 with onnxruntime. It reads the question "
             "as a sequence, so it can pick up meaning that word counts miss, at a higher cost per question."
         ),
-        predictor="ml.transformer:OnnxTagger",
+        predictor="ml.backends.transformer.serving:OnnxTagger",
         rebuild="make train-transformer",
         colour="#7e22ce",
         purpose="reads the question's meaning",
@@ -154,7 +154,7 @@ register(
             "TF-IDF features and an Omikuji (Bonsai) label tree over every tag with enough examples in real, "
             "completely tagged questions: thousands of tags where the baseline knows 100, in about a millisecond."
         ),
-        predictor="ml.omikuji_tagger:OmikujiTagger",
+        predictor="ml.backends.omikuji:OmikujiTagger",
         rebuild="python -m ml train --model omikuji",
         colour="#047857",
         purpose="thousands of tags, in a millisecond",
@@ -169,7 +169,7 @@ register(
             "(react hooks, k8s, import polars) and scores each with a small model learned on real questions. "
             "It can suggest tags no classifier has examples of."
         ),
-        predictor="ml.lexical:LexicalMatcher",
+        predictor="ml.backends.lexical:LexicalMatcher",
         rebuild="python -m ml train --model lexical",
         colour="#b45309",
         purpose="finds tag names in the question",
@@ -184,7 +184,7 @@ register(
             "(TF-IDF nearest neighbours). It learns from every saved review at once, including tags it has never "
             "seen, and each suggestion names the questions that caused it."
         ),
-        predictor="ml.memory:ReviewMemory",
+        predictor="ml.backends.memory:ReviewMemory",
         rebuild="python -m ml train --model memory",
         colour="#0e7490",
         purpose="tags of similar reviewed questions",
@@ -199,7 +199,7 @@ register(
             "memory of reviewed questions, tag by tag, with a combiner learned on held-out real questions. "
             "The site's default: the best of each model."
         ),
-        predictor="ml.ensemble:EnsembleTagger",
+        predictor="ml.backends.ensemble:EnsembleTagger",
         rebuild="python -m ml train --model ensemble",
         colour="#be123c",
         purpose="the best of all models",

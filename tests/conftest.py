@@ -4,8 +4,8 @@ import signal
 
 import pytest
 
-from tests.postgres import Cluster, Unavailable
-from tests.support import BACKENDS, Databases, FakeTransformer, make_app, make_questions, reviewer_client
+from tests.helpers.postgres import Cluster, Unavailable
+from tests.helpers.support import BACKENDS, Databases, FakeTransformer, make_app, make_questions, reviewer_client
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +78,7 @@ def hermetic_site(monkeypatch, tmp_path):
 @pytest.fixture(scope="session")
 def postgres():
     """The PostgreSQL server of the whole run: the one TAGSMITH_TEST_POSTGRES_URL names, else
-    a throwaway cluster started now (tests/postgres.py) and stopped and deleted at the end,
+    a throwaway cluster started now (tests/helpers/postgres.py) and stopped and deleted at the end,
     whatever the tests did. Where none can be had the PostgreSQL variants skip, except under
     CI=true, where they fail: CI must not pass without having run them."""
     cluster = Cluster.from_environment()

@@ -1,12 +1,14 @@
-"""The code's layout: no import cycle among the modules of ``ml`` and ``webapp``. Every import
-counts, those inside functions and under TYPE_CHECKING too: a cycle hidden in a function is
-still two modules that cannot be understood, moved or tested one without the other."""
+"""The code's layout: no import cycle among the modules of ``ml`` and ``webapp``, no module a
+reader cannot take in at once, and the site in feature packages. Every import counts, those
+inside functions and under TYPE_CHECKING too: a cycle hidden in a function is still two
+modules that cannot be understood, moved or tested one without the other."""
 
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("ml", "webapp")
+MAX_LINES = 600
 
 
 def module_files() -> dict[str, Path]:
@@ -80,5 +82,22 @@ def test_the_checker_finds_a_cycle_through_several_modules():
 
 def test_the_packages_have_no_import_cycle():
     graph = import_graph()
-    assert "webapp.counters" in graph and "ml.memory.index" in graph and graph["ml.finetune"]
+    assert (
+        "webapp.stats.counters" in graph
+        and "ml.backends.memory.index" in graph
+        and graph["ml.backends.transformer.finetune"]
+    )
     assert cycles(graph) == []
+
+
+def test_no_module_is_longer_than_a_reader_can_hold():
+    lengths = {name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in module_files().items()}
+    assert len(lengths) > 80
+    assert {name: n for name, n in lengths.items() if n > MAX_LINES} == {}
+
+
+def test_the_site_is_feature_packages_around_its_factory():
+    loose = sorted(path.name for path in (ROOT / "webapp").glob("*.py") if path.name != "__init__.py")
+    assert loose == []
+    features = {path.parent.name for path in (ROOT / "webapp").glob("*/__init__.py")}
+    assert {"core", "ask", "history", "review", "auth", "api", "batch", "stats"} <= features

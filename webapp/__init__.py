@@ -10,36 +10,28 @@ import logging
 
 from flask import Flask, abort, request
 
-from webapp import (
-    api,
-    auth,
-    batch_api,
-    batch_pages,
-    batches,
-    catalogue,
-    cors,
-    database,
-    errors,
-    guards,
-    history,
-    https,
-    learning,
-    pages,
-    preview,
-    ratelimits,
-    serving,
-    templating,
-)
-from webapp import config as settings
-from webapp.commands import tagsmith_cli
-from webapp.counters import stats_cli
-from webapp.extensions import csrf
-from webapp.inputs import undecodable_form_fields
-from webapp.reviewer_cli import reviewer_cli
+from webapp.api import cors, preview
+from webapp.api import routes as api_routes
+from webapp.ask import model_pages, serving
+from webapp.ask import pages as ask_pages
+from webapp.auth import login as login
+from webapp.auth.cli import reviewer_cli
+from webapp.batch import api as batch_api
+from webapp.batch import jobs as batches
+from webapp.batch import pages as batch_pages
+from webapp.core import catalogue, database, errors, guards, https, ratelimits, templating
+from webapp.core import config as settings
+from webapp.core.commands import tagsmith_cli
+from webapp.core.extensions import csrf
+from webapp.core.inputs import undecodable_form_fields
+from webapp.history import pages as history_pages
+from webapp.review import learning
+from webapp.stats import pages as stats_pages
+from webapp.stats.counters import stats_cli
 
 
 def create_app(config: dict | None = None) -> Flask:
-    app = Flask(__name__, template_folder="../templates", static_folder="../static", instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(settings.from_environment())
     if config:
         app.config.update(config)
@@ -53,7 +45,7 @@ def create_app(config: dict | None = None) -> Flask:
     # Before the rate limits and guards read a body: batch files have their own size cap.
     app.before_request(batch_pages.raise_upload_cap)
     # First: a client over its limit is refused before its body is read.
-    writers = [pages.bp, history.bp, api.bp, batch_pages.bp, batch_api.bp]
+    writers = [ask_pages.bp, history_pages.bp, api_routes.bp, batch_pages.bp, batch_api.bp]
     ratelimits.init_app(app, writers, preview_blueprints=[preview.bp])
     guards.init_app(app)
     # Before CSRFProtect's hook: it parses the form, after which the raw bytes are gone.
@@ -66,20 +58,22 @@ def create_app(config: dict | None = None) -> Flask:
     templating.init_app(app)
     cors.init_app(app)
 
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(history.bp)
-    app.register_blueprint(api.bp)
+    app.register_blueprint(ask_pages.bp)
+    app.register_blueprint(model_pages.bp)
+    app.register_blueprint(stats_pages.bp)
+    app.register_blueprint(history_pages.bp)
+    app.register_blueprint(api_routes.bp)
     app.register_blueprint(preview.bp)
-    app.register_blueprint(api.health)
+    app.register_blueprint(api_routes.health)
     app.register_blueprint(batch_pages.bp)
     app.register_blueprint(batch_api.bp)
-    auth.init_app(app)
+    login.init_app(app)
     ratelimits.limit_logins(app, "auth.login")
     # The API sets no cookies and ignores the login cookie (bearer tokens only): there is no
     # session to forge.
-    csrf.exempt(api.bp)
+    csrf.exempt(api_routes.bp)
     csrf.exempt(preview.bp)
-    csrf.exempt(api.health)
+    csrf.exempt(api_routes.health)
     csrf.exempt(batch_api.bp)
     batches.init_app(app)
     app.cli.add_command(stats_cli)

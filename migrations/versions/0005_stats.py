@@ -5,7 +5,7 @@ Revises: 0004_heartbeats
 Created: 2026-11-25 00:00:00
 
 /stats read every question into Python; it now reads totals kept as rows are written
-(webapp/counters.py). This makes the two tables, the (model, latency_ms) index the exact
+(webapp/stats/counters.py). This makes the two tables, the (model, latency_ms) index the exact
 percentiles are read from, and fills the totals from the existing rows with set-based SQL,
 so an upgraded site shows the same figures as before. The SQL is a frozen copy of
 ``counters.rebuild_statements`` as of this revision (a migration must not change when the
@@ -34,7 +34,7 @@ DECADES: tuple[tuple[float, str, int], ...] = (
 
 
 def latency_bucket_sql(column: str, dialect: str) -> str:
-    """webapp.counters.latency_bucket as of this revision, as a SQL expression on ``column``."""
+    """webapp.stats.counters.latency_bucket as of this revision, as a SQL expression on ``column``."""
     whole = "CAST({} AS INTEGER)" if dialect == "sqlite" else "CAST(floor({}) AS BIGINT)"  # SQLite truncates
     cases = []
     for decade, (limit, operator, factor) in enumerate(DECADES):

@@ -10,7 +10,7 @@ PostgreSQL: a generated ``tsvector`` column (``simple`` configuration, the text'
 letters and digits lower-cased with ICU's root collation where the server has it); adding it
 computes it for every row already there (the table is rewritten once), then a GIN index.
 Both: a partial index of the reviewed questions' ids (the export and the "reviewed" filter).
-See webapp/search.py for the rule both follow. Self-contained: the SQL is written out here.
+See webapp/history/search.py for the rule both follow. Self-contained: the SQL is written out here.
 A later migration that copies ``predictions`` on SQLite (batch mode's "move and copy") drops
 the triggers with the old table and must make them again.
 """

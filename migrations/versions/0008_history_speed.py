@@ -7,7 +7,7 @@ Created: 2026-11-29 03:00:00
 ``question_tags``: each (tag, question) pair where a model suggested the tag for the question
 or its review marked the tag right (accepted or added), filled here from the rows already
 stored with one set-based INSERT; the history's tag filter reads a tag's questions, newest
-first, from its primary key (webapp/tag_index.py keeps it in step with each write).
+first, from its primary key (webapp/history/tag_index.py keeps it in step with each write).
 SQLite: the FTS5 table is made again with a prefix index of 3 characters and rebuilt, so a
 short prefix such as ``pro`` reads one list instead of merging every word that starts so;
 the triggers are made again with it. ``ix_predictions_id``: the ids alone, which an offset

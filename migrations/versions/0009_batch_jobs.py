@@ -4,7 +4,7 @@ Revision ID: 0009_batch_jobs
 Revises: 0006_search
 Created: 2026-11-29 03:00:00
 
-Two new tables (webapp/batches.py uses them); no existing table changes, so every row stays
+Two new tables (webapp/batch/jobs.py uses them); no existing table changes, so every row stays
 as it was and SQLite never copies ``predictions`` (which would drop its search triggers).
 A question a batch stored is linked from its item (``batch_items.prediction_id``).
 """

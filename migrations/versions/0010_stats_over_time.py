@@ -4,7 +4,7 @@ Revision ID: 0010_stats_over_time
 Revises: 0006_search
 Created: 2026-11-29 03:10:00
 
-The charts on /stats read running totals like the rest of the page (webapp/counters.py):
+The charts on /stats read running totals like the rest of the page (webapp/stats/counters.py):
 questions asked and reviewed per day, each model version's review totals per week of the
 review, and per tag how often it was suggested, rejected and added. A counter that names a
 model version can be longer than the 100 characters the name had, so the name widens to

@@ -4,7 +4,7 @@ Revision ID: 0011_forgotten_questions
 Revises: 0010_stats_over_time
 Created: 2026-11-29 06:20:00
 
-A new table (webapp/learning.py polls it); no existing table changes. Questions deleted
+A new table (webapp/review/learning.py polls it); no existing table changes. Questions deleted
 before this revision were forgotten by the workers of that time when they restarted.
 """
 

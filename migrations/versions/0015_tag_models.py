@@ -7,7 +7,7 @@ Created: 2026-11-29 16:00:00
 The history's filter by a tag and a model checked each of the tag's questions for the
 model's answer and its review (three EXISTS a row): at a million questions, PostgreSQL took
 up to 285 ms to count a common tag's 10,000 matches. ``question_tags.models`` holds a bit per
-model (webapp/tag_index.py's MODEL_BITS) under which the question is kept: the model answered
+model (webapp/history/tag_index.py's MODEL_BITS) under which the question is kept: the model answered
 it, and its answer has the tag or the review kept it. The filter then reads one range of the
 primary key. The table is recomputed from the answers and reviews, with its own copy of the
 rule (as 0008), so later changes to the code do not change what this revision does.

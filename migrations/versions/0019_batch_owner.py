@@ -7,7 +7,7 @@ Created: 2026-12-07 01:00:00
 Anyone could list every batch job, download any job's file and cancel another person's
 job. Each job now has a key, of which this column keeps the SHA-256: the submitter's browser
 keeps the key in its session, an API client is given it, and a reviewer owns their jobs by
-``submitted_by`` too (``webapp/batch_access.py``). Jobs from before have no key and are shown
+``submitted_by`` too (``webapp/batch/access.py``). Jobs from before have no key and are shown
 to reviewers only.
 """
 

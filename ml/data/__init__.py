@@ -1,6 +1,5 @@
-"""Reading labelled questions from the formats tagsmith accepts."""
-
-from ml.data.readers import FORMATS, parse_tags, read_questions
-from ml.data.records import DataFormatError, Question, ReadReport
-
-__all__ = ["FORMATS", "DataFormatError", "Question", "ReadReport", "parse_tags", "read_questions"]
+"""The data the models learn from: labelled questions in the formats tagsmith accepts
+(``readers``, ``records``), the bundled corpus and its splits (``sources``, ``split``,
+``labels``), the tag catalogue and newer tag files (``catalogue``, ``tag_files``), and
+reviewed questions from the site (``reviews``). Serving imports only the catalogue, so this
+package imports nothing itself."""

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from ml.catalogue import TagCatalogue, load_catalogue
+from ml.data.catalogue import TagCatalogue, load_catalogue
 from ml.data.readers import read_questions
 from ml.data.records import Question, ReadReport
 from ml.data.split import make_or_load_split
@@ -211,7 +211,7 @@ def _parts(source: Source, questions: list[Question], seed: int, splits_dir: Pat
         return ["train"] * len(questions)
     if source.split == "hash":
         return [title_part(q.title, seed) for q in questions]
-    # "keep": the same split file ``python -m ml train`` uses for this data (see ml.train.load_dataset).
+    # "keep": the same split file ``python -m ml train`` uses for this data (see ml.training.from_file.load_dataset).
     from ml.data.split import data_hash
 
     digest = data_hash(questions)

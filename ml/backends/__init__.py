@@ -1,0 +1,1 @@
+"""The model kinds, one module or package each, registered by name in ``ml.registry``."""

@@ -1,0 +1,46 @@
+import pytest
+
+from ml.data.catalogue import TagCatalogue, load_catalogue, normalise_tag, tag_problem
+
+
+@pytest.fixture
+def small():
+    counts = {"kubernetes": 500, "k8s-cronjobber": 3, "go": 900, "python-3.x": 800, "python": 2000, "reactjs": 700}
+    synonyms = {"k8s": "kubernetes", "golang": "go", "python-3": "python3", "python3": "python-3.x", "react": "reactjs"}
+    return TagCatalogue(counts, synonyms, {"kubernetes": "Container orchestration."})
+
+
+def test_canonical_names_follow_stack_overflow(small):
+    assert small.canonical("K8s") == "kubernetes"
+    assert small.canonical(" Golang ") == "go"
+    assert small.canonical("python 3") == "python-3.x"  # spaces become hyphens, then a chain of synonyms
+    assert small.canonical("brand-new-tag") == "brand-new-tag"  # unknown names are kept, never refused
+    assert small.canonical_tags(["react", "reactjs", "", "Go"]) == ("reactjs", "go")
+    assert "k8s" in small and "brand-new-tag" not in small
+
+
+def test_prefix_search_ranks_by_use_and_reaches_synonyms(small):
+    found = small.search("k8", limit=5)
+    assert [info.name for info in found] == ["kubernetes", "k8s-cronjobber"]
+    assert found[0].matched == "k8s" and found[0].description == "Container orchestration."
+    assert [info.name for info in small.search("py")] == ["python", "python-3.x"]
+    assert small.search("") == [] and small.search("zz") == []
+    assert small.info("golang").to_dict() == {"tag": "go", "count": 900, "description": "", "synonym": "golang"}
+
+
+def test_tag_names_are_checked():
+    assert normalise_tag("  Ruby On   Rails ") == "ruby-on-rails"
+    assert tag_problem("c#") is None and tag_problem("node.js") is None
+    assert "35" in tag_problem("x" * 36)
+    assert tag_problem("bad!tag") is not None and tag_problem("") == "is empty"
+    for punctuation in ("...", "+++", "###", ".-+#"):  # a reviewer's "tag" of no letter or digit
+        assert "letter or digit" in tag_problem(punctuation)
+    assert tag_problem("c++") is None and tag_problem(".net") is None and tag_problem("f#") is None
+
+
+def test_the_bundled_catalogue():
+    catalogue = load_catalogue()
+    assert len(catalogue) == 61668
+    assert catalogue.canonical("postgres") == "postgresql" and catalogue.canonical("nextjs") == "next.js"
+    assert catalogue.count("python") > 1_000_000
+    assert "data analysis" in catalogue.description("pandas").lower()

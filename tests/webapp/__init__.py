@@ -1,0 +1,1 @@
+"""Tests of the site through the Flask test client, on SQLite and PostgreSQL."""
