@@ -93,7 +93,7 @@ def fill(url: str, questions: int, seed: int = 0) -> float:
     """Insert the history through SQLAlchemy Core with explicit ids; seconds taken."""
     from sqlalchemy import create_engine, insert, text
 
-    from webapp.core.tables import ModelAnswer, Prediction, ReviewedTag, SuggestedTag
+    from webapp.core.tables import ModelAnswer, Question, ReviewedTag, SuggestedTag
     from webapp.history import tag_index
 
     rng = random.Random(seed)
@@ -177,7 +177,7 @@ def fill(url: str, questions: int, seed: int = 0) -> float:
                                 "position": position,
                             }
                         )
-            connection.execute(insert(Prediction.__table__), rows["p"])
+            connection.execute(insert(Question.__table__), rows["p"])
             connection.execute(insert(ModelAnswer.__table__), rows["a"])
             connection.execute(insert(SuggestedTag.__table__), rows["t"])
             if rows["r"]:

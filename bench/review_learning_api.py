@@ -197,7 +197,7 @@ def write_reviews(database: Path, corpus: Corpus, n: int) -> None:
     take longer than everything else here."""
     from webapp import create_app
     from webapp.core.extensions import db
-    from webapp.core.tables import ADDED, Prediction, ReviewedTag, utc_now
+    from webapp.core.tables import ADDED, Question, ReviewedTag, utc_now
 
     held_out = [int(i) for part in ("validation", "test") for i in corpus.indices(part)]
     random.Random(1).shuffle(held_out)
@@ -206,7 +206,7 @@ def write_reviews(database: Path, corpus: Corpus, n: int) -> None:
         for start in range(0, n, 1000):
             for i in held_out[start : min(n, start + 1000)]:
                 question = corpus.questions[i]
-                prediction = Prediction(
+                prediction = Question(
                     title=question.title, body=question.body, source="api", top_k=5, reviewed_at=utc_now()
                 )
                 prediction.review = [

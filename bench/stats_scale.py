@@ -62,7 +62,7 @@ def make_app(url: str):
 def fill(url: str, questions: int, reviewed_share: float, seed: int = 0) -> float:
     """Store ``questions`` questions; returns the seconds it took."""
     from webapp.core.extensions import db
-    from webapp.core.tables import ModelAnswer, Prediction, ReviewedTag, SuggestedTag
+    from webapp.core.tables import ModelAnswer, Question, ReviewedTag, SuggestedTag
 
     app = make_app(url)
     names = model_names()
@@ -71,7 +71,7 @@ def fill(url: str, questions: int, reviewed_share: float, seed: int = 0) -> floa
     weights = [1 / (rank + 1) for rank in range(len(vocabulary))]
     started = time.perf_counter()
     with app.app_context():
-        first = (db.session.scalar(select(func.max(Prediction.id))) or 0) + 1
+        first = (db.session.scalar(select(func.max(Question.id))) or 0) + 1
         answer_id = (db.session.scalar(select(func.max(ModelAnswer.id))) or 0) + 1
         tag_id = (db.session.scalar(select(func.max(SuggestedTag.id))) or 0) + 1
         review_id = (db.session.scalar(select(func.max(ReviewedTag.id))) or 0) + 1
@@ -132,7 +132,7 @@ def fill(url: str, questions: int, reviewed_share: float, seed: int = 0) -> floa
                         review_id += 1
             with db.engine.begin() as connection:
                 for table, rows in (
-                    (Prediction, predictions),
+                    (Question, predictions),
                     (ModelAnswer, answers),
                     (SuggestedTag, tags),
                     (ReviewedTag, reviews),

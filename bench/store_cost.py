@@ -39,7 +39,7 @@ def measure(database: Path, questions: int, models_dir: Path) -> tuple[list[floa
     from ml.registry import load_predictor
     from ml.text import question_text
     from webapp import create_app
-    from webapp.ask.suggest import ModelRun, store_predictions
+    from webapp.ask.suggest import ModelRun, store_questions
     from webapp.core.database import transaction
     from webapp.core.extensions import db
 
@@ -71,7 +71,7 @@ def measure(database: Path, questions: int, models_dir: Path) -> tuple[list[floa
             run = ModelRun("baseline", baseline.version, 1.0, answers)
             started = time.perf_counter()
             with transaction() as session:
-                store_predictions(session, [run], [(title, body)], 5, None, "api")
+                store_questions(session, [run], [(title, body)], 5, None, "api")
             ended = time.perf_counter()
             stored.append(ended - started)
             held.append(ended - first_write.pop())

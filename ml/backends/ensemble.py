@@ -101,11 +101,10 @@ class EnsembleTagger(Predictor):
     training_data = "corpus"
     grows_labels = True  # it appends the tags a learning member (the memory) proposes
 
-    def __init__(self, members: dict[str, Predictor], combiner: Any = None, title_only: Sequence[str] = ()):
+    def __init__(self, members: dict[str, Predictor], title_only: Sequence[str] = ()):
         # Sorted by name: features and the union of labels come out the same at training and loading.
         self.members = {name: members[name] for name in sorted(members)}
         self.title_only = [name for name in self.members if name in title_only]
-        self.combiner_ = combiner
         catalogue = load_catalogue()
         union: dict[str, int] = {}
         self.keep_: dict[str, np.ndarray] = {}  # member columns used: the first of labels sharing a name
@@ -532,7 +531,8 @@ class EnsembleTagger(Predictor):
             combiner = joblib.load(folder / COMBINER_FILE)
         except Exception as error:
             raise unreadable(folder, error, hint) from error
-        model = cls(members, combiner, metadata.get("title_only", ()))
+        model = cls(members, metadata.get("title_only", ()))
+        model.combiner_ = combiner
         if model.labels != list(metadata["labels"]):  # learning members count as saved: base_labels
             raise ArtifactError(f"{folder} is inconsistent with its members' labels; rebuild it with: {hint}")
         model.thresholds = np.full(len(model.labels), float(metadata["thresholds"]["global"]))

@@ -8,7 +8,7 @@ from tests.e2e import test_site_browser as browser_tests
 from tests.e2e.test_site_browser import EC, By, Keys, wait
 from tests.helpers.screenshots import save_screenshots
 from tests.helpers.support import count_rows
-from webapp.core.tables import Prediction
+from webapp.core.tables import Question
 
 # The served site and the browser of the other browser tests (one of each per module).
 site = browser_tests.site
@@ -23,7 +23,7 @@ def live_tags(driver) -> list[str]:
 
 def test_suggestions_appear_while_typing_and_examples_fill_the_form(site, browser):
     url, app = site
-    stored = count_rows(app, Prediction.__table__)
+    stored = count_rows(app, Question.__table__)
     browser.get(url + "/")
     assert browser.find_element(By.ID, "live").is_displayed()
     save_screenshots(browser, "ask-empty")
@@ -39,7 +39,7 @@ def test_suggestions_appear_while_typing_and_examples_fill_the_form(site, browse
     body.send_keys("I also run a select with a join")
     wait(browser).until(lambda driver: "sql" in live_tags(driver))
     save_screenshots(browser, "ask-typing", show=browser.find_element(By.ID, "live"))
-    assert count_rows(app, Prediction.__table__) == stored  # typing stores nothing
+    assert count_rows(app, Question.__table__) == stored  # typing stores nothing
 
     title.clear()
     body.clear()
@@ -52,7 +52,7 @@ def test_suggestions_appear_while_typing_and_examples_fill_the_form(site, browse
     assert browser.current_url.rstrip("/") == url  # filled in place, not submitted
     assert browser.find_element(By.ID, "title").get_attribute("value") == wanted
     wait(browser).until(lambda driver: live_tags(driver))
-    assert count_rows(app, Prediction.__table__) == stored
+    assert count_rows(app, Question.__table__) == stored
 
 
 def test_reasons_accept_all_keys_and_a_failed_save(site, browser):

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from ml.registry import model_names
 from webapp.core.extensions import db
-from webapp.core.tables import ModelAnswer, Prediction
+from webapp.core.tables import ModelAnswer, Question
 from webapp.stats.counters import bucket_floor, latency_bucket, week_of
 from webapp.stats.figures import Agreement, Day, ModelStats, Stats, TagCount, VersionWeek
 
@@ -27,10 +27,8 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
 def compute() -> Stats:
     names = model_names()
     stats = Stats(models={name: ModelStats(name) for name in names})
-    stats.questions = db.session.scalar(select(func.count(Prediction.id))) or 0
-    stats.reviewed = (
-        db.session.scalar(select(func.count(Prediction.id)).where(Prediction.reviewed_at.is_not(None))) or 0
-    )
+    stats.questions = db.session.scalar(select(func.count(Question.id))) or 0
+    stats.reviewed = db.session.scalar(select(func.count(Question.id)).where(Question.reviewed_at.is_not(None))) or 0
     for name, model in stats.models.items():
         latencies = list(
             db.session.scalars(
@@ -42,25 +40,25 @@ def compute() -> Stats:
         model.latency_p95_ms = percentile(latencies, 95)
     stats.agreements = [agreement(first, second) for first, second in combinations(names, 2)]
 
-    every = select(Prediction).execution_options(yield_per=500)
-    for prediction in db.session.scalars(every):
-        asked = prediction.created_at.date().isoformat()
+    every = select(Question).execution_options(yield_per=500)
+    for question in db.session.scalars(every):
+        asked = question.created_at.date().isoformat()
         stats.days.setdefault(asked, Day(asked)).questions += 1
-        for answer in prediction.answers:
+        for answer in question.answers:
             for tag in answer.tag_names():
                 stats.tags.setdefault(tag, TagCount(tag)).suggested += 1
-        if prediction.reviewed_at is None:
+        if question.reviewed_at is None:
             continue
-        day = prediction.reviewed_at.date().isoformat()
+        day = question.reviewed_at.date().isoformat()
         stats.days.setdefault(day, Day(day)).reviewed += 1
-        verdicts = prediction.verdicts()
+        verdicts = question.verdicts()
         for tag, verdict in verdicts.items():
             if verdict in ("rejected", "added"):
                 count = stats.tags.setdefault(tag, TagCount(tag))
                 setattr(count, verdict, getattr(count, verdict) + 1)
-        right = set(prediction.right_tags())
-        week = week_of(prediction.reviewed_at).isoformat()
-        for answer in prediction.answers:
+        right = set(question.right_tags())
+        week = week_of(question.reviewed_at).isoformat()
+        for answer in question.answers:
             suggested = set(answer.tag_names())
             # A tag suggested after the review (another model run later) has no verdict
             # yet: it counts neither for nor against the model.
@@ -80,12 +78,12 @@ def agreement(first: str, second: str) -> Agreement:
     """How often two models put the same tag first, and how much their tag sets overlap."""
     found = Agreement(first, second)
     both = (
-        select(Prediction)
-        .where(Prediction.answers.any(ModelAnswer.model == first), Prediction.answers.any(ModelAnswer.model == second))
+        select(Question)
+        .where(Question.answers.any(ModelAnswer.model == first), Question.answers.any(ModelAnswer.model == second))
         .execution_options(yield_per=500)
     )
-    for prediction in db.session.scalars(both):
-        one, other = (answer.tag_names() if answer else [] for answer in map(prediction.answer, (first, second)))
+    for question in db.session.scalars(both):
+        one, other = (answer.tag_names() if answer else [] for answer in map(question.answer, (first, second)))
         found.questions += 1
         found.same_top += bool(one and other and one[0] == other[0])
         union = set(one) | set(other)

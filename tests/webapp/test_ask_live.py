@@ -9,7 +9,7 @@ from ml.registry import load_predictor
 from tests.helpers.support import api_suggest, ask, asked_id, count_rows, csrf_token, make_app
 from webapp import create_app
 from webapp.core import config as settings
-from webapp.core.tables import Prediction
+from webapp.core.tables import Question
 
 PREVIEW = "/api/v1/suggest/preview"
 
@@ -23,7 +23,7 @@ def test_previews_suggest_while_typing_and_store_nothing(client_both, app_both):
     other = client_both.post(PREVIEW, json={"title": "a", "body": "uses spring", "model": "transformer"}).get_json()
     assert other["model"] == "transformer" and other["tags"][0] == {"tag": "java", "score": 0.9, "confident": True}
     assert client_both.post(PREVIEW, json={"title": "  ", "body": ""}).get_json()["tags"] == []
-    assert count_rows(app_both, Prediction.__table__) == 0
+    assert count_rows(app_both, Question.__table__) == 0
 
 
 def test_previews_refuse_bad_input_with_a_clear_422(client_both):
@@ -95,7 +95,7 @@ def test_examples_fill_the_form_without_asking(client_both, app_both):
     filled = client_both.get(links[0].replace("&amp;", "&")).get_data(as_text=True)
     assert 'value="How do I merge two dictionaries in a single expression in Python?"' in filled
     assert "Try an example" not in filled  # the form is no longer empty
-    assert count_rows(app_both, Prediction.__table__) == 0
+    assert count_rows(app_both, Question.__table__) == 0
 
 
 def _verdict_rows(page: str) -> dict[str, str]:

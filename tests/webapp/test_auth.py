@@ -23,7 +23,7 @@ from tests.helpers.support import (
     reviewer_client,
 )
 from webapp.core.extensions import db
-from webapp.core.tables import ApiToken, ModelAnswer, Prediction, Review, ReviewedTag, Reviewer, ReviewVerdict
+from webapp.core.tables import ApiToken, ModelAnswer, Question, Review, ReviewedTag, Reviewer, ReviewVerdict
 
 
 def cli(app, *args, input=None):
@@ -200,7 +200,7 @@ def test_anonymous_visitors_ask_but_cannot_review_export_or_delete(app):
     )
     assert response.status_code == 401 and 'error="invalid_token"' in response.headers["WWW-Authenticate"]
     assert "not valid" in response.get_json()["error"]
-    assert count_rows(app, Prediction) == 2 and count_rows(app, Review) == 0
+    assert count_rows(app, Question) == 2 and count_rows(app, Review) == 0
 
 
 def test_the_api_takes_a_token_not_the_login_cookie(app):
@@ -229,7 +229,7 @@ def test_a_reviewer_deletes_a_question_with_its_answers_and_reviews(app):
         tags = suggested_tags(client, prediction_id)
         assert review_form(client, prediction_id, {tag: "accept" for tag in tags}).status_code == 303
         assert review_form(client, prediction_id, {tag: "reject" for tag in tags}).status_code == 303
-    before = {table: count_rows(app, table) for table in (Prediction, ModelAnswer, Review, ReviewVerdict)}
+    before = {table: count_rows(app, table) for table in (Question, ModelAnswer, Review, ReviewVerdict)}
 
     page = client.get(f"/history/{gone}").get_data(as_text=True)
     assert "Delete this question" in page
@@ -238,8 +238,8 @@ def test_a_reviewer_deletes_a_question_with_its_answers_and_reviews(app):
     assert f"Question #{gone} was deleted" in client.get(response.headers["Location"]).get_data(as_text=True)
     assert client.get(f"/history/{gone}").status_code == 404
     assert [item["id"] for item in client.get("/api/v1/predictions?q=django").get_json()["items"]] == []
-    after = {table: count_rows(app, table) for table in (Prediction, ModelAnswer, Review, ReviewVerdict)}
-    assert after[Prediction] == before[Prediction] - 1 and after[ModelAnswer] == before[ModelAnswer] - 1
+    after = {table: count_rows(app, table) for table in (Question, ModelAnswer, Review, ReviewVerdict)}
+    assert after[Question] == before[Question] - 1 and after[ModelAnswer] == before[ModelAnswer] - 1
     assert after[Review] == before[Review] - 2  # the other question's log is untouched
     with app.app_context():
         assert db.session.scalars(select(Review.prediction_id).distinct()).all() == [keep]
@@ -321,7 +321,7 @@ def test_concurrent_reviews_of_one_question_all_succeed_and_the_last_counts(trai
             .order_by(ReviewedTag.position)
         ).all()
         assert [tuple(row) for row in current] == [(v.tag, v.verdict, v.position) for v in latest.verdicts]
-        assert db.session.get(Prediction, prediction_id).reviewed_at == latest.created_at
+        assert db.session.get(Question, prediction_id).reviewed_at == latest.created_at
     result = app.test_cli_runner().invoke(args=["stats", "check"])
     assert result.exit_code == 0, result.output
     shown = reviewers[0].get(f"/api/v1/predictions/{prediction_id}").get_json()

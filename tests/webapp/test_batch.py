@@ -17,7 +17,7 @@ from tests.helpers.support import count_rows, csrf_token, make_app, make_questio
 from webapp.ask.serving import EXTENSION_KEY
 from webapp.batch import jobs as batches
 from webapp.core.extensions import db
-from webapp.core.tables import DONE, RUNNING, BatchItem, BatchJob, ModelAnswer, Prediction
+from webapp.core.tables import DONE, RUNNING, BatchItem, BatchJob, ModelAnswer, Question
 
 QUESTIONS = [title for title, _ in make_questions(10, seed=3)]
 
@@ -56,10 +56,10 @@ def stored_tags(app, job_id: int) -> list[tuple[str, list[str]]]:
         ).scalars()
         result = []
         for prediction_id in items:
-            prediction = db.session.get(Prediction, prediction_id)
-            assert prediction.source == "batch"
-            answer = prediction.answer("baseline")
-            result.append((prediction.title, answer.tag_names()))
+            question = db.session.get(Question, prediction_id)
+            assert question.source == "batch"
+            answer = question.answer("baseline")
+            result.append((question.title, answer.tag_names()))
         return result
 
 
@@ -87,7 +87,7 @@ def test_a_csv_uploaded_on_the_site_is_tagged_in_the_background_and_downloaded(a
         assert row[2] == f"'=note {number}"  # a formula made inert
         assert row[3].split() == tags and tags
         assert len(row[4].split()) == len(tags)
-    assert count_rows(app, Prediction) == 10
+    assert count_rows(app, Question) == 10
     assert "batch file" in client.get("/history/").get_data(as_text=True)
     assert f"#{job_id}" in client.get("/batch/").get_data(as_text=True)
 
@@ -181,7 +181,7 @@ def test_a_bad_file_is_refused_with_the_reason_and_nothing_is_stored(
     assert api.status_code == status
     answer = api.get_json()
     assert words in answer["error"] + " ".join((answer.get("fields") or {}).values())
-    for table in (BatchJob, BatchItem, Prediction):
+    for table in (BatchJob, BatchItem, Question):
         assert count_rows(app, table) == 0
 
 
@@ -258,7 +258,7 @@ def test_a_job_whose_worker_died_is_resumed_from_where_it_stopped(trained_models
         assert not batches.run_chunk(job_id, "dead-worker")
         job = db.session.get(BatchJob, job_id)
         assert (job.status, job.done, job.total, job.claimed_by) == (DONE, 10, 10, "restarted")
-    assert count_rows(app, Prediction) == 10
+    assert count_rows(app, Question) == 10
     assert [title for title, _ in stored_tags(app, job_id)] == QUESTIONS
 
 
@@ -299,8 +299,8 @@ def test_two_runner_threads_never_tag_the_same_job(trained_models, new_database)
     with app.app_context():
         assert all(job.status == DONE for job in db.session.scalars(select(BatchJob)))
         assert db.session.scalar(select(BatchItem.id).where(BatchItem.prediction_id.is_(None))) is None
-    assert count_rows(app, Prediction) == sum(4 + n for n in range(4)) == count_rows(app, BatchItem)
-    assert count_rows(app, ModelAnswer) == count_rows(app, Prediction)  # one model per batch question
+    assert count_rows(app, Question) == sum(4 + n for n in range(4)) == count_rows(app, BatchItem)
+    assert count_rows(app, ModelAnswer) == count_rows(app, Question)  # one model per batch question
 
 
 def test_the_background_runner_finishes_a_job_on_its_own(trained_models, new_database):
@@ -319,7 +319,7 @@ def test_the_background_runner_finishes_a_job_on_its_own(trained_models, new_dat
         assert status == DONE
     finally:
         runner.stop()
-    assert count_rows(app, Prediction) == 10
+    assert count_rows(app, Question) == 10
 
 
 def test_a_cancelled_job_stops_and_its_file_comes_back_without_tags(app):
@@ -334,7 +334,7 @@ def test_a_cancelled_job_stops_and_its_file_comes_back_without_tags(app):
     assert (status["status"], status["done"]) == ("cancelled", 0)
     rows = list(csv.reader(io.StringIO(client.get(status["results"]).get_data(as_text=True))))
     assert len(rows) == 11 and all(row[3] == "" for row in rows[1:])
-    assert count_rows(app, Prediction) == 0
+    assert count_rows(app, Question) == 0
 
 
 def test_a_running_job_is_not_claimed_twice(app):
@@ -356,7 +356,7 @@ def test_a_model_that_fails_fails_the_job_with_the_reason_and_stores_nothing(tra
     status = owner(app, job_id).get(f"/api/v1/batches/{job_id}").get_json()
     assert (status["status"], status["done"], status["model"]) == ("failed", 0, "transformer")
     assert "transformer model failed" in status["errors"]
-    assert count_rows(app, Prediction) == 0
+    assert count_rows(app, Question) == 0
     page = owner(app, job_id).get(f"/batch/{job_id}").get_data(as_text=True)
     assert "transformer model failed" in page
 
@@ -383,7 +383,7 @@ def test_a_stopping_worker_hands_its_job_back_and_another_finishes_it(trained_mo
         app.config["BATCH_YIELD_PERCENT"] = 0  # the next worker does not pause
         assert batches.run_pending("next-worker") == 1
         assert db.session.get(BatchJob, job_id).done == 10
-    assert count_rows(app, Prediction) == 10
+    assert count_rows(app, Question) == 10
 
 
 @pytest.mark.parametrize(
@@ -398,7 +398,7 @@ def test_a_cross_site_write_is_refused_whatever_its_content_type(app, headers):
     assert response.status_code == 403 and "other site" in response.get_json()["error"]
     plain = client.post("/api/v1/suggest", data='{"title": "hello world"}', content_type="text/plain", headers=headers)
     assert plain.status_code == 403
-    assert count_rows(app, BatchJob) == 0 and count_rows(app, Prediction) == 0
+    assert count_rows(app, BatchJob) == 0 and count_rows(app, Question) == 0
     same = {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}  # the site's own page
     upload = {"file": (io.BytesIO(csv_file()), "q.csv")}
     assert (
@@ -522,7 +522,7 @@ def test_a_guess_is_marked_as_one_in_the_results_as_on_the_site(trained_models, 
     run_all(app)
     with app.app_context():
         confident = [
-            all(tag.confident for tag in db.session.get(Prediction, prediction_id).answer("transformer").tags)
+            all(tag.confident for tag in db.session.get(Question, prediction_id).answer("transformer").tags)
             for prediction_id in db.session.scalars(
                 select(BatchItem.prediction_id).where(BatchItem.job_id == csv_job).order_by(BatchItem.position)
             )

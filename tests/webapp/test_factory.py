@@ -16,7 +16,7 @@ from tests.helpers.support import FakeTransformer, ask, count_rows, csrf_token, 
 from webapp import create_app
 from webapp.ask.serving import EXTENSION_KEY
 from webapp.core import config as settings
-from webapp.core.tables import Prediction
+from webapp.core.tables import Question
 
 
 def test_healthz_reports_database_and_models(client):
@@ -219,7 +219,7 @@ def test_forms_need_a_csrf_token(client, app):
         client.post("/", data={"csrf_token": token + "x", "title": "python django pip", "top_k": "5"}).status_code
         == 400
     )
-    assert count_rows(app, Prediction) == 0
+    assert count_rows(app, Question) == 0
 
 
 def test_the_api_is_exempt_from_csrf(client):
@@ -259,7 +259,7 @@ def test_request_too_large_gets_a_413_page(trained_models, tmp_path, new_databas
     assert response.status_code == 413
     page = response.get_data(as_text=True)
     assert "Too large" in page and "larger than the" in page
-    assert count_rows(app, Prediction) == 0
+    assert count_rows(app, Question) == 0
 
 
 def test_unexpected_errors_get_a_500_page_without_a_traceback(trained_models, tmp_path):

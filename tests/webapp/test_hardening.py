@@ -14,9 +14,9 @@ from webapp import create_app
 from webapp.core import config as settings
 from webapp.core.guards import MAX_ROW_ID
 from webapp.core.ratelimits import RepeatRefusals
-from webapp.core.tables import BatchJob, ModelAnswer, Prediction, ReviewedTag
+from webapp.core.tables import BatchJob, ModelAnswer, Question, ReviewedTag
 
-TABLES = (Prediction, ModelAnswer, ReviewedTag)
+TABLES = (Question, ModelAnswer, ReviewedTag)
 
 
 def rows(app) -> tuple[int, ...]:

@@ -64,9 +64,9 @@ def test_the_document_covers_every_api_route(site):
     assert suggest["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/SuggestIn")
     assert set(suggest["responses"]) >= {"201", "400", "413", "415", "422", "429", "503"}
     assert "application/problem+json" in suggest["responses"]["422"]["content"]
-    prediction = document["paths"]["/api/v1/predictions/{prediction_id}"]["get"]
-    assert prediction["parameters"][0]["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
-    assert "404" in prediction["responses"]
+    question = document["paths"]["/api/v1/predictions/{prediction_id}"]["get"]
+    assert question["parameters"][0]["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+    assert "404" in question["responses"]
 
 
 def test_the_root_describes_the_api_with_absolute_links(site):

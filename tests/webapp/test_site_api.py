@@ -3,7 +3,7 @@
 import pytest
 
 from tests.helpers.support import FakeTransformer, api_suggest, count_rows, make_app
-from webapp.core.tables import ModelAnswer, Prediction
+from webapp.core.tables import ModelAnswer, Question
 
 
 def test_suggest_one_question(client, app):
@@ -24,7 +24,7 @@ def test_suggest_one_question(client, app):
     assert "transformer" not in data["answers"]
     assert "not available" in data["unavailable"]["transformer"]
     assert data["review"] is None and data["top_k"] == 5 and data["threshold"] is None and data["source"] == "api"
-    assert count_rows(app, Prediction) == 1
+    assert count_rows(app, Question) == 1
 
 
 def test_suggest_both_models_with_settings(client_both):
@@ -56,7 +56,7 @@ def test_suggest_a_batch(client_both, app_both):
     assert [item["answers"]["transformer"]["tags"][0]["tag"] for item in items] == ["python", "javascript", "c#"]
     assert len({item["id"] for item in items}) == 3
     assert app_both.extensions["tagsmith.models"].get("transformer").calls == 1  # one batched call
-    assert count_rows(app_both, Prediction) == 3
+    assert count_rows(app_both, Question) == 3
 
 
 def test_batch_limits(client, app):
@@ -73,7 +73,7 @@ def test_batch_limits(client, app):
     assert "questions[2]" in fields and "questions[3].tags" in fields
     assert api_suggest(client, {"questions": []}).status_code == 422
     assert api_suggest(client, {"questions": [{"title": "abc"}], "title": "abc"}).status_code == 422
-    assert count_rows(app, Prediction) == 0
+    assert count_rows(app, Question) == 0
 
 
 @pytest.mark.parametrize(
@@ -107,7 +107,7 @@ def test_validation_errors_are_422_with_field_messages(client, app, payload, fie
     data = response.get_json()
     assert data["status"] == 422 and data["error"]
     assert words in data["fields"][field]
-    assert count_rows(app, Prediction) == 0
+    assert count_rows(app, Question) == 0
 
 
 def test_non_json_malformed_json_and_non_objects(client):
@@ -137,14 +137,14 @@ def test_no_requested_model_available_is_503_and_stores_nothing(client, app):
     assert response.status_code == 503
     data = response.get_json()
     assert data["error"] == "None of the requested models is available." and "transformer" in data["fields"]
-    assert count_rows(app, Prediction) == 0
+    assert count_rows(app, Question) == 0
 
 
 def test_a_failing_model_is_500_json_and_stores_nothing(trained_models, tmp_path, new_database):
     app = make_app(trained_models / "models", new_database(), transformer=FakeTransformer(fail=True))
     response = api_suggest(app.test_client(), {"questions": [{"title": "python one"}, {"title": "java two"}]})
     assert response.status_code == 500 and "Nothing was saved" in response.get_json()["error"]
-    assert count_rows(app, Prediction) == 0 and count_rows(app, ModelAnswer) == 0
+    assert count_rows(app, Question) == 0 and count_rows(app, ModelAnswer) == 0
 
 
 def test_predictions_are_paginated_newest_first_and_filterable(client_both):

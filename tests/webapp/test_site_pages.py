@@ -10,7 +10,7 @@ import pytest
 from ml.cli import main as ml_main
 from ml.data.readers import read_questions
 from tests.helpers.support import FakeTransformer, ask, asked_id, count_rows, csrf_token, make_app
-from webapp.core.tables import ModelAnswer, Prediction, ReviewedTag, SuggestedTag
+from webapp.core.tables import ModelAnswer, Question, ReviewedTag, SuggestedTag
 
 
 def review(client, prediction_id, verdicts, added=""):
@@ -75,7 +75,7 @@ def test_asking_stores_the_question_and_shows_scored_tags(client, app):
     with app.app_context():
         from webapp.core.extensions import db
 
-        prediction = db.session.get(Prediction, prediction_id)
+        prediction = db.session.get(Question, prediction_id)
         assert prediction.source == "web" and prediction.top_k == 5 and prediction.threshold is None
         assert [answer.model for answer in prediction.answers] == ["baseline"]
         assert prediction.answers[0].model_version.startswith("baseline-")
@@ -180,7 +180,7 @@ def test_bad_input_is_refused_with_a_clear_message_and_nothing_is_stored(client,
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert message in page and 'class="field-error"' in page
-    assert count_rows(app, Prediction) == 0
+    assert count_rows(app, Question) == 0
 
 
 def test_wrongly_encoded_form_bytes_are_refused(client, app):
@@ -189,7 +189,7 @@ def test_wrongly_encoded_form_bytes_are_refused(client, app):
     response = client.post("/", data=body, content_type="application/x-www-form-urlencoded")
     assert response.status_code == 422
     assert "form&#39;s title is not valid UTF-8 text" in response.get_data(as_text=True)
-    assert count_rows(app, Prediction) == 0
+    assert count_rows(app, Question) == 0
 
 
 def test_a_form_with_errors_keeps_what_was_typed(client):
@@ -223,7 +223,7 @@ def test_asking_only_an_unavailable_model_is_a_503_that_stores_nothing(client, a
     response = ask(client, "spring hashmap in java", model="transformer")
     assert response.status_code == 503
     assert "No answer this time." in response.get_data(as_text=True)
-    assert count_rows(app, Prediction) == 0
+    assert count_rows(app, Question) == 0
 
 
 def test_without_any_model_the_ask_page_says_how_to_train_one(tmp_path, new_database):
@@ -239,7 +239,7 @@ def test_a_model_failing_mid_request_stores_nothing(trained_models, tmp_path, ne
     response = ask(client, "python django question")  # the baseline succeeds first, then the transformer fails
     assert response.status_code == 500
     assert "The transformer model failed on this question. Nothing was saved" in response.get_data(as_text=True)
-    for table in (Prediction, ModelAnswer, SuggestedTag):
+    for table in (Question, ModelAnswer, SuggestedTag):
         assert count_rows(app, table) == 0
     assert asked_id(ask(client, "python django question", model="baseline")) == 1
 

@@ -27,7 +27,7 @@ from tests.webapp.test_migrations import load_schema_0002
 from webapp.ask.serving import EXTENSION_KEY
 from webapp.core.database import MIGRATIONS_DIR
 from webapp.core.extensions import db
-from webapp.core.tables import ModelAnswer, Prediction, ReviewedTag, SuggestedTag
+from webapp.core.tables import ModelAnswer, Question, ReviewedTag, SuggestedTag
 from webapp.history import tag_index
 from webapp.stats import counters
 from webapp.stats.figures import Stats, compute, read_over_time
@@ -226,7 +226,7 @@ def test_latency_percentiles_are_the_nearest_rank_values_to_three_digits(trained
         values += [7.5] * 150  # many equal latencies in one bucket
     with app.app_context():
         for number, latency in enumerate(values):
-            prediction = Prediction(title=f"q{number}", source="api", top_k=5)
+            prediction = Question(title=f"q{number}", source="api", top_k=5)
             models = ["baseline", "ensemble"] if number % 3 else ["ensemble"]
             prediction.answers = [
                 ModelAnswer(
@@ -378,7 +378,7 @@ def test_precision_is_kept_per_model_version_and_week(trained_models, new_databa
         for number, moment in enumerate(
             [datetime(2026, 1, 4, 23, 59, 59), datetime(2026, 1, 5), datetime(2026, 1, 11)]
         ):
-            prediction = Prediction(title=f"old {number}", source="api", top_k=5, created_at=moment, reviewed_at=moment)
+            prediction = Question(title=f"old {number}", source="api", top_k=5, created_at=moment, reviewed_at=moment)
             prediction.answers = [
                 ModelAnswer(
                     model="lexical",

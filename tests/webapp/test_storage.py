@@ -17,7 +17,7 @@ from tests.helpers.support import api_suggest, ask, count_rows, csrf_token, make
 from webapp import create_app
 from webapp.core.errors import STORAGE_RETRY_AFTER_S
 from webapp.core.extensions import db
-from webapp.core.tables import Heartbeat, Prediction
+from webapp.core.tables import Heartbeat, Question
 
 READY = {
     "status": "ok",
@@ -75,7 +75,7 @@ def test_a_read_only_sqlite_file_is_a_503_and_keeps_its_rows(trained_models, tmp
     assert ready.status_code == 503 and ready.get_json()["database"] == "error"
     assert client.get("/healthz").status_code == 503
     assert client.get("/healthz/live").status_code == 200
-    assert count_rows(writable, Prediction) == 1
+    assert count_rows(writable, Question) == 1
 
 
 def test_a_locked_sqlite_file_is_a_503_then_works_again(trained_models, tmp_path):
@@ -111,7 +111,7 @@ def test_a_full_sqlite_database_is_a_503_and_stores_nothing_half(trained_models,
     body = "<p>" + "a long body that needs new pages " * 3000 + "</p>"
     assert_storage_503(api_suggest(client, {"title": "java spring maven question", "body": body}), str(tmp_path))
     assert titles(client) == ["python django pip question"]
-    assert count_rows(app, Prediction) == 1
+    assert count_rows(app, Question) == 1
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)

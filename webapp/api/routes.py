@@ -21,16 +21,16 @@ from webapp.api.schemas import (
     FeedbackIn,
     Health,
     ModelsOut,
-    PredictionList,
-    PredictionOut,
-    PredictionQuery,
+    QuestionList,
+    QuestionOut,
+    QuestionQuery,
     SuggestCreated,
     SuggestIn,
     TagInfoOut,
     TagSearchOut,
     TagSearchQuery,
 )
-from webapp.api.serialize import model_dict, prediction_dict
+from webapp.api.serialize import model_dict, question_dict
 from webapp.ask.explain import answer_reasons
 from webapp.ask.serving import models
 from webapp.ask.suggest import suggest_and_store
@@ -40,7 +40,7 @@ from webapp.core.database import check_writable
 from webapp.core.errors import ApiError
 from webapp.core.extensions import db
 from webapp.core.inputs import InputError, canonical_added
-from webapp.core.tables import Prediction
+from webapp.core.tables import Question
 from webapp.history.queries import Filters, page_of
 from webapp.review.verdicts import delete_question, latest_reviews, review_log, save_review
 
@@ -103,7 +103,7 @@ def suggest(json: SuggestIn, query: ExplainQuery):
         raise invalid(error) from None
     chosen = tuple(json.models or ())
     outcome = suggest_and_store(models(), chosen, questions, json.top_k, json.threshold, source="api")
-    items = [prediction_dict(prediction, reasons=_reasons(prediction, query)) for prediction in outcome.predictions]
+    items = [question_dict(question, reasons=_reasons(question, query)) for question in outcome.predictions]
     if json.questions is not None:
         return jsonify(predictions=items, unavailable=outcome.unavailable), 201
     response = jsonify(items[0] | {"unavailable": outcome.unavailable})
@@ -113,8 +113,8 @@ def suggest(json: SuggestIn, query: ExplainQuery):
 
 
 @bp.get("/predictions")
-@documented(ok=PredictionList, tags=["questions"])
-def predictions(query: PredictionQuery):
+@documented(ok=QuestionList, tags=["questions"])
+def predictions(query: QuestionQuery):
     """The stored questions, newest first. ``next``/``prev`` are keyset links (``before=``/
     ``after=`` an id), which cost the same at any depth; ``page=`` (an OFFSET) still works."""
     per_page = query.per_page or current_app.config["PAGE_SIZE"]
@@ -129,9 +129,9 @@ def predictions(query: PredictionQuery):
         query_args: dict[str, Any] = filters.as_args() | position
         return url_for("api.predictions", per_page=per_page, _external=True, **query_args)
 
-    latest = latest_reviews([prediction.id for prediction in listing.items if prediction.reviewed_at is not None])
+    latest = latest_reviews([question.id for question in listing.items if question.reviewed_at is not None])
     return jsonify(
-        items=[prediction_dict(prediction, latest.get(prediction.id)) for prediction in listing.items],
+        items=[question_dict(question, latest.get(question.id)) for question in listing.items],
         page=listing.number,
         per_page=per_page,
         total=listing.total,
@@ -142,23 +142,23 @@ def predictions(query: PredictionQuery):
     )
 
 
-def _prediction_or_404(prediction_id: int) -> Prediction:
-    return db.get_or_404(Prediction, prediction_id, description=f"There is no prediction {prediction_id}.")
+def _prediction_or_404(prediction_id: int) -> Question:
+    return db.get_or_404(Question, prediction_id, description=f"There is no prediction {prediction_id}.")
 
 
-def _reasons(prediction: Prediction, query: ExplainQuery) -> dict | None:
+def _reasons(question: Question, query: ExplainQuery) -> dict | None:
     """Each answer's reasons per tag when asked (``?explain=1``): recomputed, so not by default."""
-    return answer_reasons(models(), prediction) if query.explain else None
+    return answer_reasons(models(), question) if query.explain else None
 
 
-def _with_log(prediction: Prediction, query: ExplainQuery) -> dict:
-    log = review_log(prediction.id)
-    return prediction_dict(prediction, latest=log[0] if log else None, log=log, reasons=_reasons(prediction, query))
+def _with_log(question: Question, query: ExplainQuery) -> dict:
+    log = review_log(question.id)
+    return question_dict(question, latest=log[0] if log else None, log=log, reasons=_reasons(question, query))
 
 
 @bp.get("/predictions/<id:prediction_id>")
-@documented(ok=PredictionOut, tags=["questions"])
-def prediction(prediction_id: int, query: ExplainQuery):
+@documented(ok=QuestionOut, tags=["questions"])
+def question(prediction_id: int, query: ExplainQuery):
     """One stored question with its answers, its review and the review log."""
     return jsonify(_with_log(_prediction_or_404(prediction_id), query))
 
@@ -167,7 +167,7 @@ def prediction(prediction_id: int, query: ExplainQuery):
 @bp.delete("/predictions/<id:prediction_id>")
 @api_reviewer_required
 @documented(status=204, tags=["questions"], security={"bearer": []}, errors=(401, 403))
-def delete_prediction(prediction_id: int):
+def remove_question(prediction_id: int):
     """Delete a question with its answers and its whole review log (a reviewer's token)."""
     delete_question(_prediction_or_404(prediction_id))
     return "", 204
@@ -175,16 +175,16 @@ def delete_prediction(prediction_id: int):
 
 @bp.post("/predictions/<id:prediction_id>/feedback")
 @api_reviewer_required
-@documented(ok=PredictionOut, tags=["questions"], security={"bearer": []}, errors=(401, 403))
+@documented(ok=QuestionOut, tags=["questions"], security={"bearer": []}, errors=(401, 403))
 def feedback(prediction_id: int, json: FeedbackIn, query: ExplainQuery):
     """Review a question's tags (left out, ``rejected`` is every suggested tag not accepted);
     it needs a reviewer's token and is added to the question's review log."""
-    prediction = _prediction_or_404(prediction_id)
+    question = _prediction_or_404(prediction_id)
     try:
-        save_review(prediction, current_reviewer(), json.accepted, json.rejected, canonical_added(json.added))
+        save_review(question, current_reviewer(), json.accepted, json.rejected, canonical_added(json.added))
     except InputError as error:
         raise invalid(error) from None
-    return jsonify(_with_log(prediction, query))
+    return jsonify(_with_log(question, query))
 
 
 @bp.get("/tags")

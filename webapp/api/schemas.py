@@ -252,7 +252,7 @@ def _reviewed(value: object) -> str | None:
     return str(answer)
 
 
-class PredictionQuery(Query):
+class QuestionQuery(Query):
     """Filters and paging for the history. Page by one of ``page``, ``before`` or ``after``."""
 
     page: Annotated[int | None, whole_number("page", 1, MAX_PAGE, PAGE_RULE)] = Field(
@@ -275,7 +275,7 @@ class PredictionQuery(Query):
     reviewed: Annotated[Literal["yes", "no"] | None, BeforeValidator(_reviewed)] = None
 
     @model_validator(mode="after")
-    def one_position(self) -> PredictionQuery:
+    def one_position(self) -> QuestionQuery:
         given = [name for name in ("page", "before", "after") if getattr(self, name) is not None]
         if len(given) > 1:
             raise _refuse("Page by one of page, before or after, not several.")
@@ -335,7 +335,7 @@ class Answer(BaseModel):
     )
 
 
-class Review(BaseModel):
+class ReviewOut(BaseModel):
     reviewed_at: str
     accepted: list[str]
     rejected: list[str]
@@ -343,7 +343,7 @@ class Review(BaseModel):
     tags: list[str]
 
 
-class PredictionOut(BaseModel):
+class QuestionOut(BaseModel):
     id: int
     url: str = Field(description="This question in the API (absolute).")
     page: str = Field(description="This question on the site (absolute).")
@@ -354,15 +354,15 @@ class PredictionOut(BaseModel):
     top_k: int
     threshold: float | None
     answers: dict[str, Answer]
-    review: Review | None
+    review: ReviewOut | None
 
 
-class SuggestOut(PredictionOut):
+class SuggestOut(QuestionOut):
     unavailable: dict[str, str] = Field(description="Requested models that could not answer, and why.")
 
 
 class SuggestBatchOut(BaseModel):
-    predictions: list[PredictionOut]
+    predictions: list[QuestionOut]
     unavailable: dict[str, str]
 
 
@@ -370,8 +370,8 @@ class SuggestCreated(RootModel[SuggestOut | SuggestBatchOut]):
     """One stored question (with a Location header), or a batch's."""
 
 
-class PredictionList(BaseModel):
-    items: list[PredictionOut]
+class QuestionList(BaseModel):
+    items: list[QuestionOut]
     page: int | None = Field(description="Its number for page= and the first page; null after a cursor.")
     per_page: int
     total: int = Field(description="Counted up to 10,000.")

@@ -9,7 +9,7 @@ from flask import url_for
 
 from ml.predictor import Predictor
 from webapp.ask.serving import ModelState
-from webapp.core.tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction, Review, ReviewedTag, ReviewVerdict
+from webapp.core.tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Question, Review, ReviewedTag, ReviewVerdict
 
 
 def timestamp(moment: datetime | None) -> str | None:
@@ -37,15 +37,15 @@ def _by_verdict(items: Iterable[ReviewedTag | ReviewVerdict]) -> dict:
     return {**by_verdict, "tags": by_verdict[ACCEPTED] + by_verdict[ADDED]}
 
 
-def review_dict(prediction: Prediction, latest: Review | None = None) -> dict | None:
+def review_dict(question: Question, latest: Review | None = None) -> dict | None:
     """The review that counts; ``latest`` (its log entry) names who made it."""
-    if prediction.reviewed_at is None:
+    if question.reviewed_at is None:
         return None
     return {
-        "reviewed_at": timestamp(prediction.reviewed_at),
+        "reviewed_at": timestamp(question.reviewed_at),
         # None: made before reviewer accounts existed.
         "reviewer": latest.reviewer_name if latest else None,
-        **_by_verdict(prediction.review),
+        **_by_verdict(question.review),
     }
 
 
@@ -58,29 +58,29 @@ def log_entry(review: Review) -> dict:
     }
 
 
-def prediction_dict(
-    prediction: Prediction, latest: Review | None = None, log: list[Review] | None = None, reasons: dict | None = None
+def question_dict(
+    question: Question, latest: Review | None = None, log: list[Review] | None = None, reasons: dict | None = None
 ) -> dict:
     """``latest``: the review that counts (its log entry); ``log``, when given, is listed under
     ``reviews`` (newest first); ``reasons`` (model -> tag -> reasons, ``webapp.ask.explain``) adds
     ``reasons`` to each answer."""
     return {
-        "id": prediction.id,
+        "id": question.id,
         # Absolute, so a client can follow them as they are (behind a proxy, ProxyFix makes
         # the scheme and host the public ones).
-        "url": url_for("api.prediction", prediction_id=prediction.id, _external=True),
-        "page": url_for("history.detail", prediction_id=prediction.id, _external=True),
-        "title": prediction.title,
-        "body": prediction.body,
-        "created_at": timestamp(prediction.created_at),
-        "source": prediction.source,
-        "top_k": prediction.top_k,
-        "threshold": prediction.threshold,
+        "url": url_for("api.question", prediction_id=question.id, _external=True),
+        "page": url_for("history.detail", prediction_id=question.id, _external=True),
+        "title": question.title,
+        "body": question.body,
+        "created_at": timestamp(question.created_at),
+        "source": question.source,
+        "top_k": question.top_k,
+        "threshold": question.threshold,
         "answers": {
             answer.model: answer_dict(answer, None if reasons is None else reasons.get(answer.model, {}))
-            for answer in prediction.answers
+            for answer in question.answers
         },
-        "review": review_dict(prediction, latest),
+        "review": review_dict(question, latest),
     } | ({"reviews": [log_entry(review) for review in log]} if log is not None else {})
 
 

@@ -11,8 +11,8 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from ml.errors import ModelUnavailable
 from ml.predictor import Reason
 from ml.text import question_text
-from webapp.ask.serving import ModelRegistry
-from webapp.core.tables import Prediction
+from webapp.ask.serving import ServedModels
+from webapp.core.tables import Question
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +42,12 @@ def _meaningful(text: str) -> bool:
     return any(len(word) > 1 and word.lower() not in ENGLISH_STOP_WORDS for word in words)
 
 
-def answer_reasons(registry: ModelRegistry, prediction: Prediction) -> Reasons:
+def answer_reasons(registry: ServedModels, question: Question) -> Reasons:
     """Each answering model's reasons for its tags; a model that is gone or cannot say
     why gives none (the page still shows its tags)."""
-    text = question_text(prediction.title, prediction.body)
+    text = question_text(question.title, question.body)
     found: Reasons = {}
-    for answer in prediction.answers:
+    for answer in question.answers:
         try:
             predictor = registry.get(answer.model)
             by_tag = predictor.reasons(text, answer.tag_names())
@@ -55,7 +55,7 @@ def answer_reasons(registry: ModelRegistry, prediction: Prediction) -> Reasons:
             found[answer.model] = {
                 tag: kept
                 for tag, reasons in by_tag.items()
-                if (kept := strongest([reason for reason in reasons if reason.get("question_id") != prediction.id]))
+                if (kept := strongest([reason for reason in reasons if reason.get("question_id") != question.id]))
             }
         except ModelUnavailable:
             continue

@@ -66,7 +66,7 @@ class ModelState:
         return self.predictor is not None
 
 
-class ModelRegistry:
+class ServedModels:
     def __init__(
         self,
         models_dir: str | Path | None = None,
@@ -210,8 +210,8 @@ class ModelRegistry:
             return None
 
 
-def init_app(app: Flask) -> ModelRegistry:
-    registry = ModelRegistry(
+def init_app(app: Flask) -> ServedModels:
+    registry = ServedModels(
         app.config.get("MODELS_DIR"),
         app.config.get("MODEL_LOADER") or load_predictor,
         # Its own scope: the models that learn from reviews learn only this site's.
@@ -244,5 +244,5 @@ def default_model() -> str:
     return BOTH
 
 
-def models() -> ModelRegistry:
+def models() -> ServedModels:
     return current_app.extensions[EXTENSION_KEY]

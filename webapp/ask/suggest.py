@@ -10,10 +10,10 @@ from datetime import datetime
 from ml.errors import ModelUnavailable, PredictionFailed
 from ml.predictor import Suggestion
 from ml.text import question_text
-from webapp.ask.serving import ModelRegistry
+from webapp.ask.serving import ServedModels
 from webapp.core.catalogue import renamed_suggestions
 from webapp.core.database import AnySession, transaction
-from webapp.core.tables import ModelAnswer, Prediction, SuggestedTag, utc_now
+from webapp.core.tables import ModelAnswer, Question, SuggestedTag, utc_now
 from webapp.history import tag_index
 from webapp.review.learning import catch_up
 from webapp.stats.counters import apply, count_new_questions, lock_question, record_new_answer
@@ -31,12 +31,12 @@ class ModelRun:
 
 @dataclass
 class Outcome:
-    predictions: list[Prediction]
+    predictions: list[Question]
     unavailable: dict[str, str] = field(default_factory=dict)
 
 
 def run_models(
-    registry: ModelRegistry,
+    registry: ServedModels,
     names: tuple[str, ...],
     questions: list[tuple[str, str]],
     top_k: int,
@@ -66,7 +66,7 @@ def run_models(
 
 
 def suggest_and_store(
-    registry: ModelRegistry,
+    registry: ServedModels,
     names: tuple[str, ...],
     questions: list[tuple[str, str]],
     top_k: int,
@@ -77,18 +77,18 @@ def suggest_and_store(
     a model failing (or the database) leaves no question stored without its answers."""
     runs, unavailable = run_models(registry, names, questions, top_k, threshold)
     with transaction() as session:
-        predictions = store_predictions(session, runs, questions, top_k, threshold, source)
+        predictions = store_questions(session, runs, questions, top_k, threshold, source)
     return Outcome(predictions, unavailable)
 
 
-def store_predictions(
+def store_questions(
     session: AnySession,
     runs: list[ModelRun],
     questions: list[tuple[str, str]],
     top_k: int,
     threshold: float | None,
     source: str,
-) -> list[Prediction]:
+) -> list[Question]:
     """Add the questions with their answers to the caller's transaction (flushed: ids set).
 
     On SQLite the first INSERT takes the file's one write lock until the commit, and every
@@ -97,7 +97,7 @@ def store_predictions(
     now = utc_now()
     predictions = []
     for index, (title, body) in enumerate(questions):
-        prediction = Prediction(title=title, body=body, source=source, top_k=top_k, threshold=threshold, created_at=now)
+        prediction = Question(title=title, body=body, source=source, top_k=top_k, threshold=threshold, created_at=now)
         prediction.answers = [_answer(run, index, now) for run in runs]
         predictions.append(prediction)
     tally = count_new_questions(predictions)
@@ -108,7 +108,7 @@ def store_predictions(
     return predictions
 
 
-def add_answer(registry: ModelRegistry, prediction: Prediction, name: str) -> None:
+def add_answer(registry: ServedModels, prediction: Question, name: str) -> None:
     """Run one more model on a stored question (the user asked for another model later)."""
     question = [(prediction.title, prediction.body)]
     runs, _ = run_models(registry, (name,), question, prediction.top_k, prediction.threshold)

@@ -34,7 +34,7 @@ from ml.predictor import DEFAULT_TOP_K
 from ml.registry import model_names
 from webapp.api.serialize import timestamp
 from webapp.ask.serving import models
-from webapp.ask.suggest import run_models, store_predictions
+from webapp.ask.suggest import run_models, store_questions
 from webapp.batch.files import ParsedFile
 from webapp.core.database import transaction
 from webapp.core.errors import storage_unavailable
@@ -231,7 +231,7 @@ def run_chunk(job_id: int, runner_id: str) -> bool:
         runs, _ = run_models(models(), tuple(job.models.split(",")), questions, job.top_k, None)
     except ModelUnavailable:
         # Its model does not load in this worker: back to the queue for a worker where it
-        # does, or for this one once it does (``ModelRegistry`` retries), never another model.
+        # does, or for this one once it does (``ServedModels`` retries), never another model.
         release(job_id, runner_id)
         raise ModelNotReady(job.models) from None
     except PredictionFailed as error:
@@ -246,13 +246,10 @@ def run_chunk(job_id: int, runner_id: str) -> bool:
         if held.rowcount != 1:  # type: ignore[attr-defined]
             session.rollback()
             return False
-        predictions = store_predictions(session, runs, questions, job.top_k, None, SOURCE)
+        predictions = store_questions(session, runs, questions, job.top_k, None, SOURCE)
         session.execute(
             update(BatchItem),
-            [
-                {"id": item.id, "prediction_id": prediction.id}
-                for item, prediction in zip(items, predictions, strict=True)
-            ],
+            [{"id": item.id, "prediction_id": question.id} for item, question in zip(items, predictions, strict=True)],
         )
     return True
 

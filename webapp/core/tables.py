@@ -45,7 +45,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
-class Prediction(Model):
+class Question(Model):
     """One submitted question and the settings it was asked with."""
 
     __tablename__ = "predictions"
@@ -83,7 +83,7 @@ class Prediction(Model):
     reviewed_at: Mapped[datetime | None] = mapped_column()
 
     answers: Mapped[list[ModelAnswer]] = relationship(
-        back_populates="prediction", cascade="all, delete-orphan", order_by="ModelAnswer.model", lazy="selectin"
+        back_populates="question", cascade="all, delete-orphan", order_by="ModelAnswer.model", lazy="selectin"
     )
     # The current verdicts: a copy of the latest review in ``reviews`` (the log), which the
     # history's filters, the export and /stats read without looking through the log.
@@ -116,7 +116,7 @@ class Prediction(Model):
 
 
 # The full-text index (webapp/history/search.py) is made and dropped with the table.
-search.install(Prediction.__table__)
+search.install(Question.__table__)
 
 
 class ModelAnswer(Model):
@@ -142,7 +142,7 @@ class ModelAnswer(Model):
     latency_ms: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
-    prediction: Mapped[Prediction] = relationship(back_populates="answers")
+    question: Mapped[Question] = relationship(back_populates="answers")
     tags: Mapped[list[SuggestedTag]] = relationship(
         cascade="all, delete-orphan", order_by="SuggestedTag.rank", lazy="selectin"
     )

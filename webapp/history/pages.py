@@ -26,7 +26,7 @@ from webapp.batch.access import owned_job
 from webapp.core.extensions import db
 from webapp.core.inputs import InputError, canonical_added, parse_tag_list
 from webapp.core.streaming import CONTENT_TYPES, csv_pieces, jsonl_pieces
-from webapp.core.tables import Prediction
+from webapp.core.tables import Question
 from webapp.history.queries import (
     MAX_PAGE,
     Filters,
@@ -45,10 +45,8 @@ bp = Blueprint("history", __name__, url_prefix="/history")
 EXPORT_FLUSH = 50  # rows per piece the export hands the server (one write per row is slow)
 
 
-def get_prediction(prediction_id: int) -> Prediction:
-    return db.get_or_404(
-        Prediction, prediction_id, description=f"There is no question #{prediction_id} in the history."
-    )
+def get_question(prediction_id: int) -> Question:
+    return db.get_or_404(Question, prediction_id, description=f"There is no question #{prediction_id} in the history.")
 
 
 @bp.get("/")
@@ -82,32 +80,30 @@ def index():
 
 @bp.get("/<id:prediction_id>")
 def detail(prediction_id: int):
-    prediction = get_prediction(prediction_id)
-    return _detail_page(prediction)
+    question = get_question(prediction_id)
+    return _detail_page(question)
 
 
 @bp.post("/<id:prediction_id>/delete")
 @reviewer_required
 def delete(prediction_id: int):
-    delete_question(get_prediction(prediction_id))
+    delete_question(get_question(prediction_id))
     return redirect(url_for("history.index", deleted=prediction_id), code=303)
 
 
-def _detail_page(
-    prediction: Prediction, review_errors: dict | None = None, draft: dict | None = None, status: int = 200
-):
+def _detail_page(question: Question, review_errors: dict | None = None, draft: dict | None = None, status: int = 200):
     states = {state.name: state for state in models().states()}
-    log = review_log(prediction.id)
+    log = review_log(question.id)
     return (
         render_template(
             "detail.html",
-            prediction=prediction,
+            prediction=question,
             review_log=log,
-            reviews_logged=reviews_logged(prediction.id) if log else 0,
+            reviews_logged=reviews_logged(question.id) if log else 0,
             states=states,
             model_names=model_names(),
             review_errors=review_errors or {},
-            reasons=answer_reasons(models(), prediction),
+            reasons=answer_reasons(models(), question),
             draft=draft,
             just_asked=request.args.get("asked") == "1",
             just_reviewed=request.args.get("reviewed") == "1",
@@ -119,8 +115,8 @@ def _detail_page(
 @bp.post("/<id:prediction_id>/review")
 @reviewer_required
 def review(prediction_id: int):
-    prediction = get_prediction(prediction_id)
-    suggested = prediction.suggested_tags()
+    question = get_question(prediction_id)
+    suggested = question.suggested_tags()
     # Verdicts are read only for the tags this question has: a forged field name is ignored.
     verdicts = {tag: request.form.get(f"verdict:{tag}", "") for tag in suggested}
     draft = {"verdicts": verdicts, "added": request.form.get("added", "")}
@@ -134,12 +130,12 @@ def review(prediction_id: int):
         accepted = [tag for tag, verdict in verdicts.items() if verdict == "accept"]
         rejected = [tag for tag, verdict in verdicts.items() if verdict == "reject"]
         try:
-            save_review(prediction, current_reviewer(), accepted, rejected, added)
+            save_review(question, current_reviewer(), accepted, rejected, added)
         except InputError as error:
             errors.update(error.fields)
     if errors:
-        return _detail_page(prediction, errors, draft, 422)
-    return redirect(url_for("history.detail", prediction_id=prediction.id, reviewed=1, _anchor="review"), code=303)
+        return _detail_page(question, errors, draft, 422)
+    return redirect(url_for("history.detail", prediction_id=question.id, reviewed=1, _anchor="review"), code=303)
 
 
 @bp.post("/<id:prediction_id>/run/<model>")
@@ -147,10 +143,10 @@ def run_model(prediction_id: int, model: str):
     """Ask another model about a stored question, so both can be compared."""
     if model not in model_names():
         abort(404, description=f"There is no model called {model!r}.")
-    prediction = get_prediction(prediction_id)
-    if prediction.answer(model) is None:
-        add_answer(models(), prediction, model)  # a double click stores it once (add_answer checks)
-    return redirect(url_for("history.detail", prediction_id=prediction.id, view=model), code=303)
+    question = get_question(prediction_id)
+    if question.answer(model) is None:
+        add_answer(models(), question, model)  # a double click stores it once (add_answer checks)
+    return redirect(url_for("history.detail", prediction_id=question.id, view=model), code=303)
 
 
 @bp.get("/export.<kind>")

@@ -14,7 +14,7 @@ from webapp.core.catalogue import site_catalogue
 from webapp.core.extensions import db
 from webapp.core.guards import MAX_ROW_ID
 from webapp.core.inputs import TAG_RE
-from webapp.core.tables import ACCEPTED, ADDED, REJECTED, BatchItem, ModelAnswer, Prediction, QuestionTag, ReviewedTag
+from webapp.core.tables import ACCEPTED, ADDED, REJECTED, BatchItem, ModelAnswer, Question, QuestionTag, ReviewedTag
 from webapp.history import search, tag_index
 
 MAX_PER_PAGE = 100
@@ -79,24 +79,24 @@ def _batch_id(raw: str) -> int | None:
 
 def history_query(filters: Filters) -> Select:
     """The questions the filters keep, newest first."""
-    return select(Prediction).where(*conditions(filters)).order_by(Prediction.id.desc())
+    return select(Question).where(*conditions(filters)).order_by(Question.id.desc())
 
 
 def conditions(filters: Filters, prefixes: bool = True) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if filters.tag:
-        where.append(Prediction.id.in_(select(QuestionTag.prediction_id).where(*_under_tag(filters))))
+        where.append(Question.id.in_(select(QuestionTag.prediction_id).where(*_under_tag(filters))))
     elif filters.model:
-        where.append(Prediction.answers.any(ModelAnswer.model == filters.model))
+        where.append(Question.answers.any(ModelAnswer.model == filters.model))
     if filters.text:
-        where.append(search.matches(Prediction.id, db.engine.dialect.name, search.words(filters.text), prefixes))
+        where.append(search.matches(Question.id, db.engine.dialect.name, search.words(filters.text), prefixes))
     if filters.reviewed == "yes":
-        where.append(Prediction.reviewed_at.is_not(None))
+        where.append(Question.reviewed_at.is_not(None))
     elif filters.reviewed == "no":
-        where.append(Prediction.reviewed_at.is_(None))
+        where.append(Question.reviewed_at.is_(None))
     if filters.batch:
         batch = select(BatchItem.prediction_id).where(BatchItem.job_id == filters.batch)
-        where.append(Prediction.id.in_(batch.where(BatchItem.prediction_id.is_not(None))))
+        where.append(Question.id.in_(batch.where(BatchItem.prediction_id.is_not(None))))
     return where
 
 
@@ -146,9 +146,9 @@ def matching_ids(filters: Filters) -> MatchingIds:
         query = select(key).where(ModelAnswer.model == filters.model)
         rest = conditions(replace(filters, model=""))
     else:
-        return MatchingIds(select(Prediction.id).where(*conditions(filters)), Prediction.id)
+        return MatchingIds(select(Question.id).where(*conditions(filters)), Question.id)
     if rest:
-        query = query.join(Prediction, Prediction.id == key).where(*rest)
+        query = query.join(Question, Question.id == key).where(*rest)
     return MatchingIds(query, key)
 
 
@@ -163,7 +163,7 @@ class Page:
     was reached by a cursor.
     """
 
-    items: list[Prediction]
+    items: list[Question]
     per_page: int
     total: int
     total_exact: bool
@@ -208,7 +208,7 @@ def page_of(
     else:
         total, exact = capped_count(ids)
         shown, older, newer = _page_of_query(ids, per_page, number, before, after)
-    loaded = {item.id: item for item in db.session.scalars(select(Prediction).where(Prediction.id.in_(shown)))}
+    loaded = {item.id: item for item in db.session.scalars(select(Question).where(Question.id.in_(shown)))}
     items = [loaded[prediction_id] for prediction_id in shown if prediction_id in loaded]
     return Page(items, per_page, total, exact, older, newer, number)
 
@@ -222,7 +222,7 @@ def _whole_words_pass_the_cap(filters: Filters) -> bool:
     query_words = search.words(filters.text)
     if len(query_words) < 2 or all(len(word) < search.MIN_PREFIX for word in query_words):
         return False
-    whole = MatchingIds(select(Prediction.id).where(*conditions(filters, prefixes=False)), Prediction.id)
+    whole = MatchingIds(select(Question.id).where(*conditions(filters, prefixes=False)), Question.id)
     return not capped_count(whole)[1]
 
 
@@ -281,8 +281,8 @@ def capped_count(ids: MatchingIds) -> tuple[int, bool]:
 
 def exportable_count() -> tuple[int, bool]:
     """Reviewed questions with at least one right tag (capped like capped_count)."""
-    where = [Prediction.reviewed_at.is_not(None), Prediction.review.any(ReviewedTag.verdict != REJECTED)]
-    return capped_count(MatchingIds(select(Prediction.id).where(*where), Prediction.id))
+    where = [Question.reviewed_at.is_not(None), Question.review.any(ReviewedTag.verdict != REJECTED)]
+    return capped_count(MatchingIds(select(Question.id).where(*where), Question.id))
 
 
 def reviewed_for_export(chunk: int | None = None) -> Iterator[tuple[int, str, str, list[str]]]:
@@ -293,9 +293,9 @@ def reviewed_for_export(chunk: int | None = None) -> Iterator[tuple[int, str, st
     last = 0
     while True:
         rows = db.session.execute(
-            select(Prediction.id, Prediction.title, Prediction.body)
-            .where(Prediction.reviewed_at.is_not(None), Prediction.id > last)
-            .order_by(Prediction.id)
+            select(Question.id, Question.title, Question.body)
+            .where(Question.reviewed_at.is_not(None), Question.id > last)
+            .order_by(Question.id)
             .limit(chunk)
         ).all()
         if not rows:

@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
 from webapp.core.database import AnySession
-from webapp.core.tables import REJECTED, Prediction
+from webapp.core.tables import REJECTED, Question
 
 CHUNK = 500
 # A bit per model in question_tags.models. Stored: a model keeps its bit for good, and a new
@@ -64,21 +64,21 @@ def refresh(session: AnySession, prediction_ids: Iterable[int]) -> None:
         session.execute(text(INSERT + rows).bindparams(bindparam("ids", expanding=True)), chunk)
 
 
-def add_new(session: AnySession, predictions: Iterable[Prediction]) -> None:
+def add_new(session: AnySession, predictions: Iterable[Question]) -> None:
     """The rows of questions just flushed (none of them has any yet), from their answers and
     review in memory: the same rule as ``ROWS``, with no statement to read them back."""
     rows = []
-    for prediction in predictions:
+    for question in predictions:
         models: dict[str, int] = {}
-        for answer in prediction.answers:
+        for answer in question.answers:
             for tag in answer.tag_names():
                 models[tag] = models.get(tag, 0) | bit(answer.model)
-        if prediction.reviewed_at is not None:  # else no review to load
-            answered = sum({bit(answer.model) for answer in prediction.answers})
-            for tag, verdict in prediction.verdicts().items():
+        if question.reviewed_at is not None:  # else no review to load
+            answered = sum({bit(answer.model) for answer in question.answers})
+            for tag, verdict in question.verdicts().items():
                 if verdict != REJECTED:
                     models[tag] = models.get(tag, 0) | answered
-        rows += [{"tag": tag, "prediction_id": prediction.id, "models": models[tag]} for tag in sorted(models)]
+        rows += [{"tag": tag, "prediction_id": question.id, "models": models[tag]} for tag in sorted(models)]
     if rows:
         # Plain SQL: the ORM's bulk insert took 0.4 ms a question, inside the write lock.
         session.execute(text(INSERT + "VALUES (:tag, :prediction_id, :models)"), rows)

@@ -34,12 +34,12 @@ from webapp.core.tables import (
     REJECTED,
     REVIEW_CHANGES_ROW,
     ForgottenQuestion,
-    Prediction,
+    Question,
+    Review,
     ReviewChanges,
     ReviewedTag,
     Reviewer,
 )
-from webapp.core.tables import Review as ReviewLog
 from webapp.review.lessons import lessons_count
 
 EXTENSION_KEY = "tagsmith.learning"
@@ -52,7 +52,7 @@ REPLAY_CHUNK = 1000
 _NOT_READ = object()
 
 
-class Review(NamedTuple):
+class Lesson(NamedTuple):
     question: int
     reviewed_at: datetime
     tags: tuple[str, ...]  # the right tags: accepted and added
@@ -195,18 +195,18 @@ class Learner:
             self._remember(reviews)
         return learned
 
-    def _recent(self) -> list[Review]:
+    def _recent(self) -> list[Lesson]:
         """The reviews saved since the last look that this worker has not learned: the
         versions of the reviews inside the look-back first (one indexed query, a row or two),
         then only the unseen ones read whole."""
-        query = select(Prediction.id, Prediction.reviewed_at, _newest_log_entry()).order_by(
-            Prediction.reviewed_at, Prediction.id
+        query = select(Question.id, Question.reviewed_at, _newest_log_entry()).order_by(
+            Question.reviewed_at, Question.id
         )
         start = self._reviews.start()
         if start is None:
-            query = query.where(Prediction.reviewed_at.is_not(None))
+            query = query.where(Question.reviewed_at.is_not(None))
         else:
-            query = query.where(Prediction.reviewed_at >= start)
+            query = query.where(Question.reviewed_at >= start)
         unseen = [
             question
             for question, at, log_id in db.session.execute(query)
@@ -214,45 +214,43 @@ class Learner:
         ]
         return _read_reviews(unseen) if unseen else []
 
-    def _remember(self, reviews: Iterable[Review]) -> None:
+    def _remember(self, reviews: Iterable[Lesson]) -> None:
         self._reviews.note((review.question, review.reviewed_at, review.log_id) for review in reviews)
 
 
 def _reviewed_ids() -> list[int]:
     """Every reviewed question, oldest review first."""
-    query = (
-        select(Prediction.id).where(Prediction.reviewed_at.is_not(None)).order_by(Prediction.reviewed_at, Prediction.id)
-    )
+    query = select(Question.id).where(Question.reviewed_at.is_not(None)).order_by(Question.reviewed_at, Question.id)
     return list(db.session.scalars(query))
 
 
-def _read_reviews(ids: list[int]) -> list[Review]:
+def _read_reviews(ids: list[int]) -> list[Lesson]:
     """The reviews of these questions as they are now, in the order of ``ids``, read
     ``REPLAY_CHUNK`` questions at a time."""
-    reviews: list[Review] = []
+    reviews: list[Lesson] = []
     for start in range(0, len(ids), REPLAY_CHUNK):
         reviews.extend(_read_chunk(ids[start : start + REPLAY_CHUNK]))
     return reviews
 
 
-def _read_chunk(ids: list[int]) -> list[Review]:
+def _read_chunk(ids: list[int]) -> list[Lesson]:
     """Each review's right tags (accepted and added) and the tags it judged (accepted and
     rejected), read in one query for the questions and one for the tags. A review whose
     reviewer's lessons do not count (``lessons_count``) teaches nothing: it has no right tags."""
-    newest = aliased(ReviewLog)
+    newest = aliased(Review)
     rows = db.session.execute(
         select(
-            Prediction.id,
-            Prediction.title,
-            Prediction.body,
-            Prediction.reviewed_at,
+            Question.id,
+            Question.title,
+            Question.body,
+            Question.reviewed_at,
             newest.id.label("log_id"),
             newest.reviewer_id,
             lessons_count(newest).label("counts"),
         )
         .outerjoin(newest, newest.id == _newest_log_entry())
         .outerjoin(Reviewer, Reviewer.id == newest.reviewer_id)
-        .where(Prediction.id.in_(ids))
+        .where(Question.id.in_(ids))
     ).all()
     right: dict[int, list[str]] = {}
     shown: dict[int, list[str]] = {}
@@ -268,7 +266,7 @@ def _read_chunk(ids: list[int]) -> list[Review]:
             shown.setdefault(question, []).append(tag)
     by_id = {row.id: row for row in rows if row.reviewed_at is not None}
     return [
-        Review(
+        Lesson(
             i,
             by_id[i].reviewed_at,
             tuple(right.get(i, ())) if by_id[i].counts else (),
@@ -294,7 +292,7 @@ def _review_changes(row: int = REVIEW_CHANGES_ROW) -> int | None:
 
 def _newest_log_entry() -> Any:
     """The id of the question's newest review log entry (None for reviews from before the log)."""
-    return select(func.max(ReviewLog.id)).where(ReviewLog.prediction_id == Prediction.id).scalar_subquery()
+    return select(func.max(Review.id)).where(Review.prediction_id == Question.id).scalar_subquery()
 
 
 def _name_new_tags(targets: list[Any], version: int | None) -> None:
@@ -307,7 +305,7 @@ def _name_new_tags(targets: list[Any], version: int | None) -> None:
             model.learn_names(names)
 
 
-def _teach(targets: list[Any], reviews: list[Review]) -> int:
+def _teach(targets: list[Any], reviews: list[Lesson]) -> int:
     if not reviews or not targets:
         return 0
     items = [

@@ -17,7 +17,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from webapp.core.database import transaction
 from webapp.core.extensions import db
-from webapp.core.tables import ACCEPTED, ADDED, Prediction, Review, ReviewedTag, Reviewer
+from webapp.core.tables import ACCEPTED, ADDED, Question, Review, ReviewedTag, Reviewer
 from webapp.review.changes import note_lessons_change
 
 
@@ -46,11 +46,11 @@ def lessons(reviewer: Reviewer | None = None) -> dict[str | None, list[Lesson]]:
     questions whose review that counts is theirs, oldest first."""
     newest = select(func.max(Review.id)).group_by(Review.prediction_id)
     query = (
-        select(Review.prediction_id, Prediction.title, Reviewer.name, lessons_count(Review).label("counts"))
-        .join(Prediction, Prediction.id == Review.prediction_id)
+        select(Review.prediction_id, Question.title, Reviewer.name, lessons_count(Review).label("counts"))
+        .join(Question, Question.id == Review.prediction_id)
         .outerjoin(Reviewer, Reviewer.id == Review.reviewer_id)
-        .where(Review.id.in_(newest), Prediction.reviewed_at.is_not(None))
-        .order_by(Prediction.reviewed_at, Prediction.id)
+        .where(Review.id.in_(newest), Question.reviewed_at.is_not(None))
+        .order_by(Question.reviewed_at, Question.id)
     )
     if reviewer is not None:
         query = query.where(Review.reviewer_id == reviewer.id)

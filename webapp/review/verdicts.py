@@ -13,7 +13,7 @@ from webapp.core.tables import (
     ADDED,
     REJECTED,
     ForgottenQuestion,
-    Prediction,
+    Question,
     Review,
     ReviewedTag,
     Reviewer,
@@ -30,7 +30,7 @@ HISTORY_SHOWN = 20
 
 
 def save_review(
-    prediction: Prediction, reviewer: Reviewer, accepted: list[str], rejected: list[str] | None, added: list[str]
+    prediction: Question, reviewer: Reviewer, accepted: list[str], rejected: list[str] | None, added: list[str]
 ) -> Review:
     """Add ``reviewer``'s review of the question to the log; it becomes the one that counts.
     ``rejected=None`` rejects every suggested tag not accepted; otherwise accepted and
@@ -97,7 +97,7 @@ def save_review(
     return review
 
 
-def delete_question(prediction: Prediction) -> None:
+def delete_question(prediction: Question) -> None:
     """Delete a question with its answers and its whole review log; /stats forgets it."""
     question = prediction.id
     with transaction() as session:

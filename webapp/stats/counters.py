@@ -42,7 +42,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.core.database import AnySession
 from webapp.core.extensions import db
-from webapp.core.tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Prediction, StatsCounter, StatsLatency
+from webapp.core.tables import ACCEPTED, ADDED, REJECTED, ModelAnswer, Question, StatsCounter, StatsLatency
 from webapp.history import tag_index
 
 RIGHT = (ACCEPTED, ADDED)
@@ -103,7 +103,7 @@ class Tally:
         for tag in answer.tag_names():
             self.counters[f"tag:{tag}:suggested"] += sign
 
-    def question(self, prediction: Prediction, sign: int = 1) -> None:
+    def question(self, prediction: Question, sign: int = 1) -> None:
         self.counters["questions"] += sign
         self.counters[f"day:{prediction.created_at.date().isoformat()}:questions"] += sign
 
@@ -154,7 +154,7 @@ def jaccard(one: Sequence[str], other: Sequence[str]) -> float:
     return len(set(one) & set(other)) / len(union) if union else 1.0
 
 
-def count_new_questions(predictions: Iterable[Prediction]) -> Tally:
+def count_new_questions(predictions: Iterable[Question]) -> Tally:
     """New questions with their answers (none reviewed yet), counted before they are written,
     so that the writer holds SQLite's one write lock no longer than its statements take."""
     tally = Tally()
@@ -172,7 +172,7 @@ def count_new_questions(predictions: Iterable[Prediction]) -> Tally:
     return tally
 
 
-def record_new_answer(session: AnySession, prediction: Prediction, answer: ModelAnswer) -> None:
+def record_new_answer(session: AnySession, prediction: Question, answer: ModelAnswer) -> None:
     """One more model's answer on a stored question (``prediction`` read under
     ``lock_question``, ``answer`` already among its answers)."""
     tally = Tally()
@@ -187,7 +187,7 @@ def record_new_answer(session: AnySession, prediction: Prediction, answer: Model
 
 def record_review(
     session: AnySession,
-    prediction: Prediction,
+    prediction: Question,
     previous: dict[str, str] | None,
     previous_at: datetime | None = None,
 ) -> None:
@@ -210,7 +210,7 @@ def record_review(
     apply(session, tally)
 
 
-def record_deleted_question(session: AnySession, prediction: Prediction) -> None:
+def record_deleted_question(session: AnySession, prediction: Question) -> None:
     """Take back everything a question counted (``prediction`` read under ``lock_question``),
     before its rows are deleted."""
     tally = Tally()
@@ -228,14 +228,14 @@ def record_deleted_question(session: AnySession, prediction: Prediction) -> None
     apply(session, tally)
 
 
-def lock_question(session: AnySession, prediction: Prediction) -> None:
+def lock_question(session: AnySession, prediction: Question) -> None:
     """Inside a write transaction: wait for any other writer on this question, then read it
     again (its answers and review), so what is counted is what is stored. PostgreSQL
     locks the row; SQLite has one writer at a time, so a first write takes the lock."""
     if session.get_bind().dialect.name == "postgresql":
         session.refresh(prediction, with_for_update=True)
         return
-    lock = update(Prediction).where(Prediction.id == prediction.id).values(top_k=Prediction.top_k)
+    lock = update(Question).where(Question.id == prediction.id).values(top_k=Question.top_k)
     session.execute(lock.execution_options(synchronize_session=False))
     session.refresh(prediction)
 
