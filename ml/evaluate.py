@@ -197,6 +197,41 @@ def all_tag_metrics(gold: list[set[str]], chosen: list[list[str]], ranked: list[
     return metrics
 
 
+PTM4TAG_MIN_USES = 50
+PTM4TAG_K = (1, 3, 5)
+
+
+def ptm4tag_metrics(
+    gold: list[set[str]], ranked: list[list[str]], counts: dict[str, int], min_uses: int = PTM4TAG_MIN_USES
+) -> dict:
+    """PTM4Tag's protocol (He et al., ICPC 2022), so figures compare with the research anchor.
+
+    Tags with fewer than ``min_uses`` uses (``counts``: the catalogue's) leave the gold and the
+    ranking, as they left that study's label space; questions left without a gold tag are
+    skipped. P@k = hits in the top k / k; R@k = hits / min(k, gold tags), so a question with
+    one tag can reach R@5 = 1; F1@k is the harmonic mean of the two averages. ``ranked[i]``
+    should run past 5 tags: the dropped ones make room for the next.
+    """
+    if len(gold) != len(ranked):
+        raise ValueError("gold and ranked must have one entry per question")
+    kept = [
+        ({tag for tag in g if counts.get(tag, 0) >= min_uses}, [tag for tag in r if counts.get(tag, 0) >= min_uses])
+        for g, r in zip(gold, ranked, strict=True)
+    ]
+    kept = [(g, r) for g, r in kept if g]
+    if not kept:
+        raise ValueError(f"nothing to evaluate: no question keeps a tag with {min_uses} or more uses")
+    metrics: dict = {"n_samples": len(kept), "gold_tags": sum(len(g) for g, _ in kept), "min_uses": min_uses}
+    for k in PTM4TAG_K:
+        hits = [len(g & set(r[:k])) for g, r in kept]
+        p_at = float(np.mean([h / k for h in hits]))
+        r_at = float(np.mean([h / min(k, len(g)) for h, (g, _) in zip(hits, kept, strict=True)]))
+        metrics[f"precision_at_{k}"] = _rounded(p_at)
+        metrics[f"recall_at_{k}"] = _rounded(r_at)
+        metrics[f"f1_at_{k}"] = _rounded(_harmonic(p_at, r_at))
+    return metrics
+
+
 def _harmonic(a: float, b: float) -> float:
     return 2 * a * b / (a + b) if a + b else 0.0
 
@@ -215,4 +250,15 @@ def format_all_tag_report(metrics: dict) -> str:
     text += format_table(rows, ALL_TAG_COLUMNS)
     if "gold_in_vocabulary" in metrics:
         text += f"\nshare of gold tags in the model's vocabulary: {metrics['gold_in_vocabulary']:.3f}"
+    protocol = metrics.get("ptm4tag")
+    if protocol:
+        figures = ", ".join(
+            f"P@{k} {protocol[f'precision_at_{k}']:.3f} R@{k} {protocol[f'recall_at_{k}']:.3f} "
+            f"F1@{k} {protocol[f'f1_at_{k}']:.3f}"
+            for k in PTM4TAG_K
+        )
+        text += (
+            f"\nPTM4Tag's protocol (tags with >= {protocol['min_uses']} uses, "
+            f"{protocol['n_samples']} questions): {figures}"
+        )
     return text

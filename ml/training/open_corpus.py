@@ -7,15 +7,17 @@ tag set is known, for the same all-tag micro-F1; the test questions are scored o
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ml.artifacts import utc_now
+from ml.data.catalogue import load_catalogue
 from ml.data.sources import Corpus, load_corpus
 from ml.data.split import data_hash
-from ml.evaluate import all_tag_metrics
+from ml.evaluate import all_tag_metrics, ptm4tag_metrics
 from ml.predictor import DEFAULT_TOP_K
 from ml.text import question_text
 
@@ -85,6 +87,15 @@ def chosen_and_ranked(
     return picked, ranked
 
 
+def ranked_tags(top: tuple[np.ndarray, np.ndarray], labels: Sequence[str]) -> list[list[str]]:
+    """Each question's best tags in order, as many as ``top`` holds."""
+    columns, values = top
+    return [
+        [labels[j] for j, v in zip(row, scores, strict=True) if v > 0]
+        for row, scores in zip(columns, values, strict=True)
+    ]
+
+
 def tune_threshold(
     top: tuple[np.ndarray, np.ndarray], labels: Sequence[str], gold: list[set[str]]
 ) -> tuple[float, float]:
@@ -125,6 +136,9 @@ def score_part(
     vocabulary = set(labels)
     coverage = sum(len(g & vocabulary) for g in gold) / max(1, sum(len(g) for g in gold))
     result["gold_in_vocabulary"] = round(coverage, 4)
+    # Without a question that keeps a tag that common, the protocol has nothing to say.
+    with contextlib.suppress(ValueError):
+        result["ptm4tag"] = ptm4tag_metrics(gold, ranked_tags(top, labels), load_catalogue().counts)
     return result
 
 

@@ -120,3 +120,36 @@ def test_write_metrics_creates_dirs_and_sorts_keys(tmp_path, metrics):
     text = path.read_text()
     assert json.loads(text) == metrics
     assert text.startswith('{\n  "exact_match"')
+
+
+def test_ptm4tag_protocol_drops_rare_tags_skips_empty_questions_and_caps_recall():
+    from ml.evaluate import ptm4tag_metrics
+
+    counts = {"python": 1000, "pandas": 500, "django": 80, "polars": 12, "rust": 900}
+    gold = [
+        {"python", "pandas", "polars"},  # polars (12 uses) leaves the gold: 2 tags remain
+        {"polars"},  # nothing left: the question is skipped
+        {"django"},
+    ]
+    ranked = [
+        ["polars", "pandas", "rust", "python", "numpy"],  # polars and numpy (unknown) leave the ranking
+        ["polars", "python"],
+        ["rust", "python", "django"],
+    ]
+    metrics = ptm4tag_metrics(gold, ranked, counts, min_uses=50)
+    assert metrics["n_samples"] == 2 and metrics["gold_tags"] == 3
+    # Question 1 ranks pandas, rust, python: P@1 1, P@3 2/3; question 3 ranks rust, python, django.
+    assert metrics["precision_at_1"] == pytest.approx(0.5)
+    assert metrics["precision_at_3"] == pytest.approx((2 / 3 + 1 / 3) / 2, abs=1e-4)
+    # R@k divides by min(k, gold tags): question 1 has 2 gold tags, so R@1 = 1/1, not 1/2.
+    assert metrics["recall_at_1"] == pytest.approx(0.5)
+    assert metrics["recall_at_3"] == pytest.approx(1.0)
+    assert metrics["f1_at_3"] == pytest.approx(2 * 0.5 * 1.0 / 1.5, abs=1e-4)
+    assert metrics["min_uses"] == 50
+
+
+def test_ptm4tag_protocol_with_nothing_left_says_so():
+    from ml.evaluate import ptm4tag_metrics
+
+    with pytest.raises(ValueError, match="no question keeps a tag"):
+        ptm4tag_metrics([{"polars"}], [["polars"]], {"polars": 3})

@@ -252,3 +252,16 @@ def test_the_matchers_tag_counts_do_not_tell_a_training_question_its_own_label()
     scores = matcher.predict_scores([question_text(f"How to install {name} on Windows", "") for name in libraries])
     named = scores[:, [matcher.labels.index(name) for name in libraries]].diagonal()
     assert 0.3 < float(named.mean()) < 0.7  # right half the time in training
+
+
+def test_eval_reports_ptm4tag_protocol_beside_every_tag(open_models, tmp_path, capsys):
+    from ml.cli import main
+
+    metrics_file = tmp_path / "metrics.json"
+    command = ["eval", "--model", "ensemble", "--models-dir", str(open_models), "--split", "test"]
+    assert main([*command, "--metrics-file", str(metrics_file)]) == 0
+    out = capsys.readouterr().out
+    assert "Scored over every real tag" in out and "PTM4Tag's protocol (tags with >= 50 uses" in out
+    protocol = json.loads(metrics_file.read_text())["ptm4tag"]
+    assert protocol["min_uses"] == 50 and 0 < protocol["n_samples"] and 0 <= protocol["f1_at_5"] <= 1
+    assert protocol["precision_at_1"] > 0.5  # the fixture's questions name their tag
