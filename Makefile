@@ -34,7 +34,7 @@ test: lint docs
 	$(PY) -m pytest
 
 # A developer's quick loop: the gate and every test but the slow ones (fine-tuning,
-# gunicorn, the browser), in well under a minute.
+# gunicorn, the browser).
 test-quick: lint
 	$(PY) -m pytest -m "not slow" -q
 
@@ -49,19 +49,19 @@ docs: $(VENV)/.dev
 
 models: $(QUICK_MODELS)
 
-# The baseline trains in about a minute on 2 cores, so it is built on demand, never committed.
+# The baseline trains quickly, so it is built on demand, never committed.
 baseline $(BASELINE): | $(VENV)/.runtime
 	$(PY) -m ml train --model baseline
 
-# The open-vocabulary tree (~75 s), the lexical matcher (~30 s) and the memory (~1 min) learn from the bundled
-# corpus; the ensemble (~1 min) learns its combiner on validation once its members exist.
+# The open-vocabulary tree, the lexical matcher and the memory learn quickly from the bundled corpus;
+# the ensemble learns its combiner on validation once its members exist.
 models/%/metadata.json: | $(VENV)/.runtime
 	$(PY) -m ml --quiet train --model $*
 
 $(ENSEMBLE): $(OPEN_MODELS) $(BASELINE) models/transformer/metadata.json | $(VENV)/.runtime
 	$(PY) -m ml --quiet train --model ensemble
 
-# Fine-tuning takes ~100 min on 2 cores (3 epochs over every source), so its artifact is committed; this rebuilds it.
+# Fine-tuning is slow (3 epochs over every source), so its artifact is committed; this rebuilds it.
 # It resumes from runs/transformer/ when interrupted.
 train-transformer: $(VENV)/.train
 	$(PY) -m ml train --model transformer

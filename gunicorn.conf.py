@@ -1,6 +1,6 @@
 """gunicorn's settings for tagsmith: the one configuration `make run`, the Procfile and
 render.yaml all use (gunicorn reads ./gunicorn.conf.py from the folder it starts in; each
-command passes only its address). Figures: README, "Slow clients and heavy batches".
+command passes only its address). Figures: docs/benchmarks.md, "Slow clients and abuse".
 
 Threaded workers (gthread), not the default sync ones: a sync worker serves one connection
 at a time, so two clients sending a request one byte a second held both workers until the
@@ -16,8 +16,8 @@ import os
 
 wsgi_app = "webapp:create_app()"
 
-# Each worker loads every model once (~615 MB with all five), so workers cost memory; threads
-# cost almost none. Two workers for two cores; WEB_CONCURRENCY (the usual variable) changes it.
+# Each worker loads every model once, so workers cost memory; threads cost almost none. Two
+# workers for two cores; WEB_CONCURRENCY (the usual variable) changes it.
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
 worker_class = "gthread"
 # Requests in progress per worker. Model work is CPU-bound, so threads add little throughput
@@ -51,9 +51,9 @@ accesslog = "-"
 
 def on_starting(server) -> None:
     """Migrate the schema once, in the master, before any worker starts: a migration at a
-    million questions takes longer than ``timeout`` (0005 took 45 s), which killed a worker
-    migrating during its boot, over and over. The workers (forked after this) only check
-    that the schema is at the head, and refuse to serve an out-of-date one."""
+    million questions takes longer than ``timeout``, which killed a worker migrating during
+    its boot, over and over. The workers (forked after this) only check that the schema is at
+    the head, and refuse to serve an out-of-date one."""
     from webapp import create_app
     from webapp.core.extensions import db
 

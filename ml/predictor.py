@@ -69,8 +69,8 @@ def boosted_probabilities(classifier: Any, features: np.ndarray) -> np.ndarray:
 
     A request scores a few dozen candidate rows, where OpenMP's thread start-up and barriers
     cost more than they save; and when another process holds the other core (the second
-    gunicorn worker, a training), spinning OpenMP threads made one question take ~350 ms
-    instead of ~4."""
+    gunicorn worker, a training), spinning OpenMP threads made one question many times
+    slower."""
     with _openmp().limit(limits=1):
         return classifier.predict_proba(features)[:, 1]
 
@@ -78,7 +78,7 @@ def boosted_probabilities(classifier: Any, features: np.ndarray) -> np.ndarray:
 @functools.cache
 def _openmp() -> Any:
     # Made once, after scikit-learn has loaded its OpenMP runtime: scanning the loaded
-    # libraries costs ~1 ms, a limit on the cached controller ~0.01 ms.
+    # libraries costs far more than a limit on the cached controller.
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController().select(user_api="openmp")

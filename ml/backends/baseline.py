@@ -42,9 +42,9 @@ WEIGHTS_FILE = "weights.npz"
 NEVER_SEEN_LOGIT = -12.0
 REASON_WORDS = 3  # the strongest words shown per tag
 SOLVERS = ("liblinear", "sgd")
-# Above this many training questions the large-data profile applies: liblinear costs
-# ~10 s per tag on 1M rows (2.8 h for 1,000 tags on 2 cores) where SGD costs ~2.5 s, and
-# character n-grams multiply the feature matrix ~10x for little gain (bench/scale.py).
+# Above this many training questions the large-data profile applies: liblinear costs several
+# times what SGD does per tag, and character n-grams multiply the feature matrix for little gain
+# (bench/scale.py).
 LARGE_DATA_ROWS = 300_000
 # The parameters that define a trained model (recorded in its metadata); n_jobs and
 # progress only change how fast and how visibly it is trained.
@@ -166,12 +166,12 @@ class TfidfBaseline(BaseEstimator, Predictor):
         if self.solver == "sgd":
             # alpha = 1 / (C n) is the same L2 penalty as LogisticRegression's C.
             return SGDClassifier(loss="log_loss", alpha=1.0 / (self.C * n_rows), max_iter=5, tol=None, random_state=0)
-        # The dual solver is ~3x faster than the primal here (more features than rows).
+        # The dual solver is faster than the primal here (more features than rows).
         return LogisticRegression(C=self.C, solver="liblinear", dual=True, max_iter=1000)
 
     def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
         # float32 on both sides: a float64 matrix would make scipy upcast all the weights
-        # (100 tags x 116k features) on every call, 27 ms of a 32 ms prediction.
+        # (100 tags x 116k features) on every call, most of a prediction's time.
         logits = self.transform(list(texts)).astype(np.float32) @ self.weights_ + self.intercepts_
         return sigmoid(logits)
 

@@ -6,8 +6,7 @@ sees each member's score and rank, whether the member could have proposed the ta
 members proposed it; a gradient-boosted classifier turns that into the probability that
 the tag is right. It is learned on the validation questions whose whole tag set is known:
 two folds give out-of-fold probabilities to choose the threshold on, then it is refitted on
-all of them. On validation it beat a weighted mean of the scores (all-tag micro-F1 0.503
-vs 0.497 with the same three members; P@1 0.745 vs 0.73).
+all of them. On validation it beat a weighted mean of the scores.
 
 A member that learns while serving (the memory of reviewed questions) is read through its
 ``best_tags``: a tag reviewers added becomes a new last column of the ensemble too, and a tag
@@ -20,8 +19,8 @@ gets the memory's verdict as its floor too.
 
 Members are loaded through the registry's shared loader, so a site serving the ensemble
 beside its members holds each model once. The members trained on titles alone, or whose
-reading of a long body costs more than it adds (the transformer: ~2 ms for a title, ~11 ms
-with a 1,500-character body), read only the title (``--title-only``).
+reading of a long body costs more than it adds (the transformer, several times slower with a
+body), read only the title (``--title-only``).
 """
 
 from __future__ import annotations
@@ -51,9 +50,8 @@ if TYPE_CHECKING:
     from ml.data.sources import Corpus
 
 DEFAULT_MEMBERS = ("lexical", "omikuji", "baseline", "transformer", "memory")
-# Members trained on titles alone read only the title: on validation the same quality (0.5056
-# micro-F1 either way for the baseline) at a fraction of the time (the transformer: ~2 ms for a
-# title, ~18 ms with a 1,500-character body).
+# Members trained on titles alone read only the title: on validation the same quality at a
+# fraction of the time.
 DEFAULT_TITLE_ONLY = ("baseline", "transformer")
 COMBINER_FILE = "combiner.joblib"
 # How often the ensemble found each tag on validation (out of fold): what the learning member
@@ -66,10 +64,9 @@ RECALL_PRIOR = 5
 MEMBER_TOP = 20
 MISSING_RANK = 50
 # A tag only a learning member knows passes when that member's score reaches 1 / FLOOR_SCALE
-# of its own threshold. On the renamed-flutter stream of bench/review_learning_api.py, after
-# 200 reviews, 2 suggested the new tag for 73.5% of later questions (micro-F1 0.549) instead
-# of 69.6% (0.538), but cost 0.007 all-tag micro-F1 on the open test questions (weak
-# memory-only tags let through): 1, the member's own verdict.
+# of its own threshold: 1, the member's own verdict. A larger scale helped a renamed library
+# (bench/review_learning_api.py) a little but cost more on the open test questions (weak
+# memory-only tags let through).
 FLOOR_SCALE = 1.0
 # Whether the ensemble learns from reviewers' verdicts: a tag they keep replacing (the memory's
 # ``replacement``: shown on MIN_SHOWN reviewed questions, replaced by the same tag on MIN_RATE of
@@ -327,10 +324,10 @@ class EnsembleTagger(Predictor):
         row). The combiner learned on validation, where a tag no other member knows (one
         reviewers added) hardly occurs, and must not silence it: each question's strongest
         such tag gets the learning member's score, rescaled so that ``1 / FLOOR_SCALE`` of the
-        member's own threshold lands on the ensemble's. One a question: its variants (flutter-layout beside flutter)
-        ride on the same neighbours, and letting them all through cost 0.04 micro-F1 on a new
-        library after 200 reviews (bench/review_learning_api.py). Every known tag (of
-        ``tags``, one per feature row) the member flags as ``missed`` gets the same floor."""
+        member's own threshold lands on the ensemble's. One a question: its variants
+        (flutter-layout beside flutter) ride on the same neighbours, and letting them all
+        through cost micro-F1 on a new library (bench/review_learning_api.py). Every known tag
+        (of ``tags``, one per feature row) the member flags as ``missed`` gets the same floor."""
         floors = np.zeros(len(features))
         names = list(self.members)
         if not self.growing_ or not len(features):

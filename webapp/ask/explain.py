@@ -1,6 +1,6 @@
 """Why each stored tag was suggested: the models' reasons, computed again from the stored
 question when a page or the API asks (they are not stored: a reason is cheap to recompute,
-~1-3 ms a question, and stays readable after a model is retrained)."""
+and stays readable after a model is retrained)."""
 
 from __future__ import annotations
 

@@ -92,10 +92,9 @@ class ServedModels:
     def settle(self) -> None:
         """With ``keep_loaded_out_of_gc``: move every object alive now (the app, the models
         loaded so far) to the garbage collector's permanent generation, which its collections
-        never walk. A full collection walked them all, a 50-60 ms pause in whichever request
-        triggered it: at a million questions a 100-question API page took 16 ms at p50 and 75
-        ms at p95, and 18 ms at p95 frozen. The objects frozen before are given back and
-        collected first, so a model replaced since is reclaimed even if it held a cycle."""
+        never walk. A full collection walked them all, a pause in whichever request triggered
+        it. The objects frozen before are given back and collected first, so a model replaced
+        since is reclaimed even if it held a cycle."""
         if self.keep_loaded_out_of_gc:
             gc.unfreeze()
             gc.collect()
@@ -227,8 +226,8 @@ def init_app(app: Flask) -> ServedModels:
 
 
 def warm_up(name: str, predictor: Predictor) -> None:
-    """One throwaway prediction: the first call pays one-off set-up costs (hundreds of ms
-    for the baseline), which should not land on the first visitor."""
+    """One throwaway prediction: the first call pays one-off set-up costs, which should not
+    land on the first visitor."""
     try:
         predictor.predict(["warm up"], top_k=1)
     except Exception:

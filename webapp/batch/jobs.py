@@ -9,9 +9,10 @@ leaves the job "running" with an old heartbeat: after ``BATCH_STALE_S`` any runn
 over and goes on from the first untagged row, so nothing is lost and nothing tagged twice.
 
 Between chunks a runner sleeps ``BATCH_YIELD_PERCENT`` of the time the chunk took, which
-leaves the CPU to the ordinary requests of its worker (figures: bench/batch.py, README).
-Each job runs one model (``BATCH_MODEL``, by default the site's default, the ensemble): the
-fastest good answer for 10,000 questions; a stored question can be asked of others later.
+leaves the CPU to the ordinary requests of its worker (figures: docs/benchmarks.md, "Batch
+files"). Each job runs one model (``BATCH_MODEL``, by default the site's default, the
+ensemble): the fastest good answer for 10,000 questions; a stored question can be asked of
+others later.
 """
 
 from __future__ import annotations

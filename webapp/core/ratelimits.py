@@ -3,8 +3,8 @@ others: a number of POSTs per client, and a budget of bytes of questions per cli
 a client looping big batches spends long before one asking a question at a time does.
 
 A client that keeps sending after a 429, ignoring its Retry-After, gets its next refusals a
-second late (``RepeatRefusals``): a refusal costs the server ~2 ms of CPU, so two clients
-looping refused batches as fast as the site answered them took ~40% of a 2-core machine.
+second late (``RepeatRefusals``): each refusal costs the server CPU, so two clients looping
+refused batches as fast as the site answered them took a large share of the machine.
 
 Counters live in each worker's memory (``TAGSMITH_RATELIMIT_STORAGE=memory://``): with two
 gunicorn workers a client may get up to twice each limit. A shared storage (``redis://...``,

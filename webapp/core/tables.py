@@ -50,7 +50,7 @@ class Question(Model):
 
     __tablename__ = "predictions"
     # The reviewed questions in id order: the export reads them in chunks by id, and the
-    # history's "reviewed" filter pages through them, without visiting the other 90%.
+    # history's "reviewed" filter pages through them, without visiting the many never reviewed.
     __table_args__ = (
         Index(
             "ix_predictions_reviewed_id",
@@ -59,11 +59,11 @@ class Question(Model):
             postgresql_where=text("reviewed_at IS NOT NULL"),
         ),
         # Every id alone, in order: ``?page=N`` skips (N - 1) x 20 entries of this instead of
-        # SQLite's table b-tree, whose leaves hold the titles and bodies (page 25,000 of a
-        # million questions: 5 ms instead of 180). On PostgreSQL it doubles the primary key's
-        # index, kept so that both databases have one schema.
+        # SQLite's table b-tree, whose leaves hold the titles and bodies (a deep page is many
+        # times faster). On PostgreSQL it doubles the primary key's index, kept so that both
+        # databases have one schema.
         Index("ix_predictions_id", "id"),
-        # Reviewed questions by review time (live learning's catch-up): the 90% never reviewed
+        # Reviewed questions by review time (live learning's catch-up): those never reviewed
         # stay out of it, one b-tree less written per question (0012_leaner_writes).
         Index(
             "ix_predictions_reviewed_at",
@@ -130,8 +130,8 @@ class ModelAnswer(Model):
         UniqueConstraint("prediction_id", "model"),
         # The history's model filter, newest first. A new answer goes at the end of its
         # model's range (ids grow), so each write touches a page a recent write touched.
-        # Without it the filter checked each question for the model's answer: 0.8 s at a
-        # million questions on SQLite for a model that answered none (0016_answers_by_model).
+        # Without it the filter checked each question for the model's answer, far too slow at a
+        # million questions for a model that answered none (0016_answers_by_model).
         Index("ix_model_answers_model_question", "model", "prediction_id"),
     )
 
@@ -174,8 +174,7 @@ class ReviewedTag(Model):
     __table_args__ = (
         UniqueConstraint("prediction_id", "tag"),
         # The questions with a right tag, in id order: the history's exportable count merges
-        # it with the reviewed ids (4 ms at a million questions, 72 ms as a hash join on
-        # PostgreSQL).
+        # it with the reviewed ids (far faster than as a hash join on PostgreSQL).
         Index(
             "ix_reviewed_tags_right",
             "prediction_id",
@@ -308,8 +307,8 @@ class ReviewChanges(Model):
     """One row, one number: each saved review and each deletion of a reviewed question adds
     one to it in its own transaction. Every worker reads it before each suggestion and polls
     the reviews (``webapp/review/learning.py``) only when it moved: the poll's two queries cost
-    about 1 ms a suggestion at any size and more as the history grows, this one row does
-    not. Absent until the first change."""
+    a share of every suggestion, more as the history grows; this one row costs next to
+    nothing. Absent until the first change."""
 
     __tablename__ = "review_changes"
 

@@ -104,7 +104,7 @@ def _under_tag(filters: Filters) -> list[ColumnElement[bool]]:
     """The question_tags rows of the tag, and with a model those the model's bit is set in:
     the model answered the question, and its answer has the tag or the review kept it. One
     range of the primary key, newest first, tested row by row: at a million questions,
-    checking each question's answers and review instead (EXISTS per row) took up to 285 ms on
+    checking each question's answers and review instead (EXISTS per row) was too slow on
     PostgreSQL to count a common tag's 10,000 matches."""
     where = [QuestionTag.tag == filters.tag]
     if filters.model:
@@ -140,8 +140,8 @@ def matching_ids(filters: Filters) -> MatchingIds:
     elif filters.model and not filters.text and filters.reviewed != "yes":
         # The model's answers by question, newest first, from ix_model_answers_model_question.
         # Reviewed questions (a minority, with their own partial index) and a search's matches
-        # are read first and checked for the model's answer instead: a common model's answers
-        # to reviewed questions took 170 ms to count this way at a million, 60 ms that way.
+        # are read first and checked for the model's answer instead: at a million questions,
+        # counting a common model's answers to reviewed questions was slower this way.
         key = ModelAnswer.prediction_id
         query = select(key).where(ModelAnswer.model == filters.model)
         rest = conditions(replace(filters, model=""))
@@ -217,8 +217,8 @@ def _whole_words_pass_the_cap(filters: Filters) -> bool:
     """PostgreSQL: whether the search's words as whole words already match more questions
     than the cap, and so as prefixes too (a superset). Prefixes of several words make the GIN
     index recheck each row's tsvector, read from the heap: counting 10,001 matches of two
-    common prefixes took 350 ms at a million questions, the same words whole 30 ms. One word
-    needs no recheck, and a rare whole word would only add a count."""
+    common prefixes took many times as long as the same words whole. One word needs no
+    recheck, and a rare whole word would only add a count."""
     query_words = search.words(filters.text)
     if len(query_words) < 2 or all(len(word) < search.MIN_PREFIX for word in query_words):
         return False

@@ -1,6 +1,6 @@
 """Full-text search over the stored questions, with the same results on SQLite and PostgreSQL.
 
-The rule (README, "Searching the history"):
+The rule (docs/using-the-site.md, "Search"):
 
 - A question's words are its title's and body's runs of letters and digits; anything else
   (spaces, punctuation, ``_``, ``#``, ``.``, HTML tags' brackets) separates words, so
@@ -64,8 +64,7 @@ SQLITE_CREATE = [
     f"INSERT INTO {FTS_TABLE}(rowid, title, body) VALUES (new.id, new.title, new.body); END",
     # Merge index segments 16 at a time, not 4 (stored in the index: 0013_search_automerge).
     # Each question is its own small segment; at a million questions the default rewrote big
-    # segments so often that an insert took 0.70 ms on average (35 ms at p99), against 0.13
-    # (2.8 ms) with 16, for the same search times (bench/history_scale.py's file).
+    # segments so often that inserts were several times slower, for the same search times.
     f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rank) VALUES ('automerge', {SQLITE_AUTOMERGE})",
 ]
 SQLITE_DROP = [

@@ -253,8 +253,8 @@ def apply(session: AnySession, tally: Tally) -> None:
 def add_up(session: AnySession, table, rows: list[dict], column: str) -> None:
     """Insert the rows, or add their ``column`` to the rows already there, in the given order
     (which is the order PostgreSQL locks them in): one statement run for each row, compiled
-    once per process (as one multi-row VALUES it was compiled anew for every write, 1 ms of
-    the 2.5 ms a question held SQLite's write lock)."""
+    once per process (as one multi-row VALUES it was compiled anew for every write, a large
+    part of the time a question held SQLite's write lock)."""
     session.execute(_upsert(session.get_bind().dialect.name, table, column), rows)
 
 

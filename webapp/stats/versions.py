@@ -5,8 +5,8 @@ Every stored answer keeps the version that made it (``model_answers.model_versio
 the figures are those of ``stats``' running totals, split by version and by the day (or
 ISO week) the answer was made. Unlike those totals this reads rows: the answers to the
 questions reviewed in the last ``WINDOW_DAYS`` (``predictions.reviewed_at`` is indexed),
-about 1 s per 10,000 such questions on SQLite on the shared 2-core machine. So each
-worker keeps the result for ``CACHE_S``: /stats pays it at most once a minute.
+slow enough on a big history that each worker keeps the result for ``CACHE_S``: /stats
+pays it at most once a minute.
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ class VersionPeriod(Judged):
 def from_totals(stats: Stats, days: int = WINDOW_DAYS) -> list[VersionPeriod]:
     """The same table by week of the latest review, read from /stats' running totals
     (``stats.weeks``): what /stats shows, at the same cost at any size. ``by_version``
-    reads rows (by the day or week the answer was made) and is for the JSON only: at a
-    million questions it took 8 s."""
+    reads rows (by the day or week the answer was made) and is for the JSON only: its cost
+    grows with the history."""
     since = (utc_now() - timedelta(days=days)).date()
     rows = [
         VersionPeriod(week.model, week.version, start, week.reviewed, week.judged, week.correct, week.missed)

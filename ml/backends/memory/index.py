@@ -38,8 +38,8 @@ MIN_RATE = 0.5
 UNANIMOUS_SHOWN = 3
 # A tag counts as missed (``missed``) once right on MIN_SHOWN reviewed questions and added by the
 # reviewer, not shown, on MIN_RATE of them and MISS_MARGIN more often than the ensemble missed it
-# on validation; 0.2 cost ordinary reviews 0.0005 micro-F1, 0.4 flagged nothing on the tuning
-# streams (bench/review_replacements.py).
+# on validation; a lower margin cost ordinary reviews micro-F1, a higher one flagged nothing on
+# the tuning streams (bench/review_replacements.py).
 MISS_MARGIN = 0.3
 # A replacement or a missed flag changes questions unlike the reviewed ones, so it needs this
 # many reviewers behind it: one reviewer alone cannot steer every question.

@@ -128,7 +128,7 @@ class ReviewMemory(ValidationTuning, Predictor):
         model = cls(k=params.get("memory_k") or 0)
         started = time.perf_counter()
         # The vectoriser learns from the completely tagged training questions only: fitted on
-        # every source's training titles it scored 0.346 on validation instead of 0.357.
+        # every source's training titles it scored lower on validation.
         complete = corpus.complete("train")
         model.fit(
             texts(corpus, complete),

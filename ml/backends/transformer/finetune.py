@@ -367,9 +367,9 @@ def quantize_int8(fp32_path: Path, int8_path: Path) -> Path:
     """onnxruntime's dynamic quantization: int8 weights with a scale per output channel
     (embeddings included), fp32 activations; the tagging head stays fp32.
 
-    One scale per whole matrix lost up to 1.36 points of micro-F1 on one model: a few
-    outlying weights stretch the scale for every channel. Per-channel scales and an fp32
-    head (a few MB) keep the loss small; ``build_open_transformer`` records it in the metadata."""
+    One scale per whole matrix lost micro-F1: a few outlying weights stretch the scale for
+    every channel. Per-channel scales and an fp32 head (a few MB) keep the loss small;
+    ``build_open_transformer`` records it in the metadata."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(
