@@ -121,12 +121,31 @@ class Predictor(ABC):
     # What ``python -m ml train`` hands ``train``: "dataset" (one file, its own split) or
     # "corpus" (every bundled source with its labelled tag set, ``ml.data.sources``).
     training_data: ClassVar[str] = "dataset"
-    labels: list[str]
-    thresholds: np.ndarray
+    # Fitted (scikit-learn's habit): the tags, column by column, and each one's threshold, set
+    # by training or loading; read through ``labels`` and ``thresholds``.
+    labels_: list[str]
+    thresholds_: np.ndarray
     metadata: dict[str, Any] = {}  # read-only default; instances assign their own
     # True for models that learn while serving: their labels only ever append (read column j
     # of a score matrix as labels[j], and expect more labels than columns).
     grows_labels: ClassVar[bool] = False
+
+    @property
+    def labels(self) -> list[str]:
+        return self.labels_
+
+    @labels.setter
+    def labels(self, value: list[str]) -> None:
+        self.labels_ = value
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        return self.thresholds_
+
+    @thresholds.setter
+    def thresholds(self, value: np.ndarray) -> None:
+        # Tuning sets them after fitting: a global threshold, or one per tag.
+        self.thresholds_ = np.asarray(value, dtype=np.float64)
 
     @abstractmethod
     def predict_scores(self, texts: Sequence[str]) -> np.ndarray:

@@ -90,20 +90,6 @@ class TfidfBaseline(BaseEstimator, Predictor):
         self.n_jobs = n_jobs
         self.progress = progress
 
-    # The Predictor interface reads labels and thresholds; fitted, they are labels_ and
-    # thresholds_ (tuning on validation sets the thresholds after fit).
-    @property
-    def labels(self) -> list[str]:  # type: ignore[override]
-        return self.labels_
-
-    @property
-    def thresholds(self) -> np.ndarray:
-        return self.thresholds_
-
-    @thresholds.setter
-    def thresholds(self, value: np.ndarray) -> None:
-        self.thresholds_ = np.asarray(value, dtype=np.float64)
-
     def _new_vectorizers(self) -> list[TfidfVectorizer]:
         common: dict[str, Any] = dict(sublinear_tf=True, dtype=np.float64, max_features=self.max_features)
         vectorizers = [

@@ -117,11 +117,11 @@ class EnsembleTagger(Predictor):
                 union.setdefault(tag, len(union))
             self.keep_[name] = np.array(list(first.values()), dtype=np.int64)
             self.names_[name] = list(first)
-        self.labels = list(union)
+        self.labels_ = list(union)
         self.column_ = union
         self.vocabularies_ = {name: set(tags) for name, tags in self.names_.items()}
         self.popularity_ = {tag: catalogue.counts.get(tag, 0) for tag in self.labels}
-        self.thresholds = np.full(len(self.labels), 0.5)
+        self.thresholds_ = np.full(len(self.labels), 0.5)
         self.growing_ = [name for name, model in self.members.items() if model.grows_labels]
         self._grow_lock = threading.Lock()
         self._recent: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
@@ -148,7 +148,7 @@ class EnsembleTagger(Predictor):
             new = [tag for tag in dict.fromkeys(tags) if tag not in self.column_]
             if not new:
                 return
-            self.thresholds = np.concatenate([self.thresholds, np.full(len(new), self.threshold_)])
+            self.thresholds_ = np.concatenate([self.thresholds, np.full(len(new), self.threshold_)])
             for tag in new:
                 self.popularity_.setdefault(tag, load_catalogue().counts.get(tag, 0))
                 self.column_[tag] = len(self.labels)
@@ -468,7 +468,7 @@ class EnsembleTagger(Predictor):
             if metrics["micro_f1"] > best[0]:
                 best = (metrics["micro_f1"], float(threshold), metrics, chosen)
         best_f1, threshold, metrics, chosen = best
-        self.thresholds = np.full(len(self.labels), threshold)
+        self.thresholds_ = np.full(len(self.labels), threshold)
         self.named_threshold_ = None
         named = self._named(features)
         for named_threshold in THRESHOLD_GRID[threshold > THRESHOLD_GRID]:  # lowest first
@@ -532,7 +532,7 @@ class EnsembleTagger(Predictor):
         model.combiner_ = combiner
         if model.labels != list(metadata["labels"]):  # learning members count as saved: base_labels
             raise ArtifactError(f"{folder} is inconsistent with its members' labels; rebuild it with: {hint}")
-        model.thresholds = np.full(len(model.labels), float(metadata["thresholds"]["global"]))
+        model.thresholds_ = np.full(len(model.labels), float(metadata["thresholds"]["global"]))
         model.named_threshold_ = metadata["thresholds"].get("named")
         model.metadata = metadata
         if RECALL_FILE in metadata.get("files", {}):  # artifacts from before it learn no misses

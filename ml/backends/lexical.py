@@ -244,7 +244,7 @@ class LexicalMatcher(Predictor):
         self.min_count = min_count
         self.catalogue = catalogue
         self.labels: list[str] = []
-        self.thresholds = np.zeros(0)
+        self.thresholds_ = np.zeros(0)
 
     # -- features ---------------------------------------------------------------------------
 
@@ -327,7 +327,7 @@ class LexicalMatcher(Predictor):
         catalogue = self.catalogue or load_catalogue()
         self.index_ = TermIndex(catalogue, self.min_count)
         self.catalogue_counts_ = {tag: catalogue.counts[tag] for tag, _ in set(self.index_.terms.values())}
-        self.labels = sorted(self.catalogue_counts_, key=lambda t: (-self.catalogue_counts_[t], t))
+        self.labels_ = sorted(self.catalogue_counts_, key=lambda t: (-self.catalogue_counts_[t], t))
         self.column_ = {tag: j for j, tag in enumerate(self.labels)}
         candidate_sets = [find_candidates(self.index_, text) for text in texts]
         frequency: Counter[str] = Counter()
@@ -370,7 +370,7 @@ class LexicalMatcher(Predictor):
         self.candidate_recall_ = sum(len(gold[i] & set(candidate_sets[i])) for i in range(len(gold))) / max(
             1, sum(len(g) for g in gold)
         )
-        self.thresholds = np.full(len(self.labels), 0.5)
+        self.thresholds_ = np.full(len(self.labels), 0.5)
         return self
 
     def candidates(self, text: str) -> dict[str, Candidate]:
@@ -534,7 +534,7 @@ class LexicalMatcher(Predictor):
             model.tag_questions_ = state["tag_questions"]
         except Exception as error:
             raise unreadable(folder, error, hint) from error
-        model.labels, model.thresholds = restored_labels(metadata, folder)
+        model.labels_, model.thresholds_ = restored_labels(metadata, folder)
         model.column_ = {tag: j for j, tag in enumerate(model.labels)}
         model.metadata = metadata
         return model

@@ -93,7 +93,7 @@ class OmikujiTagger(Predictor):
         self.top_k = top_k
         self.n_threads = n_threads
         self.labels: list[str] = []
-        self.thresholds = np.zeros(0)
+        self.thresholds_ = np.zeros(0)
 
     def _vectorizers(self) -> list[TfidfVectorizer]:
         common: dict[str, Any] = dict(sublinear_tf=True, dtype=np.float32, min_df=self.min_df)
@@ -115,7 +115,7 @@ class OmikujiTagger(Predictor):
 
     def fit(self, texts: Sequence[str], tag_sets: Sequence[Sequence[str]], labels: Sequence[str]) -> OmikujiTagger:
         omikuji = _omikuji()
-        self.labels = list(labels)
+        self.labels_ = list(labels)
         column = {tag: j for j, tag in enumerate(self.labels)}
         self.vectorizers_ = self._vectorizers()
         features = self._features(list(texts), fit=True)
@@ -139,7 +139,7 @@ class OmikujiTagger(Predictor):
             data.write_text(f"{len(rows)} {features.shape[1]} {len(self.labels)}\n" + "\n".join(rows) + "\n")
             with logs_to_stderr():
                 self.tree_ = omikuji.Model.train_on_data(str(data), params, n_threads=self.n_threads)
-        self.thresholds = np.full(len(self.labels), 0.5)
+        self.thresholds_ = np.full(len(self.labels), 0.5)
         return self
 
     def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
@@ -227,6 +227,6 @@ class OmikujiTagger(Predictor):
             model.tree_.init_prediction_thread_pool(threads)
         except Exception as error:
             raise unreadable(folder, error, hint) from error
-        model.labels, model.thresholds = restored_labels(metadata, folder)
+        model.labels_, model.thresholds_ = restored_labels(metadata, folder)
         model.metadata = metadata
         return model

@@ -117,7 +117,7 @@ class MemoryIndex(GramVectoriser):
         """Label columns of canonical tags, appending new labels (thresholds first)."""
         new = [tag for tag in dict.fromkeys(tags) if tag not in self.column_]
         if new:
-            self.thresholds = np.concatenate([self.thresholds, np.full(len(new), self.threshold)])
+            self.thresholds_ = np.concatenate([self.thresholds, np.full(len(new), self.threshold)])
             self._tag_count = np.concatenate([self._tag_count, np.zeros(len(new), dtype=np.int64)])
             for tag in new:
                 self.column_[tag] = len(self.labels)

@@ -56,7 +56,7 @@ class ReviewMemory(ValidationTuning, Predictor):
         self.column_: dict[str, int] = {}
         self.base_labels: list[str] = []  # the labels the artifact was saved with
         self.threshold = 0.5
-        self.thresholds = np.zeros(0)
+        self.thresholds_ = np.zeros(0)
         self.vocabulary_: dict[str, int] = {}
         self.idf_ = np.zeros(0, dtype=np.float32)
         self.oov_idf_ = 1.0
@@ -186,7 +186,7 @@ class ReviewMemory(ValidationTuning, Predictor):
     def save(self, folder: Path, metadata: dict[str, Any]) -> Path:
         """The vectoriser and every question remembered now (reviews included, if any)."""
         self.threshold = float(metadata.get("thresholds", {}).get("global", self.threshold))
-        self.thresholds = np.full(len(self.labels), self.threshold)
+        self.thresholds_ = np.full(len(self.labels), self.threshold)
         metadata = dict(
             metadata,
             model=self.name,
@@ -226,8 +226,8 @@ class ReviewMemory(ValidationTuning, Predictor):
             raise unreadable(folder, error, hint) from error
         labels, thresholds = restored_labels(metadata, folder)
         model.threshold = float(metadata["thresholds"]["global"])
-        model.thresholds = thresholds
-        model.labels, model.base_labels = labels, list(labels)
+        model.thresholds_ = thresholds
+        model.labels_, model.base_labels = labels, list(labels)
         model.column_ = {tag: j for j, tag in enumerate(labels)}
         matrix = sparse.csr_matrix(
             (arrays["data"], arrays["indices"], arrays["indptr"]), shape=(len(arrays["indptr"]) - 1, model.n_features)

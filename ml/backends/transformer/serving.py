@@ -38,8 +38,8 @@ class OnnxTagger(Predictor):
     def __init__(self, session, tokenizer, labels: Sequence[str], thresholds, metadata: dict | None = None):
         self.session = session
         self.tokenizer = tokenizer
-        self.labels = list(labels)
-        self.thresholds = np.asarray(thresholds, dtype=np.float64)
+        self.labels_ = list(labels)
+        self.thresholds_ = np.asarray(thresholds, dtype=np.float64)
         self.metadata = metadata or {}
 
     def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
