@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ml.onnx_runtime import MODEL_FILE, TOKENIZER_FILE, load_tokenizer, new_session
+from ml.backends.transformer.onnx_runtime import MODEL_FILE, TOKENIZER_FILE, load_tokenizer, new_session
 from ml.predictor import sigmoid
 
 OPSET = 17

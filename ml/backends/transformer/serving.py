@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ml.artifacts import open_artifact, unreadable
+from ml.backends.transformer.onnx_runtime import MODEL_FILE, TOKENIZER_FILE, encode, load_tokenizer, new_session
 from ml.cli_types import positive_int
 from ml.errors import ArtifactError, MissingDependency
-from ml.onnx_runtime import MODEL_FILE, TOKENIZER_FILE, encode, load_tokenizer, new_session
 from ml.predictor import Predictor, ServingOptions, TrainOptions, sigmoid
 from ml.registry import rebuild_hint
 
