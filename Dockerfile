@@ -9,8 +9,10 @@
 FROM python:3.11-slim AS builder
 RUN apt-get update && apt-get install -y --no-install-recommends make && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-# The venv lives where the runtime image keeps it: its scripts name this path.
-COPY requirements.txt ./
+# The venv lives where the runtime image keeps it: its scripts name this path. The code runs
+# from /app (gunicorn and `python -m` put it on the path), so the image needs no install of the
+# project itself; pyproject.toml is here because the Makefile's set-up step depends on it.
+COPY requirements.txt pyproject.toml ./
 RUN python -m venv .venv \
     && .venv/bin/pip install --no-cache-dir --disable-pip-version-check -r requirements.txt \
     && touch .venv/.runtime
