@@ -97,9 +97,9 @@ def store_questions(
     now = utc_now()
     predictions = []
     for index, (title, body) in enumerate(questions):
-        prediction = Question(title=title, body=body, source=source, top_k=top_k, threshold=threshold, created_at=now)
-        prediction.answers = [_answer(run, index, now) for run in runs]
-        predictions.append(prediction)
+        question = Question(title=title, body=body, source=source, top_k=top_k, threshold=threshold, created_at=now)
+        question.answers = [_answer(run, index, now) for run in runs]
+        predictions.append(question)
     tally = count_new_questions(predictions)
     session.add_all(predictions)
     session.flush()
@@ -108,19 +108,19 @@ def store_questions(
     return predictions
 
 
-def add_answer(registry: ServedModels, prediction: Question, name: str) -> None:
+def add_answer(registry: ServedModels, question: Question, name: str) -> None:
     """Run one more model on a stored question (the user asked for another model later)."""
-    question = [(prediction.title, prediction.body)]
-    runs, _ = run_models(registry, (name,), question, prediction.top_k, prediction.threshold)
+    asked = [(question.title, question.body)]
+    runs, _ = run_models(registry, (name,), asked, question.top_k, question.threshold)
     with transaction() as session:
-        lock_question(session, prediction)
-        if prediction.answer(name) is not None:
+        lock_question(session, question)
+        if question.answer(name) is not None:
             return  # a double click: the other request stored this model's answer meanwhile
         answer = _answer(runs[0], 0, utc_now())
-        prediction.answers.append(answer)
+        question.answers.append(answer)
         session.flush()
-        record_new_answer(session, prediction, answer)
-        tag_index.refresh(session, [prediction.id])
+        record_new_answer(session, question, answer)
+        tag_index.refresh(session, [question.id])
 
 
 def _answer(run: ModelRun, index: int, now: datetime) -> ModelAnswer:

@@ -30,13 +30,13 @@ HISTORY_SHOWN = 20
 
 
 def save_review(
-    prediction: Question, reviewer: Reviewer, accepted: list[str], rejected: list[str] | None, added: list[str]
+    question: Question, reviewer: Reviewer, accepted: list[str], rejected: list[str] | None, added: list[str]
 ) -> Review:
     """Add ``reviewer``'s review of the question to the log; it becomes the one that counts.
     ``rejected=None`` rejects every suggested tag not accepted; otherwise accepted and
     rejected together must cover every suggested tag. An added tag that a model did
     suggest counts as accepted."""
-    suggested = prediction.suggested_tags()
+    suggested = question.suggested_tags()
     errors = {}
     for field, tags in (("accepted", accepted), ("rejected", rejected or [])):
         foreign = [tag for tag in tags if tag not in suggested]
@@ -61,18 +61,18 @@ def save_review(
     verdicts = [(tag, ACCEPTED if tag in accepted_set else REJECTED) for tag in suggested]
     verdicts += [(tag, ADDED) for tag in added if tag not in suggested]
     with transaction() as session:
-        lock_question(session, prediction)
+        lock_question(session, question)
         # Read under the lock, from the database: the verdicts another reviewer committed a
         # moment ago, not the ones this request loaded before it waited.
         previous = None
-        if prediction.reviewed_at is not None:
+        if question.reviewed_at is not None:
             stored = session.execute(
-                select(ReviewedTag.tag, ReviewedTag.verdict).where(ReviewedTag.prediction_id == prediction.id)
+                select(ReviewedTag.tag, ReviewedTag.verdict).where(ReviewedTag.prediction_id == question.id)
             )
             previous = {tag: verdict for tag, verdict in stored}
-        previous_at = prediction.reviewed_at  # lock_question read it again
+        previous_at = question.reviewed_at  # lock_question read it again
         now = utc_now()
-        review = Review(prediction_id=prediction.id, reviewer_id=reviewer.id, created_at=now)
+        review = Review(prediction_id=question.id, reviewer_id=reviewer.id, created_at=now)
         review.verdicts = [
             ReviewVerdict(tag=tag, verdict=verdict, position=position)
             for position, (tag, verdict) in enumerate(verdicts)
@@ -80,34 +80,34 @@ def save_review(
         session.add(review)
         # The current state follows the log's newest entry. Deleted by one statement, not
         # row by row from what this session loaded: those rows may be another reviewer's.
-        session.execute(delete(ReviewedTag).where(ReviewedTag.prediction_id == prediction.id))
+        session.execute(delete(ReviewedTag).where(ReviewedTag.prediction_id == question.id))
         if verdicts:
             rows = [
-                {"prediction_id": prediction.id, "tag": tag, "verdict": verdict, "position": position}
+                {"prediction_id": question.id, "tag": tag, "verdict": verdict, "position": position}
                 for position, (tag, verdict) in enumerate(verdicts)
             ]
             session.execute(insert(ReviewedTag), rows)
-        prediction.reviewed_at = now
+        question.reviewed_at = now
         session.flush()
-        session.expire(prediction, ["review", "reviews"])
-        record_review(session, prediction, previous, previous_at)
-        tag_index.refresh(session, [prediction.id])
+        session.expire(question, ["review", "reviews"])
+        record_review(session, question, previous, previous_at)
+        tag_index.refresh(session, [question.id])
         note_review_change(session)
-    learn_review(prediction.id)  # committed: the models that learn count it from now on
+    learn_review(question.id)  # committed: the models that learn count it from now on
     return review
 
 
-def delete_question(prediction: Question) -> None:
+def delete_question(question: Question) -> None:
     """Delete a question with its answers and its whole review log; /stats forgets it."""
-    question = prediction.id
+    question_id = question.id
     with transaction() as session:
-        lock_question(session, prediction)
-        record_deleted_question(session, prediction)
-        if prediction.reviewed_at is not None:  # other workers learned it: they forget it too
-            session.add(ForgottenQuestion(prediction_id=question))
+        lock_question(session, question)
+        record_deleted_question(session, question)
+        if question.reviewed_at is not None:  # other workers learned it: they forget it too
+            session.add(ForgottenQuestion(prediction_id=question_id))
             note_review_change(session)
-        session.delete(prediction)
-    forget_question(question)
+        session.delete(question)
+    forget_question(question_id)
 
 
 def review_log(prediction_id: int, limit: int = HISTORY_SHOWN) -> list[Review]:

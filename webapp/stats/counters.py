@@ -103,9 +103,9 @@ class Tally:
         for tag in answer.tag_names():
             self.counters[f"tag:{tag}:suggested"] += sign
 
-    def question(self, prediction: Question, sign: int = 1) -> None:
+    def question(self, question: Question, sign: int = 1) -> None:
         self.counters["questions"] += sign
-        self.counters[f"day:{prediction.created_at.date().isoformat()}:questions"] += sign
+        self.counters[f"day:{question.created_at.date().isoformat()}:questions"] += sign
 
     def reviewed(self, reviewed_at: datetime, verdicts: dict[str, str], sign: int = 1) -> None:
         """A question's latest review, counted (``sign`` 1) or taken back (-1)."""
@@ -158,86 +158,86 @@ def count_new_questions(predictions: Iterable[Question]) -> Tally:
     """New questions with their answers (none reviewed yet), counted before they are written,
     so that the writer holds SQLite's one write lock no longer than its statements take."""
     tally = Tally()
-    for prediction in predictions:
-        tally.question(prediction)
-        if prediction.reviewed_at is not None:  # not made by the site, but counted right
+    for question in predictions:
+        tally.question(question)
+        if question.reviewed_at is not None:  # not made by the site, but counted right
             tally.counters["reviewed"] += 1
-            tally.reviewed(prediction.reviewed_at, prediction.verdicts())
-        for answer in prediction.answers:
+            tally.reviewed(question.reviewed_at, question.verdicts())
+        for answer in question.answers:
             tally.answer(answer)
-            if prediction.reviewed_at is not None:
-                tally.review(answer, prediction.verdicts(), prediction.reviewed_at)
-        for one, other in combinations(prediction.answers, 2):
+            if question.reviewed_at is not None:
+                tally.review(answer, question.verdicts(), question.reviewed_at)
+        for one, other in combinations(question.answers, 2):
             tally.pair(one, other)
     return tally
 
 
-def record_new_answer(session: AnySession, prediction: Question, answer: ModelAnswer) -> None:
-    """One more model's answer on a stored question (``prediction`` read under
+def record_new_answer(session: AnySession, question: Question, answer: ModelAnswer) -> None:
+    """One more model's answer on a stored question (``question`` read under
     ``lock_question``, ``answer`` already among its answers)."""
     tally = Tally()
     tally.answer(answer)
-    for other in prediction.answers:
+    for other in question.answers:
         if other is not answer:
             tally.pair(answer, other)
-    if prediction.reviewed_at is not None:
-        tally.review(answer, prediction.verdicts(), prediction.reviewed_at)
+    if question.reviewed_at is not None:
+        tally.review(answer, question.verdicts(), question.reviewed_at)
     apply(session, tally)
 
 
 def record_review(
     session: AnySession,
-    prediction: Question,
+    question: Question,
     previous: dict[str, str] | None,
     previous_at: datetime | None = None,
 ) -> None:
     """A question's review replaced: ``previous`` is its verdicts before (None when it was
-    not reviewed) and ``previous_at`` when they were saved; the prediction holds the new
+    not reviewed) and ``previous_at`` when they were saved; the question holds the new
     ones. The latest review counts alone."""
-    assert prediction.reviewed_at is not None
+    assert question.reviewed_at is not None
     tally = Tally()
     if previous is None:
         tally.counters["reviewed"] += 1
     else:
         assert previous_at is not None, "a replaced review needs the time it was saved"
         tally.reviewed(previous_at, previous, sign=-1)
-    verdicts = prediction.verdicts()
-    tally.reviewed(prediction.reviewed_at, verdicts)
-    for answer in prediction.answers:
+    verdicts = question.verdicts()
+    tally.reviewed(question.reviewed_at, verdicts)
+    for answer in question.answers:
         if previous is not None and previous_at is not None:
             tally.review(answer, previous, previous_at, sign=-1)
-        tally.review(answer, verdicts, prediction.reviewed_at)
+        tally.review(answer, verdicts, question.reviewed_at)
     apply(session, tally)
 
 
-def record_deleted_question(session: AnySession, prediction: Question) -> None:
-    """Take back everything a question counted (``prediction`` read under ``lock_question``),
+def record_deleted_question(session: AnySession, question: Question) -> None:
+    """Take back everything a question counted (``question`` read under ``lock_question``),
     before its rows are deleted."""
     tally = Tally()
-    tally.question(prediction, sign=-1)
-    reviewed_at = prediction.reviewed_at
+    tally.question(question, sign=-1)
+    reviewed_at = question.reviewed_at
     if reviewed_at is not None:
         tally.counters["reviewed"] -= 1
-        tally.reviewed(reviewed_at, prediction.verdicts(), sign=-1)
-    for answer in prediction.answers:
+        tally.reviewed(reviewed_at, question.verdicts(), sign=-1)
+    for answer in question.answers:
         tally.answer(answer, sign=-1)
         if reviewed_at is not None:
-            tally.review(answer, prediction.verdicts(), reviewed_at, sign=-1)
-    for one, other in combinations(prediction.answers, 2):
+            tally.review(answer, question.verdicts(), reviewed_at, sign=-1)
+    for one, other in combinations(question.answers, 2):
         tally.pair(one, other, sign=-1)
     apply(session, tally)
 
 
-def lock_question(session: AnySession, prediction: Question) -> None:
+def lock_question(session: AnySession, question: Question) -> None:
     """Inside a write transaction: wait for any other writer on this question, then read it
     again (its answers and review), so what is counted is what is stored. PostgreSQL
     locks the row; SQLite has one writer at a time, so a first write takes the lock."""
     if session.get_bind().dialect.name == "postgresql":
-        session.refresh(prediction, with_for_update=True)
+        session.refresh(question, with_for_update=True)
         return
-    lock = update(Question).where(Question.id == prediction.id).values(top_k=Question.top_k)
+    lock = update(Question).where(Question.id == question.id).values(top_k=Question.top_k)
     session.execute(lock.execution_options(synchronize_session=False))
-    session.refresh(prediction)
+    session.refresh(question)
 
 
 def apply(session: AnySession, tally: Tally) -> None:
