@@ -70,15 +70,7 @@ def combiner_f1(features, hits, owner, tags_per_row, ensemble, gold, seed: int) 
     for k in (0, 1):
         fitted = clone(combiner).fit(features[fold != k], hits[fold != k])
         out_of_fold[fold == k] = fitted.predict_proba(features[fold == k])[:, 1]
-    width = max(len(tags) for tags in tags_per_row)
-    columns, values = np.zeros((len(tags_per_row), width), dtype=np.int64), np.zeros((len(tags_per_row), width))
-    start = 0
-    for row, tags in enumerate(tags_per_row):
-        part = out_of_fold[start : start + len(tags)]
-        order = np.argsort(-part, kind="stable")
-        columns[row, : len(tags)] = [ensemble.column_[tags[i]] for i in order]
-        values[row, : len(tags)] = part[order]
-        start += len(tags)
+    columns, values = ensemble.ranked_candidates(tags_per_row, out_of_fold)
     best: dict = {"micro_f1": -1.0}
     for threshold in THRESHOLD_GRID:
         chosen, ranked = chosen_and_ranked((columns, values), ensemble.labels, float(threshold))

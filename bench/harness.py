@@ -94,18 +94,19 @@ def percentile(values: list[float], q: float) -> float:
 def start_server(
     workers: int,
     models_dir: Path,
-    database: Path,
+    database: Path | str,
     ort_threads: int,
     log,
     rate_limits: bool = False,
     gunicorn_args: Sequence[str] = ("--timeout", "120"),
 ) -> tuple[subprocess.Popen, str]:
     """gunicorn with the repository's gunicorn.conf.py (it starts in the repository root),
-    ``workers`` workers and ``gunicorn_args`` on top."""
+    ``workers`` workers and ``gunicorn_args`` on top; ``database`` is a SQLite file or any
+    database URL."""
     port = free_port()
     env = dict(
         os.environ,
-        DATABASE_URL=f"sqlite:///{database}",
+        DATABASE_URL=database if isinstance(database, str) else f"sqlite:///{database}",
         TAGSMITH_MODELS_DIR=str(models_dir),
         SECRET_KEY="bench",
         TAGSMITH_ORT_THREADS=str(ort_threads),

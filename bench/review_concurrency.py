@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -24,36 +23,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bench.harness import free_port, percentile, reviewer_token, stamp, stop_server
+from bench.harness import free_port, percentile, reviewer_token, stamp, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def serve(url: str, workers: int, models_dir: Path, log) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = dict(
-        os.environ,
-        DATABASE_URL=url,
-        TAGSMITH_MODELS_DIR=str(models_dir),
-        SECRET_KEY="bench",
-        TAGSMITH_RATE_LIMITS="0",  # one client sends everything: the limits would measure themselves
-        TAGSMITH_ORT_THREADS="1",
-    )
-    command = [str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py")]
-    command += ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "webapp:create_app()"]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"gunicorn exited with status {server.returncode}; see {log.name}")
-        try:
-            with urllib.request.urlopen(base + "/healthz/live", timeout=2):
-                return server, base
-        except OSError:
-            time.sleep(0.25)
-    stop_server(server, log)
-    raise SystemExit(f"gunicorn did not answer within 180 s; see {log.name}")
+    return start_server(workers, models_dir, url, 1, log)
 
 
 def call(method: str, url: str, payload: dict | None = None, token: str | None = None) -> tuple[int, dict, float]:

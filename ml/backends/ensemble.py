@@ -447,18 +447,7 @@ class EnsembleTagger(Predictor):
         self.combiner_ = combiner.fit(features, hits)
 
         def ordered(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            """Probabilities as (columns, values) of each row's candidates, best first."""
-            width = max(1, max((len(tags) for tags in tags_per_row), default=1))
-            columns = np.zeros((len(tags_per_row), width), dtype=np.int64)
-            values = np.zeros((len(tags_per_row), width))
-            start = 0
-            for row, tags in enumerate(tags_per_row):
-                part = probabilities[start : start + len(tags)]
-                order = np.argsort(-part, kind="stable")
-                columns[row, : len(tags)] = [self.column_[tags[i]] for i in order]
-                values[row, : len(tags)] = part[order]
-                start += len(tags)
-            return columns, values
+            return self.ranked_candidates(tags_per_row, probabilities)
 
         best: tuple[float, float, dict[str, Any], list[list[str]]] = (-1.0, 0.5, {}, [])
         top = ordered(out_of_fold)
@@ -481,6 +470,23 @@ class EnsembleTagger(Predictor):
         self.validation_recall_ = recall_counts(gold, chosen)
         self._expect_misses()
         return threshold, metrics
+
+    def ranked_candidates(
+        self, tags_per_row: list[list[str]], probabilities: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates' probabilities (flat, in ``candidates`` order) as (columns, values) of
+        each row's candidates, best first: what ``chosen_and_ranked`` reads."""
+        width = max(1, max((len(tags) for tags in tags_per_row), default=1))
+        columns = np.zeros((len(tags_per_row), width), dtype=np.int64)
+        values = np.zeros((len(tags_per_row), width))
+        start = 0
+        for row, tags in enumerate(tags_per_row):
+            part = probabilities[start : start + len(tags)]
+            order = np.argsort(-part, kind="stable")
+            columns[row, : len(tags)] = [self.column_[tags[i]] for i in order]
+            values[row, : len(tags)] = part[order]
+            start += len(tags)
+        return columns, values
 
     @classmethod
     def training_notes(cls, metadata: dict[str, Any]) -> list[str]:
