@@ -101,3 +101,11 @@ def test_the_site_is_feature_packages_around_its_factory():
     assert loose == []
     features = {path.parent.name for path in (ROOT / "webapp").glob("*/__init__.py")}
     assert {"core", "ask", "history", "review", "auth", "api", "batch", "stats"} <= features
+    # Each feature's pages live beside its routes; only the frame every page shares is common.
+    owners = {path.parent.parent.name for path in (ROOT / "webapp").glob("*/templates/*.html")}
+    assert owners == {"ask", "history", "stats", "batch", "auth", "api"}
+    assert sorted(path.name for path in (ROOT / "webapp" / "templates").glob("*.html")) == [
+        "_macros.html",
+        "base.html",
+        "error.html",
+    ]

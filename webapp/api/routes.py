@@ -44,7 +44,7 @@ from webapp.core.tables import Question
 from webapp.history.queries import Filters, page_of
 from webapp.review.verdicts import delete_question, latest_reviews, review_log, save_review
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp = Blueprint("api", __name__, url_prefix="/api/v1", template_folder="templates")
 health = Blueprint("health", __name__)
 
 

@@ -16,7 +16,7 @@ from webapp.core.extensions import db
 from webapp.core.inputs import InputError
 from webapp.stats.counters import percentile, read_histograms
 
-bp = Blueprint("models", __name__)
+bp = Blueprint("models", __name__, template_folder="templates")
 PAGE_SIZE = 100
 MAX_QUERY = 64
 METRICS = ("f1", "precision", "recall", "support")

@@ -14,7 +14,7 @@ from webapp.core.extensions import db
 from webapp.core.inputs import clean_models
 from webapp.history.queries import Filters, history_query
 
-bp = Blueprint("ask", __name__)
+bp = Blueprint("ask", __name__, template_folder="templates")
 RECENT = 5
 # Shown on the empty ask page: one click fills the form (a link with the question in its
 # query, so it works without JavaScript too); nothing is asked until the user submits.

@@ -27,7 +27,7 @@ from webapp.core.extensions import db
 from webapp.core.inputs import CONTROL_CHARACTERS as _CONTROL
 from webapp.core.tables import ApiToken, Reviewer
 
-bp = Blueprint("auth", __name__)
+bp = Blueprint("auth", __name__, template_folder="templates")
 login_manager = LoginManager()
 
 TOKEN_PREFIX = "tagsmith_"

@@ -28,7 +28,7 @@ from webapp.core.inputs import Limits
 from webapp.core.streaming import CONTENT_TYPES
 from webapp.core.tables import BatchJob
 
-bp = Blueprint("batch", __name__, url_prefix="/batch")
+bp = Blueprint("batch", __name__, url_prefix="/batch", template_folder="templates")
 UPLOAD_ENDPOINTS = {"batch.upload", "batch_api.create"}
 
 

@@ -40,7 +40,7 @@ from webapp.history.queries import (
 )
 from webapp.review.verdicts import delete_question, review_log, reviews_logged, save_review
 
-bp = Blueprint("history", __name__, url_prefix="/history")
+bp = Blueprint("history", __name__, url_prefix="/history", template_folder="templates")
 
 EXPORT_FLUSH = 50  # rows per piece the export hands the server (one write per row is slow)
 

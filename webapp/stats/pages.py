@@ -9,7 +9,7 @@ from webapp.stats.chart_data import known_tags, stats_charts
 from webapp.stats.figures import compute
 from webapp.stats.versions import PERIODS, by_version, from_totals
 
-bp = Blueprint("stats", __name__)
+bp = Blueprint("stats", __name__, template_folder="templates")
 
 
 @bp.get("/stats")
