@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from bench.harness import stamp
+from ml.backends.ensemble import out_of_fold_probabilities
 from ml.backends.transformer.onnx_runtime import MODEL_FILE, TOKENIZER_FILE, encode, load_tokenizer, new_session
 from ml.data.sources import load_corpus
 from ml.evaluate import all_tag_metrics, format_table
 from ml.registry import load_predictor
-from ml.training.open_corpus import THRESHOLD_GRID, chosen_and_ranked, gold_sets, texts
+from ml.training.open_corpus import chosen_and_ranked, gold_sets, texts, tune_threshold
 
 POOLED = "/Div_output_0"  # the mean over tokens that the head's MatMul reads
 
@@ -61,23 +62,11 @@ def neighbour_votes(queries, memory, memory_tags, k: int, power: float) -> list[
 
 
 def combiner_f1(features, hits, owner, tags_per_row, ensemble, gold, seed: int) -> dict:
-    from sklearn.base import clone
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    combiner = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, random_state=seed)
-    fold = np.random.default_rng(seed).integers(0, 2, len(tags_per_row))[owner]
-    out_of_fold = np.zeros(len(hits))
-    for k in (0, 1):
-        fitted = clone(combiner).fit(features[fold != k], hits[fold != k])
-        out_of_fold[fold == k] = fitted.predict_proba(features[fold == k])[:, 1]
-    columns, values = ensemble.ranked_candidates(tags_per_row, out_of_fold)
-    best: dict = {"micro_f1": -1.0}
-    for threshold in THRESHOLD_GRID:
-        chosen, ranked = chosen_and_ranked((columns, values), ensemble.labels, float(threshold))
-        metrics = all_tag_metrics(list(gold), chosen, ranked)
-        if metrics["micro_f1"] > best["micro_f1"]:
-            best = metrics
-    return best
+    """The ensemble's own fit, out of fold, at its best global threshold."""
+    probabilities = out_of_fold_probabilities(features, hits, owner, len(tags_per_row), seed)
+    top = ensemble.ranked_candidates(tags_per_row, probabilities)
+    threshold, _ = tune_threshold(top, ensemble.labels, list(gold))
+    return all_tag_metrics(list(gold), *chosen_and_ranked(top, ensemble.labels, threshold))
 
 
 def main() -> None:

@@ -93,6 +93,26 @@ def recall_counts(gold: Sequence[set[str]], chosen: Sequence[Sequence[str]]) -> 
     return counts
 
 
+def new_combiner(seed: int) -> Any:
+    """The combiner, unfitted: gradient-boosted trees over the candidates' features."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, random_state=seed)
+
+
+def out_of_fold_probabilities(
+    features: np.ndarray, hits: np.ndarray, owner: np.ndarray, n_rows: int, seed: int
+) -> np.ndarray:
+    """Each candidate's probability from a combiner fitted on the other half of the questions
+    (``owner``: each candidate's question), so thresholds are chosen on unseen answers."""
+    fold = np.random.default_rng(seed).integers(0, 2, n_rows)[owner]
+    probabilities = np.zeros(len(hits))
+    for k in (0, 1):
+        fitted = new_combiner(seed).fit(features[fold != k], hits[fold != k])
+        probabilities[fold == k] = fitted.predict_proba(features[fold == k])[:, 1]
+    return probabilities
+
+
 class EnsembleTagger(Predictor):
     name = "ensemble"
     training_data = "corpus"
@@ -427,9 +447,6 @@ class EnsembleTagger(Predictor):
     def fit(self, texts: Sequence[str], gold: Sequence[set[str]], seed: int = 0) -> tuple[float, dict[str, Any]]:
         """Learn the combiner on these questions; returns the threshold chosen on its
         out-of-fold probabilities and the out-of-fold all-tag metrics there."""
-        from sklearn.base import clone
-        from sklearn.ensemble import HistGradientBoostingClassifier
-
         from ml.evaluate import all_tag_metrics
         from ml.training.open_corpus import THRESHOLD_GRID, chosen_and_ranked
 
@@ -438,13 +455,8 @@ class EnsembleTagger(Predictor):
         owner = np.repeat(np.arange(len(tags_per_row)), [len(tags) for tags in tags_per_row])
         flat_tags = [tag for tags in tags_per_row for tag in tags]
         hits = np.array([tag in gold[row] for tag, row in zip(flat_tags, owner.tolist(), strict=True)], dtype=np.int64)
-        combiner = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, random_state=seed)
-        fold = np.random.default_rng(seed).integers(0, 2, len(tags_per_row))[owner]
-        out_of_fold = np.zeros(len(hits))
-        for k in (0, 1):
-            fitted = clone(combiner).fit(features[fold != k], hits[fold != k])
-            out_of_fold[fold == k] = fitted.predict_proba(features[fold == k])[:, 1]
-        self.combiner_ = combiner.fit(features, hits)
+        out_of_fold = out_of_fold_probabilities(features, hits, owner, len(tags_per_row), seed)
+        self.combiner_ = new_combiner(seed).fit(features, hits)
 
         def ordered(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return self.ranked_candidates(tags_per_row, probabilities)
