@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.harness import one_at_a_time, stamp
+from bench.harness import ROOT, one_at_a_time, stamp
 from ml.errors import ModelUnavailable
 from ml.evaluate import format_table
 from ml.paths import PROJECT_ROOT
@@ -72,17 +72,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="times each folder is measured, in turn")
     parser.add_argument("--one", nargs=2, metavar=("MODEL", "FOLDER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    print(stamp(), flush=True)
     if args.one:  # a child process: one model from one folder, its figures as JSON
         print(json.dumps(measure(args.one[0], Path(args.one[1]), args.n)))
         return
+    print(stamp(), flush=True)
     names = args.models.split(",") if args.models else list(model_names())
     rows = []
     for round_number in range(1, args.rounds + 1):
         for name in names:
             for folder in args.folders.split(","):
-                child = [sys.executable, __file__, "--n", str(args.n), "--one", name, folder]
-                figures = json.loads(subprocess.run(child, check=True, capture_output=True, text=True).stdout)
+                child = [sys.executable, "-m", "bench.latency", "--n", str(args.n), "--one", name, folder]
+                figures = json.loads(subprocess.run(child, check=True, capture_output=True, text=True, cwd=ROOT).stdout)
                 if figures:
                     rows.append({"round": round_number, "models": folder, "model": name, **figures})
                     print(rows[-1], flush=True)
