@@ -5,8 +5,13 @@ review, the API) goes through ``TagCatalogue.canonical``: lower case, spaces as 
 and an approved synonym renamed to its target, as Stack Overflow does (``golang`` -> ``go``,
 ``k8s`` -> ``kubernetes``). ``search`` answers prefix queries for autocompletion.
 
-The bundled catalogue is the September 2021 data dump (``data/catalogue/``); tags newer
-than that (python-polars, langchain) are simply unknown to it, never refused.
+The bundled catalogue is the September 2021 data dump (``data/catalogue/``) brought up to
+date by a 2024 save of the API's 2,000 most used tags (``NEWER_FILE``): its counts, and its
+synonyms, which rename tags merged since (``tsql`` -> ``t-sql``, ``unity3d`` ->
+``unity-game-engine``, ``use-state`` -> ``react-hooks``), as Stack Overflow names them on
+every question today.
+``changes`` and ``merged`` are the same step a site's ``catalogue import`` takes. Tags newer
+than both (python-polars, langchain) are simply unknown to it, never refused.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ import csv
 import difflib
 import heapq
 import json
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from ml.data.tag_files import TagRecord, read_tag_file
+from ml.data.tag_names import normalise_tag
 from ml.paths import PROJECT_ROOT
 
 CATALOGUE_DIR = PROJECT_ROOT / "data" / "catalogue"
@@ -29,35 +35,10 @@ TAGS_FILE = "so_tags_2021.csv"
 SYNONYMS_FILE = "so_tag_synonyms_2021.csv"
 EXCERPTS_FILE = "so_tag_excerpts_2021.jsonl"
 TOPICS_FILE = "tech_topics.jsonl"
-# Stack Overflow's own limits on a tag name.
-MAX_TAG_LENGTH = 35
-TAG_NAME = re.compile(r"^[a-z0-9+#.][a-z0-9+#.\-]*$")
-_SPACES = re.compile(r"[\s_]+")
+# Newer tag records (a saved API /tags answer) merged over the 2021 files when present.
+NEWER_FILE = "so_api_tags_top2000_2024.jsonl"
 # How alike (difflib's ratio) a catalogue name must be to be offered for a mistyped tag.
 CLOSE_NAME_CUTOFF = 0.8
-
-
-def normalise_tag(text: str) -> str:
-    """A tag as Stack Overflow stores it: lower case, runs of spaces as one hyphen."""
-    return _SPACES.sub("-", text.strip().lower()).strip("-")
-
-
-def names_something(tag: str) -> bool:
-    """Whether a tag has a letter or digit: "...", "+++" fit the alphabet and name nothing."""
-    return any(c.isalnum() for c in tag)
-
-
-def tag_problem(tag: str) -> str | None:
-    """Why a (normalised) name cannot be a tag, or None when it can."""
-    if not tag:
-        return "is empty"
-    if len(tag) > MAX_TAG_LENGTH:
-        return f"is longer than {MAX_TAG_LENGTH} characters"
-    if not TAG_NAME.match(tag):
-        return "may only use a-z, 0-9 and + # . -"
-    if not names_something(tag):
-        return "needs a letter or digit"
-    return None
 
 
 @dataclass(frozen=True)
@@ -72,6 +53,21 @@ class TagInfo:
         if self.matched:
             info["synonym"] = self.matched
         return info
+
+
+@dataclass
+class CatalogueChanges:
+    """What newer tag records change in a catalogue (``TagCatalogue.changes``): the tags they
+    add, the counts they update, the tags they rename (a tag that became another's synonym),
+    and the ``counts`` and ``synonyms`` to merge (a name that stops being a synonym maps to
+    itself)."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    renamed: list[tuple[str, str]] = field(default_factory=list)
+    synonyms_set: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    synonyms: dict[str, str] = field(default_factory=dict)
 
 
 class TagCatalogue:
@@ -154,6 +150,45 @@ class TagCatalogue:
         found += sorted({self.synonyms.get(name, name) for name in alike}, key=lambda name: -self.counts.get(name, 0))
         return [name for name in dict.fromkeys(found) if name != query][:limit]
 
+    def changes(self, records: Iterable[TagRecord]) -> CatalogueChanges:
+        """What these newer records (``ml.data.tag_files``) change in this catalogue."""
+        records = list(records)
+        found = CatalogueChanges()
+        names = {record.name for record in records}  # a tag of the file is no synonym in it
+        for record in records:
+            name = record.name
+            was_synonym = self.synonyms.get(name, name) != name
+            if was_synonym:
+                found.synonyms[name] = name
+            if name not in self.counts:
+                if not was_synonym:  # a former synonym is a rename's target, reported as the rename
+                    found.added.append(name)
+            elif self.counts[name] != record.count:
+                found.updated.append(name)
+            found.counts[name] = record.count
+            for source in record.synonyms:
+                if source in names or (self.synonyms.get(source) == name and source not in found.synonyms):
+                    continue
+                if source in self.counts and self.canonical(source) == source:
+                    found.renamed.append((source, name))
+                found.synonyms[source] = name
+                found.synonyms_set += 1
+        return found
+
+    def merged(self, counts: dict[str, int], synonyms: dict[str, str]) -> TagCatalogue:
+        """This catalogue with newer ``counts`` and ``synonyms`` (``changes``) over it. A name
+        that became a synonym is no tag any more, and its description and aliases pass to
+        the tag it was renamed to, unless that tag has its own."""
+        merged_synonyms = {**self.synonyms, **synonyms}
+        # A name the newer catalogue made a tag is no synonym any more (stored as its own target).
+        merged_synonyms = {source: target for source, target in merged_synonyms.items() if source != target}
+        merged_counts = {tag: count for tag, count in {**self.counts, **counts}.items() if tag not in merged_synonyms}
+        catalogue = TagCatalogue(merged_counts, merged_synonyms)
+        for old, new in ((self.descriptions, catalogue.descriptions), (self.aliases, catalogue.aliases)):
+            for tag in sorted(old, key=lambda tag: catalogue.canonical(tag) != tag):  # a tag's own first
+                new.setdefault(catalogue.canonical(tag), old[tag])  # type: ignore[arg-type]
+        return catalogue
+
     def popular(self, min_count: int) -> list[str]:
         return [tag for tag, count in self.counts.items() if count >= min_count]
 
@@ -186,7 +221,12 @@ class TagCatalogue:
             for record in _json_lines(excerpts_path):
                 if record.get("tag") and record.get("excerpt"):
                     descriptions[normalise_tag(record["tag"])] = record["excerpt"]
-        return cls(counts, synonyms, descriptions, aliases)
+        catalogue = cls(counts, synonyms, descriptions, aliases)
+        newer_path = folder / NEWER_FILE
+        if newer_path.is_file():
+            found = catalogue.changes(read_tag_file(newer_path))
+            catalogue = catalogue.merged(found.counts, found.synonyms)
+        return catalogue
 
 
 def _json_lines(path: Path) -> Iterable[dict]:

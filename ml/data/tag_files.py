@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ml.data.catalogue import normalise_tag, tag_problem
+from ml.data.tag_names import normalise_tag, tag_problem
 
 # More questions than Stack Overflow will ever hold: a count beyond it is a broken file.
 MAX_COUNT = 10**10

@@ -1,6 +1,8 @@
 import pytest
 
-from ml.data.catalogue import TagCatalogue, load_catalogue, normalise_tag, tag_problem
+from ml.data.catalogue import TagCatalogue, load_catalogue
+from ml.data.tag_files import TagRecord
+from ml.data.tag_names import normalise_tag, tag_problem
 
 
 @pytest.fixture
@@ -38,9 +40,31 @@ def test_tag_names_are_checked():
     assert tag_problem("c++") is None and tag_problem(".net") is None and tag_problem("f#") is None
 
 
+def test_newer_records_rename_merge_and_count(small):
+    records = [
+        TagRecord("kubernetes", 900, ("k8s-cronjobber",)),  # a 2021 tag merged into another
+        TagRecord("go", 900, ()),
+        TagRecord("python3", 50, ()),  # a synonym that became a tag of its own
+        TagRecord("langchain", 40, ()),
+    ]
+    found = small.changes(records)
+    assert found.added == ["langchain"] and found.updated == ["kubernetes"]
+    assert found.renamed == [("k8s-cronjobber", "kubernetes")]
+    merged = small.merged(found.counts, found.synonyms)
+    assert merged.canonical("k8s-cronjobber") == "kubernetes" and "k8s-cronjobber" not in merged.counts
+    assert merged.canonical("python3") == "python3" and "python3" in merged.counts
+    assert merged.count("kubernetes") == 900 and merged.count("langchain") == 40
+    assert merged.description("k8s") == "Container orchestration."
+
+
 def test_the_bundled_catalogue():
     catalogue = load_catalogue()
-    assert len(catalogue) == 61668
+    assert 60_000 < len(catalogue) < 61668  # 2021's tags, less those merged into others by 2024
     assert catalogue.canonical("postgres") == "postgresql" and catalogue.canonical("nextjs") == "next.js"
     assert catalogue.count("python") > 1_000_000
     assert "data analysis" in catalogue.description("pandas").lower()
+    # Today's names (the 2024 save): tags merged since 2021, and the 2021 synonyms of them.
+    assert catalogue.canonical("tsql") == "t-sql" and catalogue.canonical("unity5") == "unity-game-engine"
+    assert "unity3d" not in catalogue.counts and "unity3d" in catalogue.aliases["unity-game-engine"]
+    assert catalogue.canonical("selenium") == "selenium"  # a tag of its own in 2024 as well
+    assert catalogue.count("vite") > 6000  # 193 in 2021

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.slow  # real fine-tuning
 from ml.backends.transformer import finetune  # noqa: E402
 from ml.backends.transformer.serving import OnnxTagger, new_session  # noqa: E402
 from ml.cli import main  # noqa: E402
+from ml.data.catalogue import TagCatalogue  # noqa: E402
 from ml.registry import load_predictor  # noqa: E402
 
 
@@ -123,6 +124,22 @@ def test_served_model_learned_the_tags(trained_transformer):
     # a pasted body longer than the serving length is truncated, not an error
     long = tagger.predict_scores(["maven spring " + "hashmap " * 400])
     assert long.shape == (1, 5) and np.all((long >= 0) & (long <= 1))
+
+
+def test_tags_renamed_since_training_come_under_their_new_names(trained_transformer):
+    folder = trained_transformer / "models" / "transformer"
+    texts = ["why does my django virtualenv fail with pip", "slow postgres join query on index"]
+    tagger = OnnxTagger.load(folder)
+    before, labels, thresholds = tagger.predict_scores(texts), list(tagger.labels), tagger.thresholds.copy()
+    first, second = labels[:2]
+    # The second tag was merged into the first, and the first renamed: one tag, the best of both.
+    tagger.rename(TagCatalogue({"today": 1}, {first: "today", second: "today"}).canonical)
+    assert tagger.labels == ["today", *labels[2:]]
+    after = tagger.predict_scores(texts)
+    np.testing.assert_allclose(after[:, 0], before[:, :2].max(axis=1))
+    np.testing.assert_allclose(after[:, 1:], before[:, 2:])
+    assert list(tagger.thresholds) == [thresholds[0], *thresholds[2:]]
+    assert tagger.predict(texts, top_k=1)[0][0][0] in tagger.labels
 
 
 def test_onnx_fp32_matches_torch(trained_transformer, tiny_encoder):

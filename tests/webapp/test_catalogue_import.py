@@ -14,12 +14,12 @@ from webapp.core.tables import CatalogueImport, CatalogueSynonym, CatalogueTag
 
 learning_models = test_learning.learning_models  # a tiny memory, lexical matcher and their ensemble
 
-# As the Stack Exchange API answers /tags: a brand-new tag, a rename (unity3d was the tag in
-# 2021, unity-game-engine its synonym) and a newer count.
+# As the Stack Exchange API answers /tags: a brand-new tag, a rename (flutter-layout is a tag
+# in the bundled catalogue; here it becomes flutter's synonym) and a newer count.
 ITEMS = [
     {"name": "zorbletjs", "count": 1234, "has_synonyms": True, "synonyms": ["zorblet-js"]},
-    {"name": "unity-game-engine", "count": 72000, "synonyms": ["unity3d", "unity"]},
-    {"name": "python", "count": 2192726, "synonyms": []},
+    {"name": "flutter", "count": 180000, "synonyms": ["flutter-layout"]},
+    {"name": "python", "count": 2300000, "synonyms": []},
 ]
 TAGS_XML = """<?xml version="1.0" encoding="utf-8"?>
 <tags>
@@ -40,7 +40,7 @@ def test_every_format_reads_the_same_records(tmp_path):
     listed = write(tmp_path / "list.json", json.dumps(ITEMS))
     records = read_tag_file(lines)
     assert records == read_tag_file(wrapped) == read_tag_file(listed)
-    assert records[1].name == "unity-game-engine" and records[1].synonyms == ("unity3d", "unity")
+    assert records[1].name == "flutter" and records[1].synonyms == ("flutter-layout",)
     xml = read_tag_file(write(tmp_path / "Tags.xml", TAGS_XML))
     assert [(r.name, r.count) for r in xml] == [("zorbletjs", 1234), ("python", 2192726)]
 
@@ -84,29 +84,29 @@ def test_an_import_is_a_version_every_worker_uses_at_once(learning_models, new_d
 
     assert "zorbletjs" not in ensemble_tags(second, title)
     assert second.get("/api/v1/tags?prefix=zorbletj").get_json()["tags"] == []
-    assert second.get("/api/v1/tags/unity3d").get_json()["tag"] == "unity3d"
+    assert second.get("/api/v1/tags/flutter-layout").get_json()["tag"] == "flutter-layout"
 
     admin = make_app(learning_models, database)  # the flask command's own app
     path = write(tmp_path / "tags.jsonl", "".join(json.dumps(item) + "\n" for item in ITEMS))
     result = admin.test_cli_runner().invoke(args=["tagsmith", "catalogue", "import", str(path)])
     assert result.exit_code == 0, result.output
     assert "catalogue version 1" in result.output and "1 added" in result.output
-    assert "1 counts updated" in result.output and "renamed: unity3d -> unity-game-engine" in result.output
-    assert counts(admin) == (1, 3, 4)
+    assert "2 counts updated" in result.output and "renamed: flutter-layout -> flutter" in result.output
+    assert counts(admin) == (1, 3, 2)
 
     for client in (first, second):  # the next request, on each worker
         found = client.get("/api/v1/tags?prefix=zorbletj").get_json()["tags"]
         assert found[0]["tag"] == "zorbletjs" and found[0]["count"] == 1234
         assert client.get("/api/v1/tags/zorblet-js").get_json()["tag"] == "zorbletjs"
-        assert client.get("/api/v1/tags/unity3d").get_json()["tag"] == "unity-game-engine"
-        assert client.get("/api/v1/tags/python").get_json()["count"] == 2192726
+        assert client.get("/api/v1/tags/flutter-layout").get_json()["tag"] == "flutter"
+        assert client.get("/api/v1/tags/python").get_json()["count"] == 2300000
         assert "zorbletjs" in ensemble_tags(client, title)
     # A tag a reviewer adds is stored under its newest canonical name.
     created = first.post("/api/v1/suggest", json={"title": "a scene loads slowly", "models": ["ensemble"]})
     question = created.get_json()["id"]
-    review = {"accepted": [], "added": ["unity3d"]}
+    review = {"accepted": [], "added": ["flutter-layout"]}
     assert first.post(f"/api/v1/predictions/{question}/feedback", json=review).status_code == 200
-    assert first.get(f"/api/v1/predictions/{question}").get_json()["review"]["added"] == ["unity-game-engine"]
+    assert first.get(f"/api/v1/predictions/{question}").get_json()["review"]["added"] == ["flutter"]
 
 
 def test_a_bad_file_changes_nothing_and_says_why(learning_models, new_database, tmp_path):
@@ -120,7 +120,7 @@ def test_a_bad_file_changes_nothing_and_says_why(learning_models, new_database, 
     assert result.exit_code == 1 and "line 2: count must be" in result.output
     assert "nothing was imported" in result.output
     assert counts(app) == before
-    assert app.test_client().get("/api/v1/tags/python").get_json()["count"] != 2192726  # the bad file's count
+    assert app.test_client().get("/api/v1/tags/python").get_json()["count"] != 2300000  # the bad file's count
 
 
 def test_suggestions_come_under_the_newest_names_once_a_tag_is_renamed(learning_models, new_database, tmp_path):

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, url_for
 
-from ml.data.catalogue import normalise_tag, tag_problem
+from ml.data.tag_names import normalise_tag, tag_problem
 from webapp.api import openapi
 from webapp.api.openapi import documented
 from webapp.api.schemas import (
@@ -199,7 +199,7 @@ def tag_search(query: TagSearchQuery):
 @documented(ok=TagInfoOut, tags=["tags"], errors=(422,))
 def tag_info(name: str):
     """One tag as the site would store it: its canonical name, use count and description;
-    ``known`` is false for a tag the 2021 catalogue lacks (it would be added as new), and then
+    ``known`` is false for a tag the catalogue lacks (it would be added as new), and then
     ``did_you_mean`` lists what it may be a typo of."""
     problem = tag_problem(normalise_tag(name))
     if problem:

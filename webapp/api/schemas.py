@@ -394,7 +394,7 @@ class TagSearchOut(BaseModel):
 
 
 class TagInfoOut(CatalogueTag):
-    known: bool = Field(description="False: not in the 2021 catalogue (it would be added as new).")
+    known: bool = Field(description="False: not in the catalogue (it would be added as new).")
     did_you_mean: list[str] | None = Field(
         None,
         description="Only for a tag the catalogue lacks: tags it may be a typo of, on this site or in the catalogue.",

@@ -1,4 +1,4 @@
-"""The site's tag catalogue: the bundled 2021 one, with whatever newer catalogues were imported.
+"""The site's tag catalogue: the bundled one, with whatever newer catalogues were imported.
 
 ``import_catalogue`` merges a data dump's ``Tags.xml`` or a saved API ``/tags`` response
 (``ml.data.tag_files``) into the database in one transaction, as a new version with its report:
@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from ml.data.catalogue import TagCatalogue, load_catalogue
-from ml.data.tag_files import TagRecord, read_tag_file
+from ml.data.tag_files import read_tag_file
 from ml.predictor import Suggestion
 from webapp.core.extensions import db
 from webapp.core.tables import CatalogueImport, CatalogueSynonym, CatalogueTag, QuestionTag
@@ -81,7 +81,7 @@ def site_catalogue() -> TagCatalogue:
         return held.catalogue
     with held.lock:
         if version != held.version:
-            held.catalogue = _merged(load_catalogue(), *_overlay()) if version is not None else load_catalogue()
+            held.catalogue = load_catalogue().merged(*_overlay()) if version is not None else load_catalogue()
             held.version = version
         g.tagsmith_catalogue = held.catalogue
     return held.catalogue
@@ -89,11 +89,9 @@ def site_catalogue() -> TagCatalogue:
 
 def renamed_suggestions(rows: list[list[Suggestion]]) -> list[list[Suggestion]]:
     """Suggested tags under their newest names: after an import renamed flutter-sdk to flutter,
-    a model that learned flutter-sdk suggests flutter (once, at its best score). Before any
-    import the models' names are the bundled catalogue's already."""
+    a model that learned flutter-sdk suggests flutter (once, at its best score). The 100-tag
+    baseline learned the names of its own data (``osx``), so this runs before any import too."""
     catalogue = site_catalogue()
-    if catalogue is load_catalogue():
-        return rows
     renamed = []
     for row in rows:
         seen: set[str] = set()
@@ -127,13 +125,6 @@ def _overlay() -> tuple[dict[str, int], dict[str, str]]:
     return counts, synonyms
 
 
-def _merged(base: TagCatalogue, counts: dict[str, int], synonyms: dict[str, str]) -> TagCatalogue:
-    merged_synonyms = {**base.synonyms, **synonyms}
-    # A name the newer catalogue made a tag is no synonym any more (stored as its own target).
-    merged_synonyms = {source: target for source, target in merged_synonyms.items() if source != target}
-    return TagCatalogue({**base.counts, **counts}, merged_synonyms, base.descriptions, base.aliases)
-
-
 def new_tag_names() -> list[str]:
     """Imported tags the bundled catalogue did not have at all: no model was trained on them."""
     bundled = load_catalogue()
@@ -145,7 +136,9 @@ def import_catalogue(path: Path | str) -> ImportReport:
     """Merge the tag file at ``path`` into the site's catalogue as a new version. A file that
     cannot be read raises ``ml.data.tag_files.TagFileError`` before anything is written."""
     records = read_tag_file(path)
-    report, counts, synonyms = _changes(site_catalogue(), records)
+    found = site_catalogue().changes(records)
+    counts, synonyms = found.counts, found.synonyms
+    report = ImportReport(0, "", len(records), found.added, found.updated, found.renamed, found.synonyms_set)
     entry = CatalogueImport(
         source=str(path)[-300:],
         tags=len(records),
@@ -174,34 +167,6 @@ def import_catalogue(path: Path | str) -> ImportReport:
     db.session.commit()
     report.version, report.source = entry.id, entry.source
     return report
-
-
-def _changes(current: TagCatalogue, records: list[TagRecord]) -> tuple[ImportReport, dict[str, int], dict[str, str]]:
-    """What the records change against ``current``: the report, the counts to store and the
-    synonyms to store (a name that stops being a synonym maps to itself)."""
-    report = ImportReport(version=0, source="", tags=len(records))
-    counts: dict[str, int] = {}
-    synonyms: dict[str, str] = {}
-    names = {record.name for record in records}  # a tag of the file is no synonym in it
-    for record in records:
-        name = record.name
-        was_synonym = current.synonyms.get(name, name) != name
-        if was_synonym:
-            synonyms[name] = name
-        if name not in current.counts:
-            if not was_synonym:  # a former synonym is a rename's target, reported as the rename
-                report.added.append(name)
-        elif current.counts[name] != record.count:
-            report.updated.append(name)
-        counts[name] = record.count
-        for source in record.synonyms:
-            if source in names or (current.synonyms.get(source) == name and source not in synonyms):
-                continue
-            if source in current.counts and current.canonical(source) == source:
-                report.renamed.append((source, name))
-            synonyms[source] = name
-            report.synonyms += 1
-    return report, counts, synonyms
 
 
 def init_app(app: Flask) -> None:

@@ -34,7 +34,7 @@ from webapp.history.pages import export_lines
 from webapp.review.lessons import forget, lessons, tag_counts
 
 tagsmith_cli = AppGroup("tagsmith", help="The site's own jobs: database, export, catalogue, retraining.")
-catalogue_cli = AppGroup("catalogue", help="The site's tag catalogue: the bundled 2021 one and newer imports.")
+catalogue_cli = AppGroup("catalogue", help="The site's tag catalogue: the bundled one and newer imports.")
 tagsmith_cli.add_command(catalogue_cli)
 
 

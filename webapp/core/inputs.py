@@ -13,7 +13,7 @@ from urllib.parse import unquote, unquote_to_bytes
 
 from flask import current_app
 
-from ml.data.catalogue import names_something
+from ml.data.tag_names import names_something
 from ml.errors import TagsmithError
 from ml.predictor import DEFAULT_TOP_K, MAX_TOP_K
 from ml.registry import model_names

@@ -432,7 +432,7 @@ class CatalogueImport(Model):
 
 
 class CatalogueTag(Model):
-    """A tag as the newest import says: over the bundled 2021 catalogue's count, or new."""
+    """A tag as the newest import says: over the bundled catalogue's count, or new."""
 
     __tablename__ = "catalogue_tags"
 

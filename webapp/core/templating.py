@@ -30,7 +30,7 @@ def tag_description(tag: str) -> str:
     info = site_catalogue().info(tag)
     if not info.count:
         return ""
-    used = f"{info.count:,} questions on Stack Overflow (2021)"
+    used = f"{info.count:,} questions on Stack Overflow"
     return f"{info.description} ({used})" if info.description else used
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from ml.artifacts import open_artifact, unreadable
 from ml.backends.transformer.onnx_runtime import MODEL_FILE, TOKENIZER_FILE, encode, load_tokenizer, new_session
 from ml.cli_types import positive_int
+from ml.data.catalogue import load_catalogue
 from ml.errors import ArtifactError, MissingDependency
 from ml.predictor import Predictor, ServingOptions, TrainOptions, sigmoid
 from ml.registry import rebuild_hint
@@ -50,7 +51,32 @@ class OnnxTagger(Predictor):
         for start in range(0, len(texts), CHUNK):
             (logits,) = self.session.run(None, encode(self.tokenizer, texts[start : start + CHUNK]))
             chunks.append(sigmoid(logits))
-        return np.vstack(chunks)
+        scores = np.vstack(chunks)
+        columns = getattr(self, "columns_", None)
+        if columns is None:
+            return scores
+        for kept, merged in self.merged_columns_:
+            scores[:, kept] = np.maximum(scores[:, kept], scores[:, merged])
+        return scores[:, columns]
+
+    def rename(self, canonical: Any) -> None:
+        """Suggest each tag under its name today (``canonical``, the catalogue's): the graph
+        keeps the names it learned (``tsql``), and a tag since merged into another
+        (``flutter-layout`` into ``flutter``) scores as the best of the two columns."""
+        first: dict[str, int] = {}
+        merged = []
+        for j, tag in enumerate(self.labels_):
+            name = canonical(tag)
+            if name in first:
+                merged.append((first[name], j))
+            else:
+                first[name] = j
+        if len(first) == len(self.labels_) and all(canonical(tag) == tag for tag in self.labels_):
+            return
+        self.columns_ = np.array(list(first.values()), dtype=np.int64)
+        self.merged_columns_ = merged
+        self.labels_ = list(first)
+        self.thresholds_ = self.thresholds_[self.columns_]
 
     @classmethod
     def load(cls, folder: Path, options: ServingOptions | None = None) -> OnnxTagger:
@@ -68,7 +94,9 @@ class OnnxTagger(Predictor):
         outputs = session.get_outputs()[0].shape
         if len(thresholds) != len(labels) or outputs[-1] != len(labels):
             raise ArtifactError(f"{folder} is inconsistent: the graph, labels and thresholds disagree in size")
-        return cls(session, tokenizer, labels, thresholds, metadata)
+        model = cls(session, tokenizer, labels, thresholds, metadata)
+        model.rename(load_catalogue().canonical)
+        return model
 
     # -- training (torch and transformers: requirements-train.txt) -------------------------
 
