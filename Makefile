@@ -9,6 +9,7 @@ BASELINE := models/baseline/metadata.json
 OPEN_MODELS := models/omikuji/metadata.json models/lexical/metadata.json models/memory/metadata.json
 ENSEMBLE := models/ensemble/metadata.json
 QUICK_MODELS := $(BASELINE) $(OPEN_MODELS) $(ENSEMBLE)
+CATALOGUE := $(wildcard data/catalogue/*)
 
 .PHONY: run dev test test-quick lint docs baseline models train-transformer clean-venv
 
@@ -53,9 +54,10 @@ models: $(QUICK_MODELS)
 baseline $(BASELINE): | $(VENV)/.runtime
 	$(PY) -m ml train --model baseline
 
-# The open-vocabulary tree, the lexical matcher and the memory learn quickly from the bundled corpus;
-# the ensemble learns its combiner on validation once its members exist.
-models/%/metadata.json: | $(VENV)/.runtime
+# The open-vocabulary tree, the lexical matcher and the memory learn quickly from the bundled corpus,
+# under the catalogue's names: a newer catalogue retrains them. The ensemble learns its combiner on
+# validation once its members exist.
+$(OPEN_MODELS): models/%/metadata.json: $(CATALOGUE) | $(VENV)/.runtime
 	$(PY) -m ml --quiet train --model $*
 
 $(ENSEMBLE): $(OPEN_MODELS) $(BASELINE) models/transformer/metadata.json | $(VENV)/.runtime
