@@ -305,7 +305,7 @@ def add_profile_arguments(group: argparse._ArgumentGroup) -> None:
         "--solver",
         default="auto",
         choices=("auto", *SOLVERS),
-        help=f"'liblinear' (exact, ~10 s per tag on 1M rows) or 'sgd' (5 epochs, ~4x faster); 'auto' = liblinear "
+        help=f"'liblinear' (exact, slow per tag on very large data) or 'sgd' (5 epochs, faster); 'auto' = liblinear "
         f"up to {LARGE_DATA_ROWS:,} training questions (default: %(default)s)",
     )
 
