@@ -103,7 +103,7 @@ def suggest(json: SuggestIn, query: ExplainQuery):
         raise invalid(error) from None
     chosen = tuple(json.models or ())
     outcome = suggest_and_store(models(), chosen, questions, json.top_k, json.threshold, source="api")
-    items = [question_dict(question, reasons=_reasons(question, query)) for question in outcome.predictions]
+    items = [question_dict(question, reasons=_reasons(question, query)) for question in outcome.questions]
     if json.questions is not None:
         return jsonify(predictions=items, unavailable=outcome.unavailable), 201
     response = jsonify(items[0] | {"unavailable": outcome.unavailable})

@@ -57,9 +57,7 @@ def ask():
             return _ask_page(form, states, problem=for_people(error)), 503
         # Post/redirect/get: reloading the result page never stores the question twice.
         view = form.model.data if form.model.data in model_names() else None
-        return redirect(
-            url_for("history.detail", prediction_id=outcome.predictions[0].id, asked=1, view=view), code=303
-        )
+        return redirect(url_for("history.detail", prediction_id=outcome.questions[0].id, asked=1, view=view), code=303)
     return _ask_page(form, states)
 
 

@@ -31,7 +31,7 @@ class ModelRun:
 
 @dataclass
 class Outcome:
-    predictions: list[Question]
+    questions: list[Question]
     unavailable: dict[str, str] = field(default_factory=dict)
 
 
@@ -77,8 +77,8 @@ def suggest_and_store(
     a model failing (or the database) leaves no question stored without its answers."""
     runs, unavailable = run_models(registry, names, questions, top_k, threshold)
     with transaction() as session:
-        predictions = store_questions(session, runs, questions, top_k, threshold, source)
-    return Outcome(predictions, unavailable)
+        stored = store_questions(session, runs, questions, top_k, threshold, source)
+    return Outcome(stored, unavailable)
 
 
 def store_questions(
@@ -95,17 +95,17 @@ def store_questions(
     other worker's write waits: whatever can be worked out before (the rows, the times, the
     counters' changes) is, so that it is held only while the statements run."""
     now = utc_now()
-    predictions = []
+    stored = []
     for index, (title, body) in enumerate(questions):
         question = Question(title=title, body=body, source=source, top_k=top_k, threshold=threshold, created_at=now)
         question.answers = [_answer(run, index, now) for run in runs]
-        predictions.append(question)
-    tally = count_new_questions(predictions)
-    session.add_all(predictions)
+        stored.append(question)
+    tally = count_new_questions(stored)
+    session.add_all(stored)
     session.flush()
-    tag_index.add_new(session, predictions)
+    tag_index.add_new(session, stored)
     apply(session, tally)
-    return predictions
+    return stored
 
 
 def add_answer(registry: ServedModels, question: Question, name: str) -> None:

@@ -97,7 +97,7 @@ def _detail_page(question: Question, review_errors: dict | None = None, draft: d
     return (
         render_template(
             "detail.html",
-            prediction=question,
+            question=question,
             review_log=log,
             reviews_logged=reviews_logged(question.id) if log else 0,
             states=states,

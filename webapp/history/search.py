@@ -115,10 +115,10 @@ def drop(connection: Connection) -> None:
         connection.exec_driver_sql(statement)
 
 
-def install(predictions: Any) -> None:
+def install(table: Any) -> None:
     """create_all and drop_all build and drop the search index with the table."""
-    event.listen(predictions, "after_create", lambda table, connection, **kw: create(connection))
-    event.listen(predictions, "before_drop", lambda table, connection, **kw: drop(connection))
+    event.listen(table, "after_create", lambda table, connection, **kw: create(connection))
+    event.listen(table, "before_drop", lambda table, connection, **kw: drop(connection))
 
 
 def words(query: str) -> list[str]:

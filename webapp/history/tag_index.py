@@ -64,11 +64,11 @@ def refresh(session: AnySession, prediction_ids: Iterable[int]) -> None:
         session.execute(text(INSERT + rows).bindparams(bindparam("ids", expanding=True)), chunk)
 
 
-def add_new(session: AnySession, predictions: Iterable[Question]) -> None:
+def add_new(session: AnySession, questions: Iterable[Question]) -> None:
     """The rows of questions just flushed (none of them has any yet), from their answers and
     review in memory: the same rule as ``ROWS``, with no statement to read them back."""
     rows = []
-    for question in predictions:
+    for question in questions:
         models: dict[str, int] = {}
         for answer in question.answers:
             for tag in answer.tag_names():

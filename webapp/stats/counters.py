@@ -154,11 +154,11 @@ def jaccard(one: Sequence[str], other: Sequence[str]) -> float:
     return len(set(one) & set(other)) / len(union) if union else 1.0
 
 
-def count_new_questions(predictions: Iterable[Question]) -> Tally:
+def count_new_questions(questions: Iterable[Question]) -> Tally:
     """New questions with their answers (none reviewed yet), counted before they are written,
     so that the writer holds SQLite's one write lock no longer than its statements take."""
     tally = Tally()
-    for question in predictions:
+    for question in questions:
         tally.question(question)
         if question.reviewed_at is not None:  # not made by the site, but counted right
             tally.counters["reviewed"] += 1
