@@ -10,8 +10,10 @@ out of fold, never on test.
    P(tag | other candidate) from the training questions' tag sets, weighted by the other
    candidate's out-of-fold probability (its best, sum, and the reverse direction), fed to a
    second combiner beside the usual features.
+3. The combiner's own capacity: slower learning with more trees, fewer leaves, larger
+   leaves, L2 regularisation, beside the settings it is built with (``new_combiner``).
 
-    python -m bench.combiner_probe [--seeds 0,1]
+    python -m bench.combiner_probe [--seeds 0,1] [--parts 1,2,3]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 from bench.harness import stamp
 from ml.backends.ensemble import new_combiner, out_of_fold_probabilities
@@ -31,6 +34,14 @@ from ml.training.open_corpus import chosen_and_ranked, gold_sets, texts, tune_th
 
 # A candidate's co-occurrence is read from the question's strongest others only.
 STRONGEST = 8
+# Part 3: HistGradientBoostingClassifier settings tried beside new_combiner's.
+CAPACITIES = (
+    {"max_iter": 400, "learning_rate": 0.05},
+    {"max_iter": 300, "learning_rate": 0.05, "max_leaf_nodes": 15},
+    {"max_iter": 200, "learning_rate": 0.1, "min_samples_leaf": 100},
+    {"max_iter": 200, "learning_rate": 0.1, "l2_regularization": 1.0},
+    {"max_iter": 600, "learning_rate": 0.03, "max_leaf_nodes": 63, "min_samples_leaf": 50},
+)
 
 
 def folds_probabilities(
@@ -71,7 +82,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
     parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--parts", default="1,2,3", help="which of the three probes to run")
     args = parser.parse_args()
+    parts = {int(part) for part in args.parts.split(",")}
     print(stamp(), flush=True)
     corpus = load_corpus()
     validation = corpus.complete("validation")
@@ -90,14 +103,29 @@ def main() -> None:
 
     table = []
     for seed in [int(seed) for seed in args.seeds.split(",")]:
-        for k, share, label in ((2, 0.5, "25%"), (2, 1.0, "50% (as built)"), (5, 1.0, "80%"), (10, 1.0, "90%")):
-            probabilities = folds_probabilities(features, hits, owner, len(tags_per_row), k, share, seed)
-            table.append(scored(f"fitted on {label} of validation, seed {seed}", probabilities))
-            print(table[-1]["combiner"], table[-1]["micro_f1"], flush=True)
+        start = len(table)
+        if 1 in parts:
+            for k, share, label in ((2, 0.5, "25%"), (2, 1.0, "50% (as built)"), (5, 1.0, "80%"), (10, 1.0, "90%")):
+                probabilities = folds_probabilities(features, hits, owner, len(tags_per_row), k, share, seed)
+                table.append(scored(f"fitted on {label} of validation, seed {seed}", probabilities))
         first = out_of_fold_probabilities(features, hits, owner, len(tags_per_row), seed)
-        extra = co_occurrence(tags_per_row, first, train_gold)
-        second = out_of_fold_probabilities(np.hstack([features, extra]), hits, owner, len(tags_per_row), seed + 10)
-        table.append(scored(f"+ tag co-occurrence, seed {seed}", second))
+        if 2 in parts:
+            extra = co_occurrence(tags_per_row, first, train_gold)
+            second = out_of_fold_probabilities(np.hstack([features, extra]), hits, owner, len(tags_per_row), seed + 10)
+            table.append(scored(f"+ tag co-occurrence, seed {seed}", second))
+        if 3 in parts:
+            table.append(scored(f"as built, seed {seed}", first))
+            fold = np.random.default_rng(seed).integers(0, 2, len(tags_per_row))[owner]
+            for settings in CAPACITIES:
+                probabilities = np.zeros(len(hits))
+                for part in (0, 1):
+                    fitted = HistGradientBoostingClassifier(random_state=seed, **settings)
+                    fitted.fit(features[fold != part], hits[fold != part])
+                    probabilities[fold == part] = fitted.predict_proba(features[fold == part])[:, 1]
+                label = ", ".join(f"{key} {value}" for key, value in settings.items())
+                table.append(scored(f"{label}, seed {seed}", probabilities))
+        for row in table[start:]:  # progress: a seed's rows as soon as they are scored
+            print(row["combiner"], row["micro_f1"], flush=True)
     print(f"validation part of the open questions ({len(validation)}), out of fold")
     print(format_table(table, ["combiner", "micro_f1", "precision_at_1", "recall_at_5"]))
 
