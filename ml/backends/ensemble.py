@@ -95,8 +95,8 @@ def recall_counts(gold: Sequence[set[str]], chosen: Sequence[Sequence[str]]) -> 
 
 def new_combiner(seed: int) -> Any:
     """The combiner, unfitted: gradient-boosted trees over the candidates' features. Small
-    trees learning slowly: out of fold on validation they beat scikit-learn's defaults
-    (bench/combiner_probe.py), with fewer leaves to walk per candidate."""
+    trees learning slowly: out of fold on validation they beat scikit-learn's defaults by a
+    little (bench/combiner_probe.py), for a little more time per question (more trees)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     return HistGradientBoostingClassifier(max_iter=300, learning_rate=0.05, max_leaf_nodes=15, random_state=seed)
