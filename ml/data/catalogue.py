@@ -44,7 +44,7 @@ CLOSE_NAME_CUTOFF = 0.8
 @dataclass(frozen=True)
 class TagInfo:
     name: str  # the canonical tag
-    count: int  # questions on Stack Overflow in 2021 (0: not in the catalogue)
+    count: int  # questions on Stack Overflow, 2021 or 2024 (0: not in the catalogue)
     description: str = ""
     matched: str = ""  # the synonym the query matched, when it was one
 

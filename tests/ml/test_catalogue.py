@@ -59,7 +59,7 @@ def test_newer_records_rename_merge_and_count(small):
 
 def test_the_bundled_catalogue():
     catalogue = load_catalogue()
-    assert 60_000 < len(catalogue) < 61668  # 2021's tags, less those merged into others by 2024
+    assert 60_000 < len(catalogue) < 61668  # 2021's tags, less the names that are synonyms
     assert catalogue.canonical("postgres") == "postgresql" and catalogue.canonical("nextjs") == "next.js"
     assert catalogue.count("python") > 1_000_000
     assert "data analysis" in catalogue.description("pandas").lower()

@@ -140,6 +140,9 @@ def test_tags_renamed_since_training_come_under_their_new_names(trained_transfor
     np.testing.assert_allclose(after[:, 1:], before[:, 2:])
     assert list(tagger.thresholds) == [thresholds[0], *thresholds[2:]]
     assert tagger.predict(texts, top_k=1)[0][0][0] in tagger.labels
+    tagger.rename(lambda tag: tag)  # another catalogue: from the graph's own names again
+    assert tagger.labels == labels and list(tagger.thresholds) == list(thresholds)
+    np.testing.assert_allclose(tagger.predict_scores(texts), before)
 
 
 def test_onnx_fp32_matches_torch(trained_transformer, tiny_encoder):

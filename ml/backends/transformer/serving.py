@@ -62,21 +62,27 @@ class OnnxTagger(Predictor):
     def rename(self, canonical: Any) -> None:
         """Suggest each tag under its name today (``canonical``, the catalogue's): the graph
         keeps the names it learned (``tsql``), and a tag since merged into another
-        (``flutter-layout`` into ``flutter``) scores as the best of the two columns."""
-        first: dict[str, int] = {}
-        merged = []
-        for j, tag in enumerate(self.labels_):
-            name = canonical(tag)
-            if name in first:
-                merged.append((first[name], j))
-            else:
-                first[name] = j
-        if len(first) == len(self.labels_) and all(canonical(tag) == tag for tag in self.labels_):
+        (``flutter-layout`` into ``flutter``) scores as the best of the two columns, with the
+        threshold of the column already named so (else the first). Always from the graph's
+        own labels, so calling it again with another catalogue starts over."""
+        graph_labels = self.__dict__.setdefault("graph_labels_", list(self.labels_))
+        graph_thresholds = self.__dict__.setdefault("graph_thresholds_", self.thresholds_.copy())
+        columns: dict[str, list[int]] = {}
+        for j, tag in enumerate(graph_labels):
+            columns.setdefault(canonical(tag), []).append(j)
+        if all(len(found) == 1 and graph_labels[found[0]] == name for name, found in columns.items()):
+            self.__dict__.pop("columns_", None)
+            self.labels_, self.thresholds_ = list(graph_labels), graph_thresholds.copy()
             return
-        self.columns_ = np.array(list(first.values()), dtype=np.int64)
+        kept, merged = [], []
+        for name, found in columns.items():
+            first = next((j for j in found if graph_labels[j] == name), found[0])
+            kept.append(first)
+            merged += [(first, j) for j in found if j != first]
+        self.columns_ = np.array(kept, dtype=np.int64)
         self.merged_columns_ = merged
-        self.labels_ = list(first)
-        self.thresholds_ = self.thresholds_[self.columns_]
+        self.labels_ = list(columns)
+        self.thresholds_ = graph_thresholds[self.columns_]
 
     @classmethod
     def load(cls, folder: Path, options: ServingOptions | None = None) -> OnnxTagger:
