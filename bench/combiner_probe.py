@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -46,15 +48,23 @@ CAPACITIES = (
 
 
 def folds_probabilities(
-    features: np.ndarray, hits: np.ndarray, owner: np.ndarray, n_rows: int, k: int, share: float, seed: int
+    features: np.ndarray,
+    hits: np.ndarray,
+    owner: np.ndarray,
+    n_rows: int,
+    k: int,
+    share: float,
+    seed: int,
+    make: Callable[[int], Any] = new_combiner,
 ) -> np.ndarray:
-    """Out-of-fold probabilities over ``k`` folds, each combiner fitted on ``share`` of the rest."""
+    """Out-of-fold probabilities over ``k`` folds, each combiner (``make(seed)``) fitted on
+    ``share`` of the rest."""
     rng = np.random.default_rng(seed)
     fold = rng.integers(0, k, n_rows)[owner]
     kept = (rng.random(n_rows) < share)[owner]
     probabilities = np.zeros(len(hits))
     for part in range(k):
-        fitted = new_combiner(seed).fit(features[(fold != part) & kept], hits[(fold != part) & kept])
+        fitted = make(seed).fit(features[(fold != part) & kept], hits[(fold != part) & kept])
         probabilities[fold == part] = fitted.predict_proba(features[fold == part])[:, 1]
     return probabilities
 
@@ -116,13 +126,12 @@ def main() -> None:
             table.append(scored(f"+ tag co-occurrence, seed {seed}", second))
         if 3 in parts:
             table.append(scored(f"as built, seed {seed}", first))
-            fold = np.random.default_rng(seed).integers(0, 2, len(tags_per_row))[owner]
             for settings in CAPACITIES:
-                probabilities = np.zeros(len(hits))
-                for part in (0, 1):
-                    fitted = HistGradientBoostingClassifier(random_state=seed, **settings)
-                    fitted.fit(features[fold != part], hits[fold != part])
-                    probabilities[fold == part] = fitted.predict_proba(features[fold == part])[:, 1]
+
+                def make(seed: int, settings: dict = settings) -> Any:
+                    return HistGradientBoostingClassifier(random_state=seed, **settings)
+
+                probabilities = folds_probabilities(features, hits, owner, len(tags_per_row), 2, 1.0, seed, make)
                 label = ", ".join(f"{key} {value}" for key, value in settings.items())
                 table.append(scored(f"{label}, seed {seed}", probabilities))
         for row in table[start:]:  # progress: a seed's rows as soon as they are scored

@@ -39,8 +39,7 @@ def answers(model_name: str, folder: Path, inputs: list[str]) -> dict[str, list[
 
 
 def renamed(rows: list[list[str]]) -> list[list[str]]:
-    catalogue = load_catalogue()
-    return [list(dict.fromkeys(catalogue.canonical(tag) for tag in row)) for row in rows]
+    return [list(load_catalogue().canonical_tags(row)) for row in rows]
 
 
 def main() -> None:

@@ -42,6 +42,10 @@ class OnnxTagger(Predictor):
         self.labels_ = list(labels)
         self.thresholds_ = np.asarray(thresholds, dtype=np.float64)
         self.metadata = metadata or {}
+        # The graph's own outputs; ``rename`` picks and merges columns of them.
+        self.graph_labels_, self.graph_thresholds_ = list(self.labels_), self.thresholds_.copy()
+        self.columns_: np.ndarray | None = None
+        self.merged_columns_: list[tuple[int, int]] = []
 
     def predict_scores(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
@@ -52,12 +56,11 @@ class OnnxTagger(Predictor):
             (logits,) = self.session.run(None, encode(self.tokenizer, texts[start : start + CHUNK]))
             chunks.append(sigmoid(logits))
         scores = np.vstack(chunks)
-        columns = getattr(self, "columns_", None)
-        if columns is None:
+        if self.columns_ is None:
             return scores
         for kept, merged in self.merged_columns_:
             scores[:, kept] = np.maximum(scores[:, kept], scores[:, merged])
-        return scores[:, columns]
+        return scores[:, self.columns_]
 
     def rename(self, canonical: Any) -> None:
         """Suggest each tag under its name today (``canonical``, the catalogue's): the graph
@@ -65,13 +68,12 @@ class OnnxTagger(Predictor):
         (``flutter-layout`` into ``flutter``) scores as the best of the two columns, with the
         threshold of the column already named so (else the first). Always from the graph's
         own labels, so calling it again with another catalogue starts over."""
-        graph_labels = self.__dict__.setdefault("graph_labels_", list(self.labels_))
-        graph_thresholds = self.__dict__.setdefault("graph_thresholds_", self.thresholds_.copy())
+        graph_labels, graph_thresholds = self.graph_labels_, self.graph_thresholds_
         columns: dict[str, list[int]] = {}
         for j, tag in enumerate(graph_labels):
             columns.setdefault(canonical(tag), []).append(j)
         if all(len(found) == 1 and graph_labels[found[0]] == name for name, found in columns.items()):
-            self.__dict__.pop("columns_", None)
+            self.columns_, self.merged_columns_ = None, []
             self.labels_, self.thresholds_ = list(graph_labels), graph_thresholds.copy()
             return
         kept, merged = [], []
