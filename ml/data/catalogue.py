@@ -85,6 +85,7 @@ class TagCatalogue:
         self.aliases = dict(aliases or {})
         # Every name a prefix query can hit: tags and synonyms, sorted for bisection.
         self._names = sorted(set(self.counts) | set(self.synonyms))
+        self._sources: dict[str, list[str]] | None = None  # names_of's index, built on first use
 
     @staticmethod
     def _resolve(tag: str, synonyms: dict[str, str]) -> str:
@@ -107,6 +108,17 @@ class TagCatalogue:
     def canonical_tags(self, tags: Iterable[str]) -> tuple[str, ...]:
         """Canonical names in first-seen order, without duplicates or empty names."""
         return tuple(dict.fromkeys(name for name in (self.canonical(tag) for tag in tags) if name))
+
+    def names_of(self, tag: str) -> tuple[str, ...]:
+        """The tag's canonical name, then every synonym that leads to it, sorted: the names
+        a question stored before a rename may carry (``t-sql``, ``transact-sql``, ``tsql``)."""
+        name = self.canonical(tag)
+        if self._sources is None:
+            sources: dict[str, list[str]] = {}
+            for source, target in sorted(self.synonyms.items()):
+                sources.setdefault(target, []).append(source)
+            self._sources = sources
+        return (name, *self._sources.get(name, ()))
 
     def count(self, tag: str) -> int:
         return self.counts.get(self.canonical(tag), 0)

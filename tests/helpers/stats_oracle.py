@@ -9,10 +9,11 @@ from itertools import combinations
 from sqlalchemy import func, select
 
 from ml.registry import model_names
+from webapp.core.catalogue import site_catalogue
 from webapp.core.extensions import db
 from webapp.core.tables import ModelAnswer, Question
 from webapp.stats.counters import bucket_floor, latency_bucket, week_of
-from webapp.stats.figures import Agreement, Day, ModelStats, Stats, TagCount, VersionWeek
+from webapp.stats.figures import Agreement, Day, ModelStats, Stats, TagCount, VersionWeek, under_todays_names
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -71,6 +72,7 @@ def compute() -> Stats:
                 totals.judged += len(judged)
                 totals.correct += len(judged & right)
                 totals.missed += len(right - suggested)
+    stats.tags = under_todays_names(stats.tags, site_catalogue().canonical)
     return stats
 
 

@@ -21,6 +21,14 @@ def test_canonical_names_follow_stack_overflow(small):
     assert "k8s" in small and "brand-new-tag" not in small
 
 
+def test_every_name_of_a_tag(small):
+    assert small.names_of("python-3.x") == ("python-3.x", "python-3", "python3")  # the chain's ends too
+    assert small.names_of("Golang") == ("go", "golang")
+    assert small.names_of("brand-new-tag") == ("brand-new-tag",)
+    merged = small.merged({"kubernetes": 900}, {"k8s-cronjobber": "kubernetes"})
+    assert merged.names_of("kubernetes") == ("kubernetes", "k8s", "k8s-cronjobber")
+
+
 def test_prefix_search_ranks_by_use_and_reaches_synonyms(small):
     found = small.search("k8", limit=5)
     assert [info.name for info in found] == ["kubernetes", "k8s-cronjobber"]

@@ -657,3 +657,36 @@ def test_a_models_tags_can_be_searched_sorted_and_paged_without_javascript(clien
 def test_bad_tag_table_requests_get_a_clear_4xx(client, url, status, message):
     response = client.get(url)
     assert response.status_code == status and message in response.get_data(as_text=True)
+
+
+def test_the_tag_filter_finds_questions_stored_under_the_tags_older_names(reviewer_both):
+    """Answers stored before a rename keep the name they were given (tsql, now t-sql): the
+    filter finds them under either name, each question once, with a model and a cursor too."""
+    from webapp.core.extensions import db
+
+    app = reviewer_both.application
+    older = asked_id(ask(reviewer_both, "spring maven java hashmap", model="baseline"))
+    newer = asked_id(ask(reviewer_both, "pip virtualenv python django", model="baseline"))
+    untouched = asked_id(ask(reviewer_both, "linq lambda in c# asp.net", model="baseline"))
+    with app.app_context():  # as an older version of the site stored them
+        for prediction_id, names in ((older, ["tsql"]), (newer, ["tsql", "t-sql"])):
+            answer = db.session.get(Question, prediction_id).answers[0]
+            answer.tags = [SuggestedTag(rank=rank, tag=name, score=0.9) for rank, name in enumerate(names)]
+        db.session.commit()
+    assert app.test_cli_runner().invoke(args=["stats", "rebuild"]).exit_code == 0
+
+    def ids(query):
+        page = reviewer_both.get("/history/" + query).get_data(as_text=True)
+        return [int(number) for number in re.findall(r"<span>#(\d+)</span>", page)]
+
+    for name in ("t-sql", "tsql", "transact-sql", "TSQL"):
+        assert ids(f"?tag={name}") == [newer, older], name
+    assert ids("?tag=t-sql&model=baseline") == [newer, older]
+    assert ids("?tag=t-sql&model=transformer") == []
+    assert ids(f"?tag=tsql&before={newer}") == [older]
+    assert ids(f"?tag=tsql&after={older}") == [newer]
+    assert ids("?tag=tsql&q=hashmap") == [older]
+    assert "2 questions" in reviewer_both.get("/history/?tag=tsql").get_data(as_text=True)
+    listing = reviewer_both.get("/api/v1/predictions?tag=transact-sql&per_page=1").get_json()
+    assert [item["id"] for item in listing["items"]] == [newer] and listing["total"] == 2
+    assert untouched not in ids("?tag=tsql")

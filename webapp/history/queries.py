@@ -49,7 +49,8 @@ class Filters:
         reviewed = {"true": "yes", "1": "yes", "false": "no", "0": "no"}.get(reviewed, reviewed)
         return cls(
             model=model if model in model_names() else "",
-            # A synonym finds its tag's questions, as reviews store it (golang: go).
+            # A synonym finds its tag's questions, as reviews store it (golang: go);
+            # answers stored under an older name are found too (stored_names).
             tag=site_catalogue().canonical(tag) if TAG_RE.match(tag) else "",
             text=" ".join(args.get("q", "").split())[:MAX_SEARCH_CHARS],
             reviewed=reviewed if reviewed in ("yes", "no") else "",
@@ -106,10 +107,24 @@ def _under_tag(filters: Filters) -> list[ColumnElement[bool]]:
     range of the primary key, newest first, tested row by row: at a million questions,
     checking each question's answers and review instead (EXISTS per row) was too slow on
     PostgreSQL to count a common tag's 10,000 matches."""
-    where = [QuestionTag.tag == filters.tag]
+    names = stored_names(filters.tag)
+    where = [QuestionTag.tag == names[0] if len(names) == 1 else QuestionTag.tag.in_(names)]
     if filters.model:
         where.append(QuestionTag.models.op("&")(tag_index.bit(filters.model)) != 0)
     return where
+
+
+def stored_names(tag: str) -> list[str]:
+    """The tag, then those of its older names (synonyms now: ``tsql`` of ``t-sql``) that
+    questions here are stored under: answers keep the name a model gave, before a newer
+    catalogue renamed it. Each older name is one probe of the primary key; most tags have
+    none, and then there is no query at all."""
+    older = site_catalogue().names_of(tag)[1:]
+    if not older:
+        return [tag]
+    probes = [select(QuestionTag.prediction_id).where(QuestionTag.tag == name).exists() for name in older]
+    found = db.session.execute(select(*probes)).one()
+    return [tag, *(name for name, present in zip(older, found, strict=True) if present)]
 
 
 Key = ColumnElement[int] | QueryableAttribute[int]
@@ -130,6 +145,10 @@ class MatchingIds:
 
 def matching_ids(filters: Filters) -> MatchingIds:
     dialect = db.engine.dialect.name
+    if filters.tag and len(stored_names(filters.tag)) > 1:
+        # Under several names a question can be under two (answers from before and after
+        # the rename): each once, by id from predictions. Rare, and only until a rename.
+        return MatchingIds(select(Question.id).where(*conditions(filters)), Question.id)
     if filters.tag:
         key: Key = QuestionTag.prediction_id
         query = select(key).where(*_under_tag(filters))

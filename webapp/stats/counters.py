@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from itertools import combinations
@@ -277,11 +277,14 @@ def read_counters(session: AnySession) -> dict[str, float]:
     return {name: value for name, value in rows}
 
 
-def read_tag_counters(session: AnySession, top: int, added: int) -> dict[str, float]:
+def read_tag_counters(
+    session: AnySession, top: int, added: int, names_of: Callable[[str], Iterable[str]] | None = None
+) -> dict[str, float]:
     """The counters of the ``top`` most suggested and the ``top`` most rejected tags (ties by
     name in code point order, as Python sorts), and of the ``added`` most added ones (more:
     the caller keeps those no model knows), each with all its counters. Each pick is one
-    scan of the tag counters in the database; only the chosen tags come back."""
+    scan of the tag counters in the database; only the chosen tags come back, with those of
+    every other name of theirs (``names_of``: the catalogue's, so that tsql counts with t-sql)."""
     binary = ' COLLATE "C"' if session.get_bind().dialect.name == "postgresql" else ""
     chosen: set[str] = set()
     for kind, limit in (("suggested", top), ("rejected", top), ("added", added)):
@@ -293,6 +296,8 @@ def read_tag_counters(session: AnySession, top: int, added: int) -> dict[str, fl
             {"pattern": f"tag:%:{kind}", "limit": limit},
         )
         chosen.update(name.removeprefix("tag:").rpartition(":")[0] for (name,) in rows)
+    if names_of is not None:
+        chosen.update(other for tag in list(chosen) for other in names_of(tag))
     names = [f"tag:{tag}:{kind}" for tag in sorted(chosen) for kind in ("suggested", "rejected", "added")]
     found: dict[str, float] = {}
     for start in range(0, len(names), 500):  # bounded IN lists

@@ -5,12 +5,13 @@ are written (webapp/stats/counters.py), so the page costs the same at any number
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import combinations
 
 from ml.registry import model_names
+from webapp.core.catalogue import site_catalogue
 from webapp.core.extensions import db
 from webapp.stats.counters import percentile, read_counters, read_histograms, read_tag_counters
 
@@ -138,7 +139,8 @@ def compute() -> Stats:
     histogram per model and the counters of the tags shown, however many questions are stored."""
     session = db.session
     names = model_names()
-    counters = read_counters(session) | read_tag_counters(session, TOP_TAGS, ADDED_CANDIDATES)
+    catalogue = site_catalogue()
+    counters = read_counters(session) | read_tag_counters(session, TOP_TAGS, ADDED_CANDIDATES, catalogue.names_of)
     histograms = read_histograms(session)
 
     def count(name: str) -> int:
@@ -170,7 +172,21 @@ def compute() -> Stats:
             )
         )
     read_over_time(stats, counters)
+    stats.tags = under_todays_names(stats.tags, catalogue.canonical)
     return stats
+
+
+def under_todays_names(tags: dict[str, TagCount], canonical: Callable[[str], str]) -> dict[str, TagCount]:
+    """The counts of a tag's older names (answers stored as tsql before it became t-sql)
+    added to its name of today, so that one tag is one bar."""
+    merged: dict[str, TagCount] = {}
+    for tag, found in tags.items():
+        name = canonical(tag)
+        total = merged.setdefault(name, TagCount(name))
+        total.suggested += found.suggested
+        total.rejected += found.rejected
+        total.added += found.added
+    return merged
 
 
 def read_over_time(stats: Stats, counters: dict[str, float]) -> None:
