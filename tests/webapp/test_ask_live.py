@@ -3,10 +3,20 @@ the review form's defaults and error marks (the browser half is in test_site_bro
 
 import re
 
+import numpy as np
 import pytest
 
 from ml.registry import load_predictor
-from tests.helpers.support import api_suggest, ask, asked_id, count_rows, csrf_token, make_app
+from tests.helpers.support import (
+    TINY_TAGS,
+    FakeTransformer,
+    api_suggest,
+    ask,
+    asked_id,
+    count_rows,
+    csrf_token,
+    make_app,
+)
 from webapp import create_app
 from webapp.core import config as settings
 from webapp.core.tables import Question
@@ -162,3 +172,34 @@ def test_a_malformed_preview_limit_fails_at_start_up(monkeypatch, tmp_path):
     monkeypatch.setenv("TAGSMITH_PREVIEW_LIMIT", "as many as you like")
     with pytest.raises(settings.ConfigError, match="TAGSMITH_PREVIEW_LIMIT"):
         create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db.sqlite3'}", "SECRET_KEY": "x"})
+
+
+class OldNames(FakeTransformer):
+    """A model that learned osx, which the catalogue now calls macos, and says why."""
+
+    def __init__(self):
+        super().__init__()
+        self.labels = ["osx", *TINY_TAGS]
+        self.thresholds = np.full(len(self.labels), 0.5)
+        self.metadata = {**self.metadata, "labels": list(self.labels)}
+
+    def predict_scores(self, texts):
+        scores = np.full((len(texts), len(self.labels)), 0.05)
+        scores[:, 0] = [0.9 if "homebrew" in text.lower() else 0.05 for text in texts]
+        return scores
+
+    def reasons(self, text, tags):
+        return {tag: [{"kind": "words", "text": "homebrew", "weight": 0.7}] for tag in tags if tag == "osx"}
+
+
+def test_a_tag_shown_under_its_new_name_keeps_the_models_reasons(trained_models, new_database):
+    """The model says osx; the site shows macos, with the reasons the model gave for osx."""
+    app = make_app(trained_models / "models", new_database(), transformer=OldNames())
+    client = app.test_client()
+    question = {"title": "homebrew install fails after an upgrade", "models": ["transformer"]}
+    explained = client.post("/api/v1/suggest?explain=1", json=question).get_json()
+    answer = explained["answers"]["transformer"]
+    assert answer["tags"][0]["tag"] == "macos"
+    assert answer["reasons"] == {"macos": [{"kind": "words", "text": "homebrew", "weight": 0.7}]}
+    page = client.get(explained["url"].replace("/api/v1/predictions/", "/history/")).get_data(as_text=True)
+    assert re.search(r'<p class="reasons">.*?words <q><bdi>homebrew</bdi></q>', page, re.S)

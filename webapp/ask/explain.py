@@ -5,6 +5,7 @@ and stays readable after a model is retrained)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
@@ -12,6 +13,7 @@ from ml.errors import ModelUnavailable
 from ml.predictor import Reason
 from ml.text import question_text
 from webapp.ask.serving import ServedModels
+from webapp.core.catalogue import site_catalogue
 from webapp.core.tables import Question
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ def answer_reasons(registry: ServedModels, question: Question) -> Reasons:
     for answer in question.answers:
         try:
             predictor = registry.get(answer.model)
-            by_tag = predictor.reasons(text, answer.tag_names())
+            by_tag = _under_shown_names(predictor.reasons, text, answer.tag_names())
             # A reviewed question is in the memory too: it is never its own reason.
             found[answer.model] = {
                 tag: kept
@@ -61,4 +63,18 @@ def answer_reasons(registry: ServedModels, question: Question) -> Reasons:
             continue
         except Exception:  # an explanation must never take the page down
             log.exception("the %s model failed to explain its tags", answer.model)
+    return found
+
+
+def _under_shown_names(explain: Callable[[str, list[str]], dict[str, list[Reason]]], text: str, shown: list[str]):
+    """The model's reasons for the tags as shown, asked for under every name of each: a model
+    that learned ``osx`` has reasons for ``osx``, which the site shows as ``macos``."""
+    catalogue = site_catalogue()
+    names = {tag: catalogue.names_of(tag) for tag in shown}
+    by_name = explain(text, list(dict.fromkeys(name for tag in shown for name in names[tag])))
+    found: dict[str, list[Reason]] = {}
+    for tag in shown:
+        reasons = next((by_name[name] for name in names[tag] if by_name.get(name)), None)
+        if reasons:
+            found[tag] = reasons
     return found
