@@ -63,7 +63,7 @@ $(OPEN_MODELS): models/%/metadata.json: $(CATALOGUE) | $(VENV)/.runtime
 $(ENSEMBLE): $(OPEN_MODELS) $(BASELINE) models/transformer/metadata.json | $(VENV)/.runtime
 	$(PY) -m ml --quiet train --model ensemble
 
-# Fine-tuning is slow (3 epochs over every source), so its artifact is committed; this rebuilds it.
+# Fine-tuning is slow (5 epochs over every source), so its artifact is committed; this rebuilds it.
 # It resumes from runs/transformer/ when interrupted.
 train-transformer: $(VENV)/.train
 	$(PY) -m ml train --model transformer

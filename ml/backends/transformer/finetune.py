@@ -42,7 +42,7 @@ def pretrained_dir() -> Path:
 class FineTuneConfig:
     """Defaults chosen on the validation split (see docs/transformer.md)."""
 
-    epochs: int = 3  # over ~97k questions from every source (see docs/transformer.md)
+    epochs: int = 5  # over ~97k questions from every source (see docs/transformer.md)
     batch_size: int = 32
     lr: float = 5e-5  # encoder
     head_lr: float = 2e-3  # the new classification layer starts from scratch

@@ -110,7 +110,7 @@ class OnnxTagger(Predictor):
 
     @classmethod
     def add_train_arguments(cls, group: argparse._ArgumentGroup) -> None:
-        group.add_argument("--epochs", type=positive_int, help="passes over the training questions (default: 3)")
+        group.add_argument("--epochs", type=positive_int, help="passes over the training questions (default: 5)")
         group.add_argument("--batch-size", type=positive_int, help="questions per step (default: 32)")
         group.add_argument("--lr", type=float, help="encoder learning rate (default: 5e-5; the head uses 2e-3)")
         group.add_argument(
