@@ -470,11 +470,15 @@ class EnsembleTagger(Predictor):
         self.combiner_ = new_combiner(seed).fit(features, hits)
         named = self._named(features)
 
-        def scored(threshold: float, named_threshold: float | None) -> tuple[dict[str, Any], list[list[str]]]:
+        def ordered(named_threshold: float | None) -> list[tuple[np.ndarray, np.ndarray]]:
+            return [self.ranked_candidates(tags_per_row, self._lift(p, named, named_threshold)) for p in runs]
+
+        def scored(
+            threshold: float, tops: list[tuple[np.ndarray, np.ndarray]]
+        ) -> tuple[dict[str, Any], list[list[str]]]:
             """The metrics averaged over the runs, and the first run's chosen tags."""
             found = []
-            for probabilities in runs:
-                top = self.ranked_candidates(tags_per_row, self._lift(probabilities, named, named_threshold))
+            for top in tops:
                 chosen, ranked = chosen_and_ranked(top, self.labels, threshold)
                 found.append((all_tag_metrics(list(gold), chosen, ranked), chosen))
             mean = {
@@ -485,14 +489,15 @@ class EnsembleTagger(Predictor):
 
         self.named_threshold_ = None
         best: tuple[float, float, dict[str, Any], list[list[str]]] = (-1.0, 0.5, {}, [])
+        plain = ordered(None)
         for threshold in THRESHOLD_GRID:
-            metrics, chosen = scored(float(threshold), None)
+            metrics, chosen = scored(float(threshold), plain)
             if metrics["micro_f1"] > best[0]:
                 best = (metrics["micro_f1"], float(threshold), metrics, chosen)
         best_f1, threshold, metrics, chosen = best
         self.thresholds_ = np.full(len(self.labels), threshold)
         for named_threshold in THRESHOLD_GRID[threshold > THRESHOLD_GRID]:  # lowest first
-            found, tried = scored(threshold, float(named_threshold))
+            found, tried = scored(threshold, ordered(float(named_threshold)))
             if found["micro_f1"] >= best_f1 - NAMED_F1_GIVE:
                 self.named_threshold_, metrics, chosen = float(named_threshold), found, tried
                 break
