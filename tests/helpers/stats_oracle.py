@@ -13,7 +13,7 @@ from webapp.core.catalogue import site_catalogue
 from webapp.core.extensions import db
 from webapp.core.tables import ModelAnswer, Question
 from webapp.stats.counters import bucket_floor, latency_bucket, week_of
-from webapp.stats.figures import Agreement, Day, ModelStats, Stats, TagCount, VersionWeek, under_todays_names
+from webapp.stats.figures import Agreement, Day, ModelStats, Stats, TagCount, VersionWeek
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
@@ -40,13 +40,14 @@ def compute() -> Stats:
         model.latency_p50_ms = percentile(latencies, 50)
         model.latency_p95_ms = percentile(latencies, 95)
     stats.agreements = [agreement(first, second) for first, second in combinations(names, 2)]
+    canonical = site_catalogue().canonical
 
     every = select(Question).execution_options(yield_per=500)
     for question in db.session.scalars(every):
         asked = question.created_at.date().isoformat()
         stats.days.setdefault(asked, Day(asked)).questions += 1
         for answer in question.answers:
-            for tag in answer.tag_names():
+            for tag in dict.fromkeys(map(canonical, answer.tag_names())):  # under today's names
                 stats.tags.setdefault(tag, TagCount(tag)).suggested += 1
         if question.reviewed_at is None:
             continue
@@ -55,7 +56,7 @@ def compute() -> Stats:
         verdicts = question.verdicts()
         for tag, verdict in verdicts.items():
             if verdict in ("rejected", "added"):
-                count = stats.tags.setdefault(tag, TagCount(tag))
+                count = stats.tags.setdefault(canonical(tag), TagCount(canonical(tag)))
                 setattr(count, verdict, getattr(count, verdict) + 1)
         right = set(question.right_tags())
         week = week_of(question.reviewed_at).isoformat()
@@ -72,7 +73,6 @@ def compute() -> Stats:
                 totals.judged += len(judged)
                 totals.correct += len(judged & right)
                 totals.missed += len(right - suggested)
-    stats.tags = under_todays_names(stats.tags, site_catalogue().canonical)
     return stats
 
 

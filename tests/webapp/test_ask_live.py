@@ -189,7 +189,12 @@ class OldNames(FakeTransformer):
         return scores
 
     def reasons(self, text, tags):
-        return {tag: [{"kind": "words", "text": "homebrew", "weight": 0.7}] for tag in tags if tag == "osx"}
+        # As an ensemble would: one member explains osx, another macos.
+        known = {
+            "osx": {"kind": "words", "text": "homebrew", "weight": 0.7},
+            "macos": {"kind": "phrase", "text": "mac"},
+        }
+        return {tag: [known[tag]] for tag in tags if tag in known}
 
 
 def test_a_tag_shown_under_its_new_name_keeps_the_models_reasons(trained_models, new_database):
@@ -200,6 +205,8 @@ def test_a_tag_shown_under_its_new_name_keeps_the_models_reasons(trained_models,
     explained = client.post("/api/v1/suggest?explain=1", json=question).get_json()
     answer = explained["answers"]["transformer"]
     assert answer["tags"][0]["tag"] == "macos"
-    assert answer["reasons"] == {"macos": [{"kind": "words", "text": "homebrew", "weight": 0.7}]}
+    assert answer["reasons"] == {
+        "macos": [{"kind": "phrase", "text": "mac"}, {"kind": "words", "text": "homebrew", "weight": 0.7}]
+    }
     page = client.get(explained["url"].replace("/api/v1/predictions/", "/history/")).get_data(as_text=True)
     assert re.search(r'<p class="reasons">.*?words <q><bdi>homebrew</bdi></q>', page, re.S)

@@ -439,3 +439,18 @@ def test_a_tags_older_names_count_under_its_name_of_today(trained_models, new_da
     assert stats.tags["t-sql"].suggested == 3
     _, rows = chart_section(client.get("/stats").get_data(as_text=True), "suggested")
     assert ["t-sql", "3"] in [row[:2] for row in rows]
+
+
+def test_the_most_suggested_tags_are_ranked_after_adding_up_their_names(trained_models, new_database):
+    """Ten tags suggested 10 times, t-sql 6 times and as tsql 6 more: t-sql (12) leads the chart."""
+    app = site(trained_models, new_database())
+    counts = {f"tag-{number:02d}": 10 for number in range(10)} | {"t-sql": 6, "tsql": 6}
+    with app.app_context():
+        db.session.execute(
+            text("INSERT INTO stats_counters (name, value) VALUES (:name, :value)"),
+            [{"name": f"tag:{tag}:suggested", "value": value} for tag, value in counts.items()],
+        )
+        db.session.commit()
+        top = compute().top_tags("suggested")
+    assert [(tag.tag, tag.suggested) for tag in top[:2]] == [("t-sql", 12), ("tag-00", 10)]
+    assert len(top) == 10 and "tsql" not in [tag.tag for tag in top]

@@ -74,7 +74,9 @@ def _under_shown_names(explain: Callable[[str, list[str]], dict[str, list[Reason
     by_name = explain(text, list(dict.fromkeys(name for tag in shown for name in names[tag])))
     found: dict[str, list[Reason]] = {}
     for tag in shown:
-        reasons = next((by_name[name] for name in names[tag] if by_name.get(name)), None)
-        if reasons:
-            found[tag] = reasons
+        merged: list[Reason] = []
+        for name in names[tag]:  # the ensemble's members may explain one tag under two names
+            merged += [reason for reason in by_name.get(name, []) if reason not in merged]
+        if merged:
+            found[tag] = merged
     return found

@@ -147,7 +147,9 @@ def matching_ids(filters: Filters) -> MatchingIds:
     dialect = db.engine.dialect.name
     if filters.tag and len(stored_names(filters.tag)) > 1:
         # Under several names a question can be under two (answers from before and after
-        # the rename): each once, by id from predictions. Rare, and only until a rename.
+        # the rename): each once, by id from predictions. This reads every row of the
+        # names, as the one-name path does not; storing today's names in question_tags
+        # would avoid it (they are the answers' own names, canonicalised nowhere in SQL).
         return MatchingIds(select(Question.id).where(*conditions(filters)), Question.id)
     if filters.tag:
         key: Key = QuestionTag.prediction_id

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from markupsafe import Markup
 
 from ml.predictor import Predictor
+from webapp.core.catalogue import site_catalogue
 from webapp.core.templating import model_label, percent
 from webapp.stats.charts import Series, bar_chart, line_chart
 from webapp.stats.figures import ADDED_CANDIDATES, TOP_TAGS, Stats
@@ -27,11 +28,15 @@ def known_tags(predictors: Sequence[Predictor]) -> frozenset[str] | None:
     model versions rather than on every request (tens of thousands of labels)."""
     if not predictors:
         return None
-    key = tuple((predictor.name, predictor.version, len(predictor.labels)) for predictor in predictors)
+    catalogue = site_catalogue()  # a new one after an import: the names may have moved
+    key = (id(catalogue), *((predictor.name, predictor.version, len(predictor.labels)) for predictor in predictors))
     with _known_lock:
         if key not in _known:
             _known.clear()
-            _known[key] = frozenset(label for predictor in predictors for label in predictor.labels)
+            # Under today's names, as /stats counts tags: the baseline's osx knows macos.
+            _known[key] = frozenset(
+                catalogue.canonical(label) for predictor in predictors for label in predictor.labels
+            )
         return _known[key]
 
 

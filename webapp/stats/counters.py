@@ -284,10 +284,13 @@ def read_tag_counters(
     name in code point order, as Python sorts), and of the ``added`` most added ones (more:
     the caller keeps those no model knows), each with all its counters. Each pick is one
     scan of the tag counters in the database; only the chosen tags come back, with those of
-    every other name of theirs (``names_of``: the catalogue's, so that tsql counts with t-sql)."""
+    every other name of theirs (``names_of``: the catalogue's, so that tsql counts with t-sql).
+    With ``names_of`` twice as many are picked: the caller adds a tag's names together, so a
+    tag split over two names, or two names of one tag among the best, still leave ``top``."""
     binary = ' COLLATE "C"' if session.get_bind().dialect.name == "postgresql" else ""
     chosen: set[str] = set()
-    for kind, limit in (("suggested", top), ("rejected", top), ("added", added)):
+    wider = 2 if names_of is not None else 1
+    for kind, limit in (("suggested", top * wider), ("rejected", top * wider), ("added", added)):
         rows = session.execute(
             text(
                 "SELECT name FROM stats_counters WHERE substr(name, 1, 4) = 'tag:'"
