@@ -82,8 +82,8 @@ RECENT_TEXTS = 256
 # A named tag left off is the failure people notice; a little precision buys it back.
 NAMED_F1_GIVE = 0.002
 # Both thresholds are chosen on the mean of this many out-of-fold runs (other halvings of
-# validation): on one, a difference of 0.0001 micro-F1 moved the named threshold from 0.21
-# to 0.23 and named recall by a point.
+# validation): on one alone, noise far below any real difference moved the named threshold
+# and named recall with it (docs/benchmarks.md, figures behind the code's choices).
 OUT_OF_FOLD_RUNS = 3
 
 

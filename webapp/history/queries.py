@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass, replace
 
+from flask import g
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import QueryableAttribute
 
@@ -117,14 +118,17 @@ def _under_tag(filters: Filters) -> list[ColumnElement[bool]]:
 def stored_names(tag: str) -> list[str]:
     """The tag, then those of its older names (synonyms now: ``tsql`` of ``t-sql``) that
     questions here are stored under: answers keep the name a model gave, before a newer
-    catalogue renamed it. Each older name is one probe of the primary key; most tags have
-    none, and then there is no query at all."""
+    catalogue renamed it. Each older name is one probe of the primary key, once a request
+    (a page reads the filter several times); most tags have none, and then no query at all."""
     older = site_catalogue().names_of(tag)[1:]
     if not older:
         return [tag]
-    probes = [select(QuestionTag.prediction_id).where(QuestionTag.tag == name).exists() for name in older]
-    found = db.session.execute(select(*probes)).one()
-    return [tag, *(name for name, present in zip(older, found, strict=True) if present)]
+    known: dict[str, list[str]] = g.setdefault("tagsmith_stored_names", {})
+    if tag not in known:
+        probes = [select(QuestionTag.prediction_id).where(QuestionTag.tag == name).exists() for name in older]
+        found = db.session.execute(select(*probes)).one()
+        known[tag] = [tag, *(name for name, present in zip(older, found, strict=True) if present)]
+    return known[tag]
 
 
 Key = ColumnElement[int] | QueryableAttribute[int]

@@ -29,7 +29,7 @@ def known_tags(predictors: Sequence[Predictor]) -> frozenset[str] | None:
     if not predictors:
         return None
     catalogue = site_catalogue()  # a new one after an import: the names may have moved
-    key = (id(catalogue), *((predictor.name, predictor.version, len(predictor.labels)) for predictor in predictors))
+    key = (catalogue, *((predictor.name, predictor.version, len(predictor.labels)) for predictor in predictors))
     with _known_lock:
         if key not in _known:
             _known.clear()
