@@ -6,6 +6,7 @@ import pytest
 
 from tests.e2e import test_site_browser as browser_tests
 from tests.e2e.test_site_browser import EC, By, Keys, wait
+from tests.helpers import browser as browser_harness
 from tests.helpers.screenshots import save_screenshots
 from tests.helpers.support import count_rows
 from webapp.core.tables import Question
@@ -60,7 +61,7 @@ def test_reasons_accept_all_keys_and_a_failed_save(site, browser):
     browser_tests.log_in_browser(url, browser)  # reviewing needs a reviewer
     browser.get(url + "/")
     browser.find_element(By.ID, "title").send_keys("hashmap in the jvm with maven")
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit].button-primary").click()
+    browser_harness.ask_when_suggested(browser)
     wait(browser).until(EC.presence_of_element_located((By.ID, "results")))
     assert browser.find_element(By.CSS_SELECTOR, ".site-nav [aria-current=page]").text == "Ask"
     why = browser.find_element(By.CSS_SELECTOR, "#panel-baseline .reasons")

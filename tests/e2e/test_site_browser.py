@@ -49,7 +49,7 @@ def test_ask_toggle_and_review_in_a_browser(site, browser):
     browser.get(site + "/")
     browser.find_element(By.ID, "title").send_keys("spring hashmap with a join <b>in java</b>")
     browser.find_element(By.ID, "body").send_keys("```\nMap<String, Integer> m = new HashMap<>();\n```")
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit].button-primary").click()
+    browser_harness.ask_when_suggested(browser)
     wait(browser).until(EC.presence_of_element_located((By.ID, "results")))
     assert "/history/" in browser.current_url
     assert browser.find_element(By.CSS_SELECTOR, ".question-title").text == "spring hashmap with a join <b>in java</b>"
@@ -143,7 +143,7 @@ def test_missing_tags_autocomplete_from_the_catalogue(site, browser):
     log_in_browser(site, browser)
     browser.get(site + "/")
     browser.find_element(By.ID, "title").send_keys("pod keeps restarting in a cluster")
-    browser.find_element(By.CSS_SELECTOR, "button[type=submit].button-primary").click()
+    browser_harness.ask_when_suggested(browser)
     wait(browser).until(EC.presence_of_element_located((By.ID, "results")))
     field = browser.find_element(By.ID, "added")
     field.send_keys("docker k8")

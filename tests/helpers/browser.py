@@ -66,3 +66,23 @@ def chromium(downloads: Path | None = None) -> Iterator:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def ask_when_suggested(driver, timeout: float = 10) -> None:
+    """Press the ask form's "Suggest tags" once the suggestions while typing have arrived and
+    the button has stopped moving: they appear above it a moment after the last key, and a
+    click aimed before they push it down lands on a suggested tag instead (a flaky test)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    button = driver.find_element(By.CSS_SELECTOR, "button[type=submit].button-primary")
+    places: list[tuple[float, float]] = []
+
+    def settled(driver) -> bool:
+        if not driver.find_elements(By.CSS_SELECTOR, "#live-tags li"):
+            return False
+        places.append((button.rect["x"], button.rect["y"]))
+        return len(places) >= 3 and len(set(places[-3:])) == 1  # the same place for ~0.8 s
+
+    WebDriverWait(driver, timeout, poll_frequency=0.4).until(settled)
+    button.click()
